@@ -1,0 +1,3 @@
+from nhictl.cli.main import run
+
+run()

@@ -1,0 +1,49 @@
+"""Time in one place: UTC, ISO 8601 text with a Z, injectable for tests and reproducible runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    """Now, or the instant in ``NHICTL_NOW`` (ISO 8601) for reproducible runs and tests."""
+    fixed = os.environ.get("NHICTL_NOW")
+    if fixed:
+        return parse_time(fixed)
+    return datetime.now(UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """Parse ISO 8601 (``Z`` or offset; a date alone means midnight UTC). Raises ValueError."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """The canonical stored form: ``2026-11-29T19:41:14Z`` (second precision, UTC)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``--since`` values: an ISO date/time, or a relative age like ``7d``, ``12h``, ``30m``."""
+    value = text.strip().lower()
+    units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
+    if value and value[-1] in units and value[:-1].isdigit():
+        return now - timedelta(**{units[value[-1]]: int(value[:-1])})
+    return parse_time(text)
+
+
+def age_days(then: str | None, now: datetime) -> float | None:
+    """Days between a stored timestamp and now, or None when there is no timestamp."""
+    if not then:
+        return None
+    return (now - parse_time(then)).total_seconds() / 86400.0

@@ -1,0 +1,103 @@
+"""The one exception tree of nhictl.
+
+Every error a user can cause or meet is a subclass of :class:`NhictlError`, carrying the
+process exit code the CLI uses and an optional hint. Foreign exceptions (sqlalchemy, httpx,
+slack_sdk, OSError) are translated into these at the seam where they occur; the CLI has one
+handler. Messages never contain token bytes.
+"""
+
+from __future__ import annotations
+
+
+class ExitCode:
+    OK = 0
+    FINDINGS = 1
+    USAGE = 2
+    INVALID_INPUT = 3
+    PARTIAL = 4
+    REVOKE_FAILED = 5
+    INTERNAL = 70
+
+
+class NhictlError(Exception):
+    """Base of every nhictl error."""
+
+    exit_code: int = ExitCode.INTERNAL
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(NhictlError):
+    """The command line itself is wrong (unknown id, conflicting options)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class InvalidInputError(NhictlError):
+    """A file, config, policy or database nhictl was given is invalid; nothing was written."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class ConfigError(InvalidInputError):
+    """nhictl.toml or a policy/suppression file is invalid."""
+
+
+class InputFileError(InvalidInputError):
+    """An input file (export, review CSV, usage JSONL) is malformed."""
+
+    def __init__(
+        self, path: str, where: str | None, message: str, *, hint: str | None = None
+    ) -> None:
+        location = f"{path}:{where}" if where else path
+        super().__init__(f"{location}: {message}", hint=hint)
+        self.path = path
+        self.where = where
+
+
+class InsecureFileError(InvalidInputError):
+    """A file holding secrets is readable by group or others."""
+
+
+class SchemaVersionError(InvalidInputError):
+    """The inventory was written by a newer nhictl (or is not an nhictl inventory)."""
+
+
+class NotInitializedError(InvalidInputError):
+    """The inventory does not exist yet."""
+
+
+class UnavailableError(NhictlError):
+    """Something outside nhictl could not be reached (source, Slack); a partial result."""
+
+    exit_code = ExitCode.PARTIAL
+
+
+class SourceError(UnavailableError):
+    """A binding source could not be read completely."""
+
+    def __init__(self, source: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(f"source {source!r}: {message}", hint=hint)
+        self.source = source
+
+
+class LockedError(UnavailableError):
+    """Another nhictl process holds the inventory's write lock."""
+
+
+class RevokeFailedError(NhictlError):
+    """At least one revocation failed."""
+
+    exit_code = ExitCode.REVOKE_FAILED
+
+
+class InternalError(NhictlError):
+    """A bug in nhictl."""
+
+    exit_code = ExitCode.INTERNAL

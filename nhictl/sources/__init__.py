@@ -1,0 +1,1 @@
+"""Binding sources: where delegated Slack credentials really live."""

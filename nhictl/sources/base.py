@@ -1,0 +1,68 @@
+"""The interface every binding source implements.
+
+A source is read-only. ``collect`` yields every connection it holds; it raises
+:class:`nhictl.errors.SourceError` when it cannot read them all, and the reconciler then
+never sweeps that source (no false ``removed``). Tokens travel inside records as
+:class:`nhictl.secret.Secret` or are fetched on demand from their holder with
+``fetch_token`` (brokers refresh them; nhictl never spends a refresh token it does not own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from nhictl.models import SourceRecord
+from nhictl.secret import Secret
+
+
+@dataclass(frozen=True)
+class TokenFetch:
+    """Outcome of asking a holder for a fresh token.
+
+    Exactly one of ``token`` (usable now) or ``dead_reason`` (the holder says the grant is
+    dead, e.g. ``needs_reauthorization``) is set; transient failures raise SourceError.
+    """
+
+    token: Secret | None = None
+    dead_reason: str | None = None
+    expires_at: str | None = None
+    granted_scopes: tuple[str, ...] | None = None
+    missing_scopes: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Source(Protocol):
+    name: str
+    kind: str
+
+    def collect(self) -> Iterator[SourceRecord]:
+        """Every connection this source holds. Raises SourceError if not read completely."""
+        ...
+
+    def fetch_token(self, record: SourceRecord) -> TokenFetch:
+        """The current token for a record (on demand, from its holder)."""
+        ...
+
+    def describe(self) -> str:
+        """A one-line human description (never a secret)."""
+        ...
+
+
+@runtime_checkable
+class RemovableSource(Source, Protocol):
+    """A source whose holder can delete a connection (broker removal hook for revoke)."""
+
+    def remove(self, record: SourceRecord) -> None:
+        """Delete the connection at its holder. Raises SourceError on failure."""
+        ...
+
+
+class InMemoryTokenMixin:
+    """For sources that carry the token in the record itself (files, installation stores)."""
+
+    def fetch_token(self, record: SourceRecord) -> TokenFetch:
+        if record.token is None:
+            return TokenFetch()
+        return TokenFetch(token=record.token)

@@ -1,0 +1,212 @@
+"""Opening, creating and migrating the inventory, and its fingerprint key."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+from sqlmodel import SQLModel
+
+from nhictl.errors import (
+    InvalidInputError,
+    NotInitializedError,
+    SchemaVersionError,
+)
+from nhictl.store import tables
+from nhictl.store.migrations import SCHEMA_VERSION, pending
+
+KEY_BYTES = 32
+
+
+def default_db_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "nhictl" / "inventory.db"
+
+
+def _private_dir(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_file(path: Path) -> None:
+    """Create an empty file with mode 0600 unless it exists."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+@dataclass
+class Inventory:
+    """An opened inventory: its engine, its fingerprint key and where it lives."""
+
+    engine: Engine
+    key: bytes
+    location: str
+    path: Path | None  # the SQLite file, when it is one
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _is_url(db: str) -> bool:
+    return "://" in db
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The one dialect-aware place: WAL lets readers work during a reconcile, and a busy
+    # timeout makes short lock contention wait instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _engine_for(db: str) -> tuple[Engine, Path | None]:
+    if _is_url(db):
+        engine = create_engine(db)
+        path = None
+        if engine.dialect.name == "sqlite" and engine.url.database:
+            path = Path(engine.url.database)
+    else:
+        path = Path(db).expanduser()
+        engine = create_engine(f"sqlite:///{path}")
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine, path
+
+
+def key_path_for(db: str, path: Path | None) -> Path:
+    explicit = os.environ.get("NHICTL_KEY_FILE")
+    if explicit:
+        return Path(explicit).expanduser()
+    if path is not None:
+        return path.with_name(path.name + ".key")
+    raise InvalidInputError(
+        f"database {db!r} is not a file; set NHICTL_KEY_FILE to the fingerprint key's path"
+    )
+
+
+def _read_key(key_path: Path) -> bytes:
+    try:
+        mode = key_path.stat().st_mode
+        data = key_path.read_bytes()
+    except FileNotFoundError as exc:
+        raise NotInitializedError(
+            f"fingerprint key {key_path} is missing", hint="run `nhictl init`"
+        ) from exc
+    except OSError as exc:
+        raise InvalidInputError(f"cannot read fingerprint key {key_path}: {exc.strerror}") from exc
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InvalidInputError(
+            f"fingerprint key {key_path} is readable by group or others",
+            hint=f"chmod 600 {key_path}",
+        )
+    if len(data) != KEY_BYTES:
+        raise InvalidInputError(f"fingerprint key {key_path} is not a {KEY_BYTES}-byte key")
+    return data
+
+
+def _write_key(key_path: Path) -> bytes:
+    _private_dir(key_path.parent)
+    key = secrets.token_bytes(KEY_BYTES)
+    fd = os.open(key_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+def _schema_version(engine: Engine, location: str) -> int | None:
+    """The stamped version, None for an empty database; refuses foreign databases."""
+    try:
+        names = set(inspect(engine).get_table_names())
+    except DatabaseError as exc:
+        raise InvalidInputError(f"{location} is not a readable database: {exc.orig}") from exc
+    if not names:
+        return None
+    if "meta" not in names:
+        raise SchemaVersionError(f"{location} is not an nhictl inventory (no meta table)")
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(tables.Meta.value).where(tables.Meta.key == "schema_version")  # type: ignore[arg-type]
+        ).first()
+    if row is None or not str(row[0]).isdigit():
+        raise SchemaVersionError(f"{location} has no schema version; not an nhictl inventory")
+    return int(row[0])
+
+
+def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inventory, str]:
+    """Open (and with ``create``, create or migrate) an inventory.
+
+    Returns the inventory and what happened: ``opened``, ``created``, ``migrated`` or
+    ``current``. Raises NotInitializedError when it does not exist and ``create`` is false,
+    SchemaVersionError when it was written by a newer nhictl.
+    """
+    location = db or str(default_db_path())
+    if not _is_url(location):
+        p = Path(location).expanduser()
+        if not create and not p.exists():
+            raise NotInitializedError(
+                f"no inventory at {p}", hint="run `nhictl init` (or pass --db / NHICTL_DB)"
+            )
+        if create:
+            _private_dir(p.parent)
+            _private_file(p)
+    try:
+        engine, path = _engine_for(location)
+        key_path = key_path_for(location, path)
+        version = _schema_version(engine, location)
+        action = "opened"
+        if version is not None and version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{location} has schema version {version}, newer than this nhictl "
+                f"supports ({SCHEMA_VERSION}); it was not modified",
+                hint="upgrade nhictl",
+            )
+        if create:
+            if version is None:
+                SQLModel.metadata.create_all(engine)
+                with engine.begin() as conn:
+                    conn.execute(
+                        tables.Meta.__table__.insert(),  # type: ignore[attr-defined]
+                        [{"key": "schema_version", "value": str(SCHEMA_VERSION)}],
+                    )
+                action = "created"
+            elif version < SCHEMA_VERSION:
+                _migrate(engine, version)
+                action = "migrated"
+            else:
+                action = "current"
+            key = key_path.exists() and _read_key(key_path) or _write_key(key_path)
+        else:
+            if version is None:
+                raise NotInitializedError(f"{location} is empty", hint="run `nhictl init`")
+            if version < SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{location} has schema version {version}; this nhictl needs "
+                    f"{SCHEMA_VERSION}",
+                    hint="run `nhictl init` to migrate it",
+                )
+            key = _read_key(key_path)
+    except OperationalError as exc:
+        raise InvalidInputError(f"cannot open inventory {location}: {exc.orig}") from exc
+    except SQLAlchemyError as exc:
+        raise InvalidInputError(f"cannot open inventory {location}: {exc}") from exc
+    return Inventory(engine=engine, key=key, location=location, path=path), action
+
+
+def _migrate(engine: Engine, version: int) -> None:
+    with engine.begin() as conn:
+        for target, _desc, fn in pending(version):
+            if fn is not None:
+                fn(conn)
+            conn.execute(
+                tables.Meta.__table__.update()  # type: ignore[attr-defined]
+                .where(tables.Meta.key == "schema_version")
+                .values(value=str(target))
+            )

@@ -1,0 +1,122 @@
+"""SQLModel tables of the inventory.
+
+Timestamps are ISO 8601 UTC text (``2026-11-29T19:41:14Z``): portable across SQLite and
+PostgreSQL and ordered as text. Lists and dicts are JSON text. Events are append-only.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class BindingRow(SQLModel, table=True):
+    __tablename__ = "bindings"
+    id: str = Field(primary_key=True)
+    source: str = Field(index=True)
+    source_spec: str | None = None
+    connection_id: str
+    provider: str = "slack"
+    tenant: str | None = Field(default=None, index=True)
+    owner_id: str | None = None
+    owner_email: str | None = None
+    owner_name: str | None = None
+    owner_status: str | None = None
+    purpose: str = "[]"
+    declared_scopes: str = "[]"
+    granted_scopes: str | None = None  # JSON list from the last successful validation
+    approved_scopes: str | None = None  # baseline set by a `keep` review decision
+    missing_scopes: str = "[]"
+    source_team_id: str | None = None
+    source_slack_user_id: str | None = None
+    workspace_id: str | None = Field(default=None, index=True)
+    workspace_name: str | None = None
+    enterprise_id: str | None = None
+    slack_user_id: str | None = None
+    bot_id: str | None = None
+    token_kind: str | None = None
+    channel_id: str | None = None
+    created_at: str | None = None
+    token_expires_at: str | None = None
+    has_refresh_token: bool = False
+    token_fingerprint: str | None = Field(default=None, index=True)
+    source_state: str | None = None
+    status: str = Field(default="unvalidated", index=True)
+    status_reason: str | None = None
+    status_changed_at: str | None = None
+    slack_user_deleted: bool | None = None
+    slack_user_checked: bool = False
+    first_seen_at: str
+    last_seen_at: str
+    last_validated_at: str | None = None
+    last_validation_outcome: str | None = None  # ok | dead | inconclusive
+    last_validation_error: str | None = None
+    last_used_at: str | None = None
+    used_scopes: str = "[]"
+    last_reviewed_at: str | None = None
+    last_review_decision: str | None = None
+    revoked_at: str | None = None
+    revoke_reason: str | None = None
+    metadata_json: str = "{}"
+    run_id: str | None = None  # the run that last wrote this row
+
+
+class RunRow(SQLModel, table=True):
+    __tablename__ = "runs"
+    id: str = Field(primary_key=True)
+    kind: str = "reconcile"  # reconcile | check | review | revoke | usage
+    command: str | None = None
+    actor: str | None = None
+    pid: int | None = None
+    started_at: str
+    ended_at: str | None = None
+    outcome: str = "running"  # running | ok | partial | failed | interrupted
+    counts: str = "{}"
+    detail: str | None = None
+
+
+class EventRow(SQLModel, table=True):
+    __tablename__ = "events"
+    seq: int | None = Field(default=None, primary_key=True)
+    at: str = Field(index=True)
+    run_id: str | None = Field(default=None, index=True)
+    binding_id: str | None = Field(default=None, index=True)
+    type: str
+    actor: str | None = None
+    details: str = "{}"
+
+
+class FindingRow(SQLModel, table=True):
+    """Findings of one check run; the newest check run is the current state."""
+
+    __tablename__ = "findings"
+    pk: int | None = Field(default=None, primary_key=True)
+    run_id: str = Field(index=True)
+    rule_id: str = Field(index=True)
+    binding_id: str | None = Field(default=None, index=True)
+    fingerprint: str = Field(index=True)  # rule_id + binding + discriminator, for new/resolved
+    severity: str
+    title: str
+    message: str
+    evidence: str = "{}"
+    suppressed: bool = False
+    suppression: str | None = None
+    first_seen_at: str
+
+
+class UsageRow(SQLModel, table=True):
+    """Token-use evidence, deduplicated by a content key so re-ingesting changes nothing."""
+
+    __tablename__ = "usage"
+    key: str = Field(primary_key=True)
+    binding_id: str = Field(index=True)
+    source: str | None = Field(default=None, index=True)
+    at: str
+    action: str
+    channel_id: str | None = None
+    scopes: str = "[]"
