@@ -18,7 +18,15 @@ Scenario shape (every key optional except ``tokens``)::
                   "bot_id": null, "expires_in": null,                 #  invalid|inactive
                   "refresh_token": null}],
       "latency_ms": 0,
+      "method_latency_ms": {"users.info": 20},                # added to latency_ms
+      "rate_limits": {"auth.test": 600},                      # default per team, per method:
+                                        # calls/min, or {"per_minute": 120, "burst": 10}
+      "retry_after": null,              # fixed Retry-After header (tests: 0 or 1)
+      "slow_s": 5,                      # how long a "slow" fault sleeps
+      "oauth_clients": {"123.456": "secret"},   # client_id -> secret for oauth.v2.access
       "faults": [{"method": "auth.test", "token": "xoxp-...", "kind": "500_once"}],
+                 # kinds: 500_once 503_html 404_html close fatal_error slow 429; optional
+                 # "team_id" instead of "token", "times": N (default 1 for 500_once)
       "workos": {"api_key": "sk_test_...", "users": [...]},
       "nango": {"secret_key": "...", "connections": [...]}
     }
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +52,12 @@ class World:
     faults: list[dict[str, Any]] = field(default_factory=list)
     workos: dict[str, Any] = field(default_factory=dict)
     nango: dict[str, Any] = field(default_factory=dict)
+    method_latency_ms: dict[str, float] = field(default_factory=dict)
+    rate_limits: dict[str, Any] = field(default_factory=dict)
+    retry_after: float | None = None
+    slow_s: float = 5.0
+    oauth_clients: dict[str, str] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
@@ -56,6 +71,15 @@ class World:
             faults=[dict(f) for f in data.get("faults", [])],
             workos=dict(data.get("workos", {})),
             nango=dict(data.get("nango", {})),
+            method_latency_ms={
+                str(k): float(v) for k, v in data.get("method_latency_ms", {}).items()
+            },
+            rate_limits=dict(data.get("rate_limits", {})),
+            retry_after=(
+                None if data.get("retry_after") is None else float(data["retry_after"])
+            ),
+            slow_s=float(data.get("slow_s", 5.0)),
+            oauth_clients={str(k): str(v) for k, v in data.get("oauth_clients", {}).items()},
         )
 
     @classmethod
@@ -74,3 +98,19 @@ class World:
         with self.lock:
             if value in self.tokens:
                 self.tokens[value]["state"] = state
+
+    def token_by_refresh(self, refresh_token: str) -> dict[str, Any] | None:
+        """The token entry whose (unspent) refresh token this is, if any."""
+        with self.lock:
+            for entry in self.tokens.values():
+                if entry.get("refresh_token") == refresh_token:
+                    return entry
+            return None
+
+    def expires_at(self, entry: dict[str, Any]) -> float | None:
+        """Epoch seconds a rotating token expires at (``expires_at`` or start + ``expires_in``)."""
+        if entry.get("expires_at") is not None:
+            return float(entry["expires_at"])
+        if entry.get("expires_in") is not None:
+            return self.started_at + float(entry["expires_in"])
+        return None
