@@ -1,0 +1,201 @@
+"""Check types: the inventory snapshot rules read, rule metadata, and findings.
+
+Rules are pure functions ``(snapshot, policy, catalog, now) -> list[Finding]``; the snapshot is
+plain data built from the store (``nhictl.checks.snapshot``) or by hand in tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from nhictl.catalog.loader import Catalog
+from nhictl.models import Severity
+from nhictl.policy import Policy
+
+FRAMEWORKS: tuple[str, ...] = ("owasp_nhi", "nist_csf", "nist_800_53", "cis_v8")
+
+
+@dataclass(frozen=True)
+class BindingView:
+    """What the rules know about one binding (a read-only view of a BindingRow)."""
+
+    id: str
+    source: str = "export"
+    connection_id: str = ""
+    status: str = "unvalidated"
+    tenant: str | None = None
+    owner_id: str | None = None
+    owner_email: str | None = None
+    owner_name: str | None = None
+    owner_status: str | None = None
+    purpose: tuple[str, ...] = ()
+    declared_scopes: tuple[str, ...] = ()
+    granted_scopes: tuple[str, ...] | None = None
+    approved_scopes: tuple[str, ...] | None = None
+    used_scopes: tuple[str, ...] = ()
+    source_team_id: str | None = None
+    source_slack_user_id: str | None = None
+    workspace_id: str | None = None
+    workspace_name: str | None = None
+    slack_user_id: str | None = None
+    token_kind: str | None = None
+    channel_id: str | None = None
+    created_at: str | None = None
+    token_expires_at: str | None = None
+    token_fingerprint: str | None = None
+    status_changed_at: str | None = None
+    slack_user_deleted: bool | None = None
+    first_seen_at: str | None = None
+    last_seen_at: str | None = None
+    last_validated_at: str | None = None
+    last_validation_outcome: str | None = None
+    last_used_at: str | None = None
+    last_reviewed_at: str | None = None
+    last_review_decision: str | None = None
+    revoked_at: str | None = None
+    # Granted-scope additions seen by validation: (time, scopes added), oldest first.
+    scope_additions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Granted scopes when validated, else what the source declared."""
+        return self.granted_scopes if self.granted_scopes is not None else self.declared_scopes
+
+    @property
+    def scopes_basis(self) -> str:
+        return "granted" if self.granted_scopes is not None else "declared"
+
+    @property
+    def owner_label(self) -> str:
+        return self.owner_email or self.owner_id or "no recorded owner"
+
+    @property
+    def team(self) -> str | None:
+        return self.workspace_id or self.source_team_id
+
+    @property
+    def user(self) -> str | None:
+        return self.slack_user_id or self.source_slack_user_id
+
+    @property
+    def workspace_label(self) -> str:
+        team = self.team
+        if self.workspace_name and team:
+            return f"{self.workspace_name} ({team})"
+        return team or "unknown workspace"
+
+    @property
+    def revoked(self) -> bool:
+        return self.status == "revoked" or self.revoked_at is not None
+
+    def describe(self) -> str:
+        return f"Binding {self.id} (owner {self.owner_label}, workspace {self.workspace_label})"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    bindings: tuple[BindingView, ...] = ()
+    # Sources for which any usage evidence was ingested (dormancy needs evidence).
+    usage_sources: frozenset[str] = frozenset()
+
+    def by_id(self) -> dict[str, BindingView]:
+        return {b.id: b for b in self.bindings}
+
+
+@dataclass
+class Finding:
+    rule_id: str
+    severity: Severity
+    binding_id: str | None
+    title: str
+    message: str
+    evidence: dict[str, Any]
+    remediation: str
+    frameworks: dict[str, list[str]]
+    discriminator: str = ""
+    suppressed: bool = False
+    suppression: dict[str, str] | None = None
+    first_seen_at: str | None = None
+    new: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity across check runs: same problem, same binding."""
+        return f"{self.rule_id}:{self.binding_id or '-'}:{self.discriminator}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "severity": self.severity.value,
+            "binding_id": self.binding_id,
+            "title": self.title,
+            "message": self.message,
+            "evidence": self.evidence,
+            "remediation": self.remediation,
+            "frameworks": {k: list(self.frameworks.get(k, [])) for k in FRAMEWORKS},
+            "suppressed": self.suppressed,
+            "suppression": self.suppression,
+            "first_seen_at": self.first_seen_at,
+            "new": self.new,
+        }
+
+
+RuleFn = Callable[["Rule", Snapshot, Policy, Catalog, datetime], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    severity: Severity
+    rationale: str
+    remediation: str
+    frameworks: dict[str, list[str]]
+    check: RuleFn | None = field(default=None, compare=False, repr=False)
+    # The nhictl command that fixes it; ``{binding_id}`` is filled in per finding.
+    command: str | None = None
+    escalation: str = ""
+
+    def remediation_for(self, binding_id: str | None) -> str:
+        if self.command and binding_id:
+            return f"{self.remediation} Run: {self.command.format(binding_id=binding_id)}"
+        if self.command and "{binding_id}" not in self.command:
+            return f"{self.remediation} Run: {self.command}"
+        return self.remediation
+
+    def finding(
+        self,
+        view: BindingView | None,
+        message: str,
+        evidence: dict[str, Any],
+        *,
+        severity: Severity | None = None,
+        discriminator: str = "",
+    ) -> Finding:
+        binding_id = view.id if view else None
+        return Finding(
+            rule_id=self.id,
+            severity=severity or self.severity,
+            binding_id=binding_id,
+            title=self.title,
+            message=message,
+            evidence=evidence,
+            remediation=self.remediation_for(binding_id),
+            frameworks={k: list(self.frameworks.get(k, [])) for k in FRAMEWORKS},
+            discriminator=discriminator,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.id,
+            "title": self.title,
+            "default_severity": self.severity.value,
+            "escalation": self.escalation,
+            "rationale": self.rationale,
+            "remediation": self.remediation,
+            "command": self.command,
+            "frameworks": {k: list(self.frameworks.get(k, [])) for k in FRAMEWORKS},
+        }

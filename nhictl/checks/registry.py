@@ -1,0 +1,167 @@
+"""The rule catalog: every rule of rules.md with its metadata, in a stable order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from nhictl.checks import rules_identity as ri
+from nhictl.checks import rules_lifecycle as rl
+from nhictl.checks import rules_scopes as rs
+from nhictl.checks.common import fw
+from nhictl.checks.model import Rule
+from nhictl.errors import UsageError
+from nhictl.models import Severity as S
+
+REVOKE = "nhictl revoke {binding_id} --reason '...'"
+
+_RULES: tuple[Rule, ...] = (
+    Rule(
+        "scope_exceeds_purpose", "Granted scopes exceed what the declared purpose needs", S.MEDIUM,
+        "Every scope beyond the purpose widens what a stolen token can read or do (least "
+        "privilege).",
+        "Have the owner reconnect with only the purpose's scopes (or widen the purpose in the "
+        "policy if the need is real); revoke the grant if it is not needed.",
+        fw("NHI5:2025", "PR.AA-05", "AC-6, AC-6(7)", "6.8"), rs.scope_exceeds_purpose, REVOKE,
+        "high if any excess scope is rated high or critical in the catalog",
+    ),
+    Rule(
+        "privileged_scope", "Token holds an admin, audit-log or critical-risk scope", S.HIGH,
+        "Admin and critical scopes reach the whole workspace or its most private content; a "
+        "delegated notification token should never carry them.",
+        "Revoke the grant and have the owner reconnect without the privileged scope.",
+        fw("NHI5:2025", "PR.AA-05", "AC-6(5), AC-2(7)", "5.4"), rs.privileged_scope, REVOKE,
+        "critical when any admin or admin.* scope is held, high otherwise",
+    ),
+    Rule(
+        "legacy_scope", "Token holds a deprecated classic Slack scope", S.HIGH,
+        "Classic scopes are coarse catch-all grants from before granular permissions; they "
+        "cannot be narrowed and some act as the full user.",
+        "Migrate the app to granular scopes, then revoke the classic grant.",
+        fw("NHI4:2025", "PR.AA-03", "IA-5", "—"), rs.legacy_scope, REVOKE,
+    ),
+    Rule(
+        "purpose_undeclared", "Binding has no purpose the policy defines", S.MEDIUM,
+        "Without a declared purpose nobody can tell which scopes the binding needs or whether "
+        "it should exist.",
+        "Record the purpose in the source (or a default_purpose for the source in nhictl.toml), "
+        "or define the purpose under [purposes] in the policy.",
+        fw("NHI5:2025", "PR.AA-05, ID.AM-02", "AC-6", "5.5"), ri.purpose_undeclared,
+        "nhictl scopes explain SCOPE",
+    ),
+    Rule(
+        "owner_missing", "Binding has no accountable owner", S.HIGH,
+        "A credential nobody owns is never reviewed and never offboarded.",
+        "Record the owner in the source system, or revoke the binding if no one claims it.",
+        fw("NHI1:2025", "PR.AA-01, ID.AM-02", "AC-2", "5.5"), ri.owner_missing, REVOKE,
+    ),
+    Rule(
+        "owner_offboarded", "Owner is deactivated but the binding is not revoked", S.CRITICAL,
+        "A departed person's token keeps acting as them in Slack: the classic offboarding gap.",
+        "Revoke the binding now.",
+        fw("NHI1:2025", "PR.AA-01", "AC-2(3)", "6.2"), ri.owner_offboarded, REVOKE,
+    ),
+    Rule(
+        "dead_token_retained", "Dead credential kept past the grace period without revocation",
+        S.MEDIUM,
+        "A grant Slack or the broker reports dead must be routed to reconnect or cleaned up, "
+        "not kept and silently retried.",
+        "Revoke it (records the cleanup) or have the owner reconnect.",
+        fw("NHI1:2025", "PR.AA-01", "AC-2(3), IA-5", "5.3"), rl.dead_token_retained, REVOKE,
+    ),
+    Rule(
+        "validation_stale", "Token not validated recently (or never)", S.LOW,
+        "Status, scopes and identity are only as fresh as the last live validation.",
+        "Run a reconcile with validation (from cron).",
+        fw("NHI7:2025", "DE.CM-03", "AC-2", "5.1"), rl.validation_stale, "nhictl reconcile",
+    ),
+    Rule(
+        "token_never_expires", "Active token never expires (token rotation off)", S.LOW,
+        "A non-expiring token stays usable for years if leaked; Slack token rotation bounds it "
+        "to 12 hours.",
+        "Enable token rotation for the Slack app and reconnect; brokers refresh rotating "
+        "tokens.",
+        fw("NHI7:2025", "PR.AA-01", "IA-5", "—"), rl.token_never_expires, None,
+    ),
+    Rule(
+        "discovery_scope_retained", "Channel-discovery scope still held after a channel was chosen",
+        S.MEDIUM,
+        "Discovery scopes (channel lists) are needed only while the user picks a channel.",
+        "Have the owner reconnect with only the lasting purpose's scopes (e.g. chat:write).",
+        fw("NHI5:2025", "PR.AA-05", "AC-6", "6.8"), rs.discovery_scope_retained, REVOKE,
+    ),
+    Rule(
+        "scope_expanded", "Token gained scopes since its last validation or keep review", S.HIGH,
+        "A grant that silently widens was never approved; it can mean a re-consent with a "
+        "bigger scope set.",
+        "Review the binding: keep it (sets the approved baseline) or revoke it.",
+        fw("NHI5:2025", "PR.AA-05, DE.CM-03", "AC-6(7), AC-2(12)", "—"), rs.scope_expanded,
+        "nhictl report access-review",
+    ),
+    Rule(
+        "identity_mismatch", "Token's live Slack identity differs from what the source recorded",
+        S.CRITICAL,
+        "The token acts as another user or workspace than the app believes: a swapped, "
+        "misrouted or stolen credential.",
+        "Revoke the binding and have the owner reconnect; investigate how the token moved.",
+        fw("NHI9:2025", "PR.AA-03", "IA-5", "—"), ri.identity_mismatch, REVOKE,
+    ),
+    Rule(
+        "token_shared", "Same token is held by more than one binding", S.CRITICAL,
+        "One credential under several owners or tenants cannot be attributed or revoked for "
+        "one of them alone.",
+        "Revoke the shared token and give each binding its own grant.",
+        fw("NHI9:2025", "PR.AA-01", "IA-5", "5.5"), ri.token_shared, REVOKE,
+    ),
+    Rule(
+        "cross_tenant_workspace", "One Slack user in one workspace is bound under several tenants",
+        S.HIGH,
+        "The same Slack identity reachable from two app tenants breaks tenant isolation.",
+        "Confirm which tenant owns the connection and revoke the others.",
+        fw("NHI8:2025", "PR.AA-05", "AC-6", "—"), ri.cross_tenant_workspace, REVOKE,
+    ),
+    Rule(
+        "review_overdue", "Access review is overdue", S.MEDIUM,
+        "Periodic review is how least privilege stays true over time. A never-reviewed binding "
+        "is overdue once review_interval_days have passed since it was created or first seen.",
+        "Include it in the next access review and apply the decisions.",
+        fw("NHI1:2025", "PR.AA-05", "AC-6(7), AC-2", "5.1"), rl.review_overdue,
+        "nhictl report access-review",
+    ),
+    Rule(
+        "dormant_binding", "Token unused for longer than the dormancy threshold", S.MEDIUM,
+        "An unused credential is pure risk; CIS 5.3 disables accounts dormant for 45 days. "
+        "Fires only when usage evidence was ingested for the binding's source.",
+        "Confirm with the owner and revoke it.",
+        fw("NHI1:2025", "DE.CM-03", "AC-2(3)", "5.3"), rl.dormant_binding, REVOKE,
+    ),
+    Rule(
+        "suppression_expired", "A suppression passed its expiry date", S.LOW,
+        "Accepted risk is accepted for a time; after expiry the hidden finding shows again "
+        "until someone re-decides.",
+        "Fix the finding, or renew the suppression with a new expiry, ticket and approver.",
+        fw("—", "PR.AA-05", "AC-6(7)", "—"), None, None,
+    ),
+)
+
+RULE_IDS: tuple[str, ...] = tuple(r.id for r in _RULES)
+
+
+def all_rules() -> list[Rule]:
+    return list(_RULES)
+
+
+def get_rule(rule_id: str) -> Rule:
+    for rule in _RULES:
+        if rule.id == rule_id:
+            return rule
+    raise UsageError(f"unknown rule {rule_id!r}", hint="valid rules: " + ", ".join(RULE_IDS))
+
+
+def select_rules(ids: Iterable[str] | None) -> list[Rule]:
+    """Rules by id (``None`` or empty: all), in catalog order; unknown id -> usage error."""
+    wanted = [i.strip() for i in ids or [] if i.strip()]
+    if not wanted:
+        return all_rules()
+    for rule_id in wanted:
+        get_rule(rule_id)
+    return [r for r in _RULES if r.id in wanted]

@@ -1,0 +1,132 @@
+"""Ownership and identity rules: who is accountable, and is the token who it claims to be."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from nhictl.catalog.loader import Catalog
+from nhictl.checks.model import BindingView, Finding, Rule, Snapshot
+from nhictl.policy import Policy
+
+OFFBOARDED = frozenset({"deactivated", "inactive", "disabled", "deleted", "suspended",
+                        "offboarded"})
+
+
+def _current(snap: Snapshot) -> list[BindingView]:
+    return [b for b in snap.bindings if not b.revoked]
+
+
+def purpose_undeclared(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    out: list[Finding] = []
+    for b in _current(snap):
+        undefined = [p for p in b.purpose if p not in policy.purposes]
+        if b.purpose and not undefined:
+            continue
+        what = (f"declares purpose(s) {', '.join(undefined)} the policy does not define"
+                if b.purpose else "declares no purpose")
+        out.append(rule.finding(
+            b, f"{b.describe()} {what}.",
+            {"purpose": list(b.purpose), "undefined": undefined,
+             "policy_purposes": sorted(policy.purposes), "policy": policy.origin},
+        ))
+    return out
+
+
+def owner_missing(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    return [
+        rule.finding(
+            b, f"{b.describe()} has no accountable owner (no owner id or email).",
+            {"owner_id": b.owner_id, "owner_email": b.owner_email, "owner_name": b.owner_name,
+             "tenant": b.tenant, "source": b.source, "connection_id": b.connection_id},
+        )
+        for b in _current(snap)
+        if not (b.owner_id or "").strip() and not (b.owner_email or "").strip()
+    ]
+
+
+def owner_offboarded(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    out: list[Finding] = []
+    for b in _current(snap):
+        app_off = (b.owner_status or "").strip().lower() in OFFBOARDED
+        slack_off = b.slack_user_deleted is True
+        if not (app_off or slack_off):
+            continue
+        where = " and ".join(w for w, on in (("the app directory", app_off),
+                                              ("Slack", slack_off)) if on)
+        out.append(rule.finding(
+            b, f"{b.describe()} belongs to an owner deactivated in {where} but is not revoked.",
+            {"owner_status": b.owner_status, "slack_user_deleted": b.slack_user_deleted,
+             "slack_user_id": b.user, "binding_status": b.status},
+        ))
+    return out
+
+
+def identity_mismatch(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    out: list[Finding] = []
+    for b in _current(snap):
+        diffs: dict[str, dict[str, str]] = {}
+        if b.source_team_id and b.workspace_id and b.source_team_id != b.workspace_id:
+            diffs["team_id"] = {"recorded": b.source_team_id, "live": b.workspace_id}
+        if (b.source_slack_user_id and b.slack_user_id
+                and b.source_slack_user_id != b.slack_user_id):
+            diffs["slack_user_id"] = {"recorded": b.source_slack_user_id,
+                                      "live": b.slack_user_id}
+        if diffs:
+            out.append(rule.finding(
+                b, f"{b.describe()} acts as a different Slack identity than its source "
+                f"recorded ({', '.join(diffs)}).",
+                {"mismatch": diffs, "last_validated_at": b.last_validated_at},
+            ))
+    return out
+
+
+def token_shared(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    groups: dict[str, list[BindingView]] = defaultdict(list)
+    for b in _current(snap):
+        if b.token_fingerprint:
+            groups[b.token_fingerprint].append(b)
+    out: list[Finding] = []
+    for fp, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        for b in members:
+            others = sorted(o.id for o in members if o.id != b.id)
+            out.append(rule.finding(
+                b, f"{b.describe()} shares its token with {', '.join(others)}.",
+                {"token_fingerprint": fp, "shared_with": others,
+                 "tenants": sorted({m.tenant or "" for m in members})},
+            ))
+    return out
+
+
+def cross_tenant_workspace(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    groups: dict[tuple[str, str], list[BindingView]] = defaultdict(list)
+    for b in _current(snap):
+        if b.team and b.user:
+            groups[(b.team, b.user)].append(b)
+    out: list[Finding] = []
+    for (team, user), members in sorted(groups.items()):
+        tenants = sorted({m.tenant for m in members if m.tenant})
+        if len(tenants) < 2:
+            continue
+        for b in members:
+            out.append(rule.finding(
+                b, f"{b.describe()}: Slack user {user} in {team} is bound under tenants "
+                f"{', '.join(tenants)}.",
+                {"workspace_id": team, "slack_user_id": user, "tenants": tenants,
+                 "bindings": sorted(m.id for m in members)},
+            ))
+    return out

@@ -1,0 +1,132 @@
+"""Lifecycle rules: dead, stale, never-expiring, unreviewed and unused credentials."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from nhictl.catalog.loader import Catalog
+from nhictl.checks.common import DEAD_GRANT, older_than
+from nhictl.checks.model import BindingView, Finding, Rule, Snapshot
+from nhictl.clock import age_days, iso, parse_time
+from nhictl.policy import Policy
+
+
+def _earliest(*stamps: str | None) -> str | None:
+    present = [s for s in stamps if s]
+    return min(present, key=parse_time) if present else None
+
+
+def _days(then: str | None, now: datetime) -> int | None:
+    age = age_days(then, now)
+    return None if age is None else int(age)
+
+
+def dead_token_retained(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    out: list[Finding] = []
+    grace = policy.dead_credential_grace_days
+    for b in snap.bindings:
+        if b.revoked or b.status not in ("needs_reconnect", "removed"):
+            continue
+        since = b.status_changed_at or b.last_seen_at or b.first_seen_at
+        if not older_than(since, grace, now):
+            continue
+        out.append(rule.finding(
+            b, f"{b.describe()} has been {b.status} for {_days(since, now)} days and was "
+            "never revoked.",
+            {"status": b.status, "since": since, "days": _days(since, now),
+             "grace_days": grace, "revoked_at": b.revoked_at},
+        ))
+    return out
+
+
+def validation_stale(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    out: list[Finding] = []
+    limit = policy.max_validation_age_days
+    for b in snap.bindings:
+        if b.revoked:
+            continue
+        if b.last_validated_at and not older_than(b.last_validated_at, limit, now):
+            continue
+        what = (f"was last validated {_days(b.last_validated_at, now)} days ago"
+                if b.last_validated_at else "has never been validated")
+        out.append(rule.finding(
+            b, f"{b.describe()} {what}.",
+            {"last_validated_at": b.last_validated_at,
+             "last_validation_outcome": b.last_validation_outcome,
+             "max_validation_age_days": limit, "status": b.status},
+        ))
+    return out
+
+
+def token_never_expires(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    return [
+        rule.finding(
+            b, f"{b.describe()} holds an active token that never expires (rotation off).",
+            {"status": b.status, "token_expires_at": None, "token_kind": b.token_kind},
+        )
+        for b in snap.bindings
+        if b.status == "active" and not b.revoked and not b.token_expires_at
+    ]
+
+
+def _review_due(b: BindingView, interval: int) -> tuple[str | None, str]:
+    """When the next review is due and what that is counted from."""
+    if b.last_reviewed_at:
+        return iso(parse_time(b.last_reviewed_at) + timedelta(days=interval)), "last review"
+    start = _earliest(b.created_at, b.first_seen_at)
+    if start is None:
+        return None, "unknown"
+    return iso(parse_time(start) + timedelta(days=interval)), "connection created/discovered"
+
+
+def review_overdue(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    """Never reviewed counts from when the connection was created (or first seen)."""
+    out: list[Finding] = []
+    interval = policy.review_interval_days
+    for b in snap.bindings:
+        if b.revoked:
+            continue
+        due, basis = _review_due(b, interval)
+        if due is not None and parse_time(due) >= now:
+            continue
+        what = (f"was last reviewed on {b.last_reviewed_at[:10]}" if b.last_reviewed_at
+                else "has never been reviewed")
+        out.append(rule.finding(
+            b, f"{b.describe()} {what}; its review was due {(due or 'long ago')[:10]}.",
+            {"last_reviewed_at": b.last_reviewed_at,
+             "last_review_decision": b.last_review_decision, "due_at": due,
+             "counted_from": basis, "review_interval_days": interval},
+        ))
+    return out
+
+
+def dormant_binding(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    out: list[Finding] = []
+    limit = policy.dormant_after_days
+    for b in snap.bindings:
+        if b.revoked or b.status in DEAD_GRANT or b.status == "removed":
+            continue
+        if b.source not in snap.usage_sources:
+            continue  # no evidence for this source: absence of use proves nothing
+        since = b.last_used_at or _earliest(b.created_at, b.first_seen_at)
+        if not older_than(since, limit, now):
+            continue
+        what = (f"was last used {_days(b.last_used_at, now)} days ago" if b.last_used_at
+                else f"has no recorded use since {str(since)[:10]}")
+        out.append(rule.finding(
+            b, f"{b.describe()} {what}.",
+            {"last_used_at": b.last_used_at, "idle_since": since,
+             "idle_days": _days(since, now), "dormant_after_days": limit,
+             "usage_evidence_source": b.source},
+        ))
+    return out

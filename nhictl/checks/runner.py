@@ -1,0 +1,126 @@
+"""A check run: snapshot the inventory, run the rules, store findings, diff with the last run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from nhictl.catalog.loader import Catalog
+from nhictl.checks.engine import evaluate, summary
+from nhictl.checks.model import Finding, Rule
+from nhictl.checks.registry import all_rules
+from nhictl.checks.snapshot import load_snapshot
+from nhictl.checks.suppressions import Suppression, load_suppressions
+from nhictl.clock import iso
+from nhictl.errors import InvalidInputError
+from nhictl.policy import Policy
+from nhictl.store import findings_repo
+from nhictl.store.engine import Inventory
+from nhictl.store.repo import new_run_id
+
+
+@dataclass
+class CheckReport:
+    run_id: str
+    generated_at: str
+    findings: list[Finding]
+    rules: list[str]
+    bindings_checked: int
+    previous_run_id: str | None = None
+    resolved: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return summary(
+            self.findings, resolved=len(self.resolved), run_id=self.run_id,
+            previous_run_id=self.previous_run_id, bindings_checked=self.bindings_checked,
+        )
+
+    def as_json(self, findings: Sequence[Finding] | None = None) -> dict[str, Any]:
+        shown = self.findings if findings is None else findings
+        return {
+            "schema_version": 1,
+            "generated_at": self.generated_at,
+            "run_id": self.run_id,
+            "findings": [f.as_dict() for f in shown],
+            "resolved": self.resolved,
+            "summary": self.summary(),
+        }
+
+
+def policy_suppressions(policy: Policy) -> list[Suppression]:
+    if policy.suppressions_path is None:
+        return []
+    return load_suppressions(policy.suppressions_path, [r.id for r in all_rules()])
+
+
+def _row(f: Finding) -> dict[str, Any]:
+    return {
+        "rule_id": f.rule_id, "binding_id": f.binding_id, "fingerprint": f.fingerprint,
+        "severity": f.severity.value, "title": f.title, "message": f.message,
+        "evidence": json.dumps(f.evidence, sort_keys=True, default=str),
+        "suppressed": f.suppressed,
+        "suppression": json.dumps(f.suppression, sort_keys=True) if f.suppression else None,
+        "first_seen_at": f.first_seen_at,
+    }
+
+
+def run_checks(
+    inv: Inventory,
+    policy: Policy,
+    catalog: Catalog,
+    *,
+    now: datetime,
+    actor: str,
+    rules: Sequence[Rule] | None = None,
+    suppressions: Sequence[Suppression] | None = None,
+    command: str | None = None,
+) -> CheckReport:
+    """Run the rules over the inventory and record the findings as one check run.
+
+    ``suppressions`` defaults to the file the policy names. ``first_seen_at`` carries over
+    from the previous comparable run (one that ran every selected rule); findings of that run
+    under the selected rules that are gone now are ``resolved``.
+    """
+    selected = list(rules) if rules is not None else all_rules()
+    ids = [r.id for r in selected]
+    sups = list(suppressions) if suppressions is not None else policy_suppressions(policy)
+    stamp = iso(now)
+    run_id = new_run_id(now)
+    try:
+        with inv.engine.begin() as conn:
+            snapshot = load_snapshot(conn)
+            findings = evaluate(snapshot, policy, catalog, now, rules=selected,
+                                suppressions=sups)
+            prev = findings_repo.previous_run(conn, ids)
+            before = {
+                r["fingerprint"]: r
+                for r in (findings_repo.run_findings(conn, prev["id"]) if prev else [])
+                if r["rule_id"] in ids
+            }
+            out: list[Finding] = []
+            for f in findings:
+                old = before.get(f.fingerprint)
+                first = old["first_seen_at"] if old else stamp
+                out.append(replace(f, first_seen_at=first, new=old is None))
+            current = {f.fingerprint for f in out}
+            resolved = [
+                {"rule_id": r["rule_id"], "binding_id": r["binding_id"],
+                 "severity": r["severity"], "first_seen_at": r["first_seen_at"],
+                 "message": r["message"]}
+                for fp, r in before.items() if fp not in current
+            ]
+            report = CheckReport(run_id, stamp, out, ids, len(snapshot.bindings),
+                                 prev["id"] if prev else None, resolved)
+            counts = {**report.summary(), "rules": ids,
+                      "partial": len(ids) != len(all_rules())}
+            findings_repo.insert_run(conn, run_id=run_id, at=stamp, actor=actor,
+                                     command=command, counts=counts,
+                                     findings=[_row(f) for f in out])
+    except SQLAlchemyError as exc:
+        raise InvalidInputError(f"cannot run checks on {inv.location}: {exc}") from exc
+    return report
