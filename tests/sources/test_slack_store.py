@@ -444,3 +444,13 @@ def test_odd_characters_in_the_store_path(tmp_path: Path) -> None:
     (record,) = SlackStoreSource("s", f"sqlite:{db}").collect()
     assert record.connection_id == "A:-:T:U:user"
     assert sorted(p.name for p in odd.iterdir()) == ["store?.db"]
+
+
+def test_unreachable_database_is_a_source_error_without_the_password() -> None:
+    password = "pw" + secrets.token_hex(6)
+    source = SlackStoreSource("pg", f"sqlalchemy:postgresql://app:{password}@127.0.0.1:1/slack")
+    with pytest.raises(SourceError) as info:
+        list(source.collect())
+    text = f"{info.value} {info.value.hint}"
+    assert password not in text
+    assert info.value.exit_code == 4
