@@ -180,6 +180,13 @@ class SlackBehaviour:
                 headers={"retry-after": str(after)},
                 fault=kind,
             )
+        if kind == "error":  # a given ok:false answer, e.g. {"error": "no_permission"}
+            extra = {
+                k: v
+                for k, v in fault.items()
+                if k not in {"method", "token", "team_id", "kind", "times", "error"}
+            }
+            return Reply(body={"ok": False, "error": str(fault["error"]), **extra}, fault=kind)
         if kind == "slow":
             return None
         raise ValueError(f"unknown fault kind {kind!r}")
@@ -237,7 +244,7 @@ class SlackBehaviour:
         if team.get("deleted"):
             return "account_inactive" if bot else "token_revoked"
         user = self.world.users.get(str(entry.get("user_id")), {})
-        if user.get("deleted"):
+        if user.get("deleted") and entry.get("dead_when_user_deleted", True):
             return "account_inactive"
         return None
 
@@ -347,8 +354,12 @@ class SlackBehaviour:
             except ValueError:
                 return _err("invalid_cursor")
         wanted = sorted(
-            (c for c in self.world.channels.values() if c.get("team_id") == entry.get("team_id")
-             and ("private_channel" if c.get("is_private") else "public_channel") in types),
+            (
+                c
+                for c in self.world.channels.values()
+                if c.get("team_id") == entry.get("team_id")
+                and ("private_channel" if c.get("is_private") else "public_channel") in types
+            ),
             key=lambda c: str(c["id"]),
         )
         page = wanted[offset : offset + limit]

@@ -16,7 +16,9 @@ Scenario shape (every key optional except ``tokens``)::
       "tokens": [{"token": "xoxp-...", "team_id": "T1", "user_id": "U1", "kind": "user",
                   "scopes": ["chat:write"], "state": "active",        # active|revoked|expired|
                   "bot_id": null, "expires_in": null,                 #  invalid|inactive
-                  "refresh_token": null}],
+                  "refresh_token": null,
+                  "dead_when_user_deleted": true}],   # false: auth.test still answers and
+                                                       # users.info shows deleted: true
       "latency_ms": 0,
       "method_latency_ms": {"users.info": 20},                # added to latency_ms
       "rate_limits": {"auth.test": 600},                      # default per team, per method:
@@ -25,7 +27,8 @@ Scenario shape (every key optional except ``tokens``)::
       "slow_s": 5,                      # how long a "slow" fault sleeps
       "oauth_clients": {"123.456": "secret"},   # client_id -> secret for oauth.v2.access
       "faults": [{"method": "auth.test", "token": "xoxp-...", "kind": "500_once"}],
-                 # kinds: 500_once 503_html 404_html close fatal_error slow 429; optional
+                 # kinds: 500_once 503_html 404_html close fatal_error slow 429 error
+                 # ("error": CODE plus extra fields); optional
                  # "team_id" instead of "token", "times": N (default 1 for 500_once)
       "workos": {"api_key": "sk_test_...", "users": [...]},
       "nango": {"secret_key": "...", "connections": [...]}
