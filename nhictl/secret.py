@@ -34,7 +34,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(("Secret", hashlib.sha256(self._value.encode()).digest()))
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> tuple[object, ...]:
         raise TypeError("a Secret cannot be pickled")
 
 

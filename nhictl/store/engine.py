@@ -133,7 +133,7 @@ def _schema_version(engine: Engine, location: str) -> int | None:
         raise SchemaVersionError(f"{location} is not an nhictl inventory (no meta table)")
     with engine.connect() as conn:
         row = conn.execute(
-            select(tables.Meta.value).where(tables.Meta.key == "schema_version")  # type: ignore[arg-type]
+            select(tables.META.c.value).where(tables.META.c.key == "schema_version")
         ).first()
     if row is None or not str(row[0]).isdigit():
         raise SchemaVersionError(f"{location} has no schema version; not an nhictl inventory")
@@ -173,7 +173,7 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
                 SQLModel.metadata.create_all(engine)
                 with engine.begin() as conn:
                     conn.execute(
-                        tables.Meta.__table__.insert(),  # type: ignore[attr-defined]
+                        tables.META.insert(),
                         [{"key": "schema_version", "value": str(SCHEMA_VERSION)}],
                     )
                 action = "created"
@@ -182,7 +182,7 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
                 action = "migrated"
             else:
                 action = "current"
-            key = key_path.exists() and _read_key(key_path) or _write_key(key_path)
+            key = _read_key(key_path) if key_path.exists() else _write_key(key_path)
         else:
             if version is None:
                 raise NotInitializedError(f"{location} is empty", hint="run `nhictl init`")
@@ -206,7 +206,7 @@ def _migrate(engine: Engine, version: int) -> None:
             if fn is not None:
                 fn(conn)
             conn.execute(
-                tables.Meta.__table__.update()  # type: ignore[attr-defined]
-                .where(tables.Meta.key == "schema_version")
+                tables.META.update()
+                .where(tables.META.c.key == "schema_version")
                 .values(value=str(target))
             )

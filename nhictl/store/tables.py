@@ -6,6 +6,7 @@ PostgreSQL and ordered as text. Lists and dicts are JSON text. Events are append
 
 from __future__ import annotations
 
+from sqlalchemy import Table
 from sqlmodel import Field, SQLModel
 
 
@@ -120,3 +121,18 @@ class UsageRow(SQLModel, table=True):
     action: str
     channel_id: str | None = None
     scopes: str = "[]"
+
+
+# Core Table handles: bulk reads and writes go through SQLAlchemy Core for speed (100k rows).
+def _table(model: type[SQLModel]) -> Table:
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+META = _table(Meta)
+BINDINGS = _table(BindingRow)
+RUNS = _table(RunRow)
+EVENTS = _table(EventRow)
+FINDINGS = _table(FindingRow)
+USAGE = _table(UsageRow)

@@ -1,0 +1,137 @@
+"""Shared CLI plumbing: global state, option aliases, opening the inventory, output."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from nhictl.exporters.base import Document, Format
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nhictl.config import Config
+    from nhictl.store.engine import Inventory
+
+
+@dataclass
+class AppState:
+    db: str | None = None
+    config_path: str | None = None
+    slack_api_url: str | None = None
+    quiet: bool = False
+    verbose: bool = False
+    log_format: str = "text"
+    no_color: bool = False
+    lock_timeout: float = 0.0
+    actor: str | None = None
+    _config: Config | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            from nhictl.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def api_url(self) -> str:
+        from nhictl.config import DEFAULT_SLACK_API_URL
+
+        return self.slack_api_url or self.config.slack_api_url or DEFAULT_SLACK_API_URL
+
+    def open(self, create: bool = False) -> Inventory:
+        from nhictl.store.engine import open_inventory
+
+        inv, _ = open_inventory(self.db, create=create)
+        return inv
+
+    def stderr(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, no_color=self.no_color or bool(os.environ.get("NO_COLOR")),
+                       highlight=False, soft_wrap=True)
+
+    def info(self, message: str) -> None:
+        """A human message on stderr (suppressed by -q, plain when not a terminal)."""
+        if self.quiet:
+            return
+        if self.log_format == "json":
+            from nhictl.logs import log
+
+            log(message)
+            return
+        self.stderr().print(message, markup=False)
+
+    def warn(self, message: str) -> None:
+        if self.log_format == "json":
+            import logging
+
+            from nhictl.logs import log
+
+            log(message, logging.WARNING)
+            return
+        self.stderr().print(f"nhictl: warning: {message}", markup=False)
+
+
+def state(ctx: typer.Context) -> AppState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppState):
+        obj = AppState()
+        ctx.find_root().obj = obj
+    return obj
+
+
+OutputOpt = Annotated[
+    Format,
+    typer.Option("-o", "--output", help="Output format: table, json, csv, markdown.",
+                 case_sensitive=False),
+]
+OutFileOpt = Annotated[
+    Path | None,
+    typer.Option("--out", help="Write the output to this file instead of stdout.",
+                 dir_okay=False, writable=True),
+]
+
+
+def emit(st: AppState, doc: Document, fmt: Format, out: Path | None = None) -> None:
+    """Render a document to stdout (or ``out``, written atomically with mode 0600)."""
+    from nhictl.exporters import exporter_for
+
+    if out is not None:
+        import io
+
+        from nhictl.fsutil import atomic_write_text
+
+        buffer = io.StringIO()
+        exporter_for(fmt).write(doc, buffer)
+        atomic_write_text(out, buffer.getvalue())
+        st.info(f"wrote {out}")
+        return
+    if fmt is Format.TABLE and sys.stdout.isatty():
+        from nhictl.cli.render import rich_table
+
+        rich_table(doc, no_color=st.no_color)
+        return
+    exporter_for(fmt).write(doc, sys.stdout)
+    sys.stdout.flush()
+
+
+def now_iso() -> str:
+    from nhictl.clock import iso, system_clock
+
+    return iso(system_clock())
+
+
+def example(text: str) -> str:
+    """Help epilog with one example (shown verbatim)."""
+    return f"Example:\n\n\b\n  {text}"
+
+
+def json_default(value: Any) -> Any:
+    return str(value)

@@ -1,0 +1,147 @@
+"""``nhictl init``, ``reconcile``, ``events`` and ``hash``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from nhictl.cli.columns import EVENT_COLUMNS, EVENT_CSV
+from nhictl.cli.common import AppState, OutputOpt, emit, example, now_iso, state
+from nhictl.exporters.base import Document, Format
+from nhictl.models import Severity
+
+
+def init(ctx: typer.Context) -> None:
+    """Create (or migrate) the inventory and its fingerprint key."""
+    from nhictl.store.engine import open_inventory
+    from nhictl.store.migrations import SCHEMA_VERSION
+
+    st = state(ctx)
+    inv, action = open_inventory(st.db, create=True)
+    st.info(f"inventory {action}: {inv.location} (schema version {SCHEMA_VERSION})")
+
+
+def hash_token(ctx: typer.Context) -> None:
+    """Print the fingerprint of a token read on stdin (for correlation; the token is not kept)."""
+    from nhictl.errors import InvalidInputError
+    from nhictl.secret import Secret, fingerprint
+
+    st = state(ctx)
+    inv = st.open()
+    data = sys.stdin.read()
+    token = data.strip()
+    if not token:
+        raise InvalidInputError("stdin: no token given", hint='echo "$TOKEN" | nhictl hash')
+    if "\n" in token:
+        raise InvalidInputError("stdin: expected one token on one line")
+    print(fingerprint(inv.key, Secret(token)))
+
+
+def reconcile_cmd(
+    ctx: typer.Context,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="file:PATH, slack-store:sqlite:PATH|sqlalchemy:URL|dir:PATH, or "
+            "a configured source name (repeatable; default: every configured source).",
+        ),
+    ] = None,
+    no_validate: Annotated[
+        bool,
+        typer.Option(
+            "--no-validate", help="Do not call Slack (no auth.test in the workspaces' logs)."
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, max=256, help="Parallel Slack calls (default 16)."),
+    ] = None,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            "--deadline", min=1, help="Give up validating after this many seconds (inconclusive)."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        Severity | None,
+        typer.Option(
+            "--fail-on",
+            help="Run the checks afterwards; exit 1 if an unsuppressed finding is at "
+            "or above this severity.",
+        ),
+    ] = None,
+    output: Annotated[
+        Format | None, typer.Option("-o", "--output", help="json: print the run report on stdout.")
+    ] = None,
+) -> None:
+    """Collect bindings from their sources, validate them live, and update the inventory."""
+    from nhictl.cli.progress import run_reconcile
+
+    st = state(ctx)
+    code = run_reconcile(
+        st,
+        source or [],
+        validate=not no_validate,
+        concurrency=concurrency,
+        deadline=deadline,
+        output=output,
+    )
+    if fail_on is not None:
+        code = _fail_on(st, fail_on, code)
+    raise typer.Exit(code)
+
+
+def _fail_on(st: AppState, fail_on: Severity, code: int) -> int:
+    from nhictl.cli.check_cmd import run_checks_after_reconcile
+
+    findings_code = run_checks_after_reconcile(st, fail_on)
+    return findings_code or code
+
+
+def events(
+    ctx: typer.Context,
+    binding: Annotated[
+        str | None, typer.Option("--binding", "-b", help="Only this binding (id or prefix).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="ISO date/time or age like 7d, 12h.")
+    ] = None,
+    event_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only these event types (repeatable).")
+    ] = None,
+    output: OutputOpt = Format.TABLE,
+) -> None:
+    """The append-only audit trail."""
+    from nhictl.clock import iso, parse_since, system_clock
+    from nhictl.errors import UsageError
+    from nhictl.store import repo
+
+    st = state(ctx)
+    inv = st.open()
+    since_iso = None
+    if since:
+        try:
+            since_iso = iso(parse_since(since, system_clock()))
+        except ValueError:
+            raise UsageError(
+                f"--since {since!r}: expected an ISO date/time or an age like 7d"
+            ) from None
+    with inv.engine.connect() as conn:
+        bid = repo.resolve_binding_id(conn, binding) if binding else None
+        rows = repo.iter_events(conn, binding_id=bid, since=since_iso, types=event_type or [])
+        columns = EVENT_COLUMNS if output is Format.TABLE else EVENT_CSV
+        emit(st, Document("events", columns, rows, now_iso()), output)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init", epilog=example("nhictl --db ./inventory.db init"))(init)
+    app.command(
+        "reconcile",
+        epilog=example("nhictl reconcile --source file:exports/connections.json --fail-on high"),
+    )(reconcile_cmd)
+    app.command("events", epilog=example("nhictl events --binding b-3f2a --since 7d"))(events)
+    app.command("hash", epilog=example("printenv SLACK_TOKEN | nhictl hash"))(hash_token)

@@ -1,0 +1,152 @@
+"""``nhictl inventory list|show``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from nhictl.cli.columns import (
+    BINDING_CSV,
+    BINDING_TABLE,
+    EVENT_COLUMNS,
+    binding_json,
+    binding_view,
+)
+from nhictl.cli.common import OutputOpt, emit, example, now_iso, state
+from nhictl.exporters.base import Document, Format
+from nhictl.models import Status
+
+inventory = typer.Typer(help="Read the inventory of bindings.", no_args_is_help=True)
+
+
+@inventory.command("list", epilog=example("nhictl inventory list --status needs_reconnect -o csv"))
+def list_bindings(
+    ctx: typer.Context,
+    status: Annotated[
+        list[Status] | None, typer.Option("--status", help="Filter by status (repeatable).")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option("--tenant", help="Filter by tenant.")] = None,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", help="Workspace id or name.")
+    ] = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="Owner id, email or Slack user id.")
+    ] = None,
+    scope: Annotated[
+        str | None, typer.Option("--scope", help="Bindings holding this scope.")
+    ] = None,
+    output: OutputOpt = Format.TABLE,
+) -> None:
+    """List bindings, filtered."""
+    from nhictl.store import repo
+
+    st = state(ctx)
+    inv = st.open()
+    with inv.engine.connect() as conn:
+        rows = repo.iter_bindings(
+            conn,
+            status=[s.value for s in status or []],
+            tenant=tenant,
+            workspace=workspace,
+            owner=owner,
+            scope=scope,
+        )
+        if output is Format.TABLE:
+            doc = Document("bindings", BINDING_TABLE, (binding_view(r) for r in rows), now_iso())
+        else:
+            doc = Document("bindings", BINDING_CSV, rows, now_iso(), json_row=binding_json)
+        emit(st, doc, output)
+
+
+@inventory.command("show", epilog=example("nhictl inventory show b-3f2a"))
+def show(
+    ctx: typer.Context,
+    binding: Annotated[str, typer.Argument(help="Binding id or a unique prefix of it.")],
+    output: OutputOpt = Format.TABLE,
+) -> None:
+    """One binding with its events and findings."""
+    import json
+
+    from nhictl.store import repo
+
+    st = state(ctx)
+    inv = st.open()
+    with inv.engine.connect() as conn:
+        bid = repo.resolve_binding_id(conn, binding)
+        row = repo.get_binding(conn, bid)
+        assert row is not None
+        events = list(repo.iter_events(conn, binding_id=bid))
+        findings = _findings(conn, bid)
+    if output is Format.JSON:
+        json.dump(
+            {
+                "schema_version": 1,
+                "generated_at": now_iso(),
+                "binding": binding_json(row),
+                "events": events,
+                "findings": findings,
+            },
+            sys.stdout,
+            indent=2,
+            default=str,
+        )
+        sys.stdout.write("\n")
+        return
+    if output is not Format.TABLE:
+        fields = [{"field": k, "value": v} for k, v in binding_json(row).items()]
+        from nhictl.exporters.base import Column
+
+        emit(
+            st,
+            Document(
+                "fields", [Column("field", "field"), Column("value", "value")], fields, now_iso()
+            ),
+            output,
+        )
+        return
+    width = max(len(k) for k in binding_json(row))
+    for key, value in binding_json(row).items():
+        if value in (None, [], {}, ""):
+            continue
+        shown = " ".join(value) if isinstance(value, list) else value
+        print(f"{key:<{width}}  {shown}")
+    print()
+    print(f"findings ({len(findings)})")
+    for f in findings:
+        flag = " [suppressed]" if f.get("suppressed") else ""
+        print(f"  {f['severity']:<8} {f['rule_id']}{flag}: {f['message']}")
+    print()
+    emit(st, Document("events", EVENT_COLUMNS, events, now_iso(), title=None), Format.TABLE)
+
+
+def _findings(conn: object, bid: str) -> list[dict[str, object]]:
+    """Findings of the latest check run for this binding (empty before the first check)."""
+    import json
+
+    from sqlalchemy import select
+
+    from nhictl.store.tables import FINDINGS, RUNS
+
+    latest = conn.execute(  # type: ignore[attr-defined]
+        select(RUNS.c.id)
+        .where(RUNS.c.kind == "check", RUNS.c.outcome != "running")
+        .order_by(RUNS.c.started_at.desc())
+        .limit(1)
+    ).first()
+    if latest is None:
+        return []
+    rows = conn.execute(  # type: ignore[attr-defined]
+        select(FINDINGS).where(FINDINGS.c.run_id == latest[0], FINDINGS.c.binding_id == bid)
+    ).all()
+    out = []
+    for r in rows:
+        data = dict(r._mapping)
+        data["evidence"] = json.loads(data.get("evidence") or "{}")
+        out.append(data)
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(inventory, name="inventory")

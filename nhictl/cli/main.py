@@ -1,0 +1,208 @@
+"""The ``nhictl`` entry point: global options, command registration, the one error handler."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from nhictl import __version__
+from nhictl.cli.common import AppState
+
+app = typer.Typer(
+    name="nhictl",
+    help="Inventory, validate, review and revoke the delegated Slack credentials SaaS apps hold.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Each module registers its commands with ``register(app)``; imported at start-up, so they
+# keep heavy imports (sqlalchemy, slack_sdk, httpx) inside the command functions.
+COMMAND_MODULES = (
+    "nhictl.cli.core_cmds",
+    "nhictl.cli.inventory_cmd",
+    "nhictl.cli.check_cmd",
+    "nhictl.cli.scopes_cmd",
+    "nhictl.cli.usage_cmd",
+    "nhictl.cli.sources_cmd",
+    "nhictl.cli.report_cmd",
+    "nhictl.cli.review_cmd",
+    "nhictl.cli.revoke_cmd",
+    "nhictl.cli.demo_cmd",
+    "nhictl.cli.sandbox_cmd",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"nhictl {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="NHICTL_DB",
+            metavar="PATH",
+            help="Inventory database (default: per-user data dir).",
+        ),
+    ] = None,
+    config: Annotated[
+        str | None,
+        typer.Option(
+            "--config",
+            envvar="NHICTL_CONFIG",
+            metavar="PATH",
+            help="Config file (default ./nhictl.toml if present).",
+        ),
+    ] = None,
+    slack_api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--slack-api-url",
+            envvar="NHICTL_SLACK_API_URL",
+            metavar="URL",
+            help="Slack Web API base URL (default https://slack.com/api/).",
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", envvar="NHICTL_QUIET", help="Print nothing on success.")
+    ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "-v",
+            "--verbose",
+            envvar="NHICTL_VERBOSE",
+            help="More detail; tracebacks for internal errors.",
+        ),
+    ] = False,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            "--log-format",
+            envvar="NHICTL_LOG_FORMAT",
+            help="text or json (one object per line on stderr).",
+        ),
+    ] = "text",
+    no_color: Annotated[
+        bool,
+        typer.Option(
+            "--no-color", envvar="NHICTL_NO_COLOR", help="No colour (also honoured: NO_COLOR)."
+        ),
+    ] = False,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout",
+            envvar="NHICTL_LOCK_TIMEOUT",
+            metavar="SECONDS",
+            help="Wait this long for another nhictl writing the same inventory (default 0).",
+        ),
+    ] = 0.0,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor",
+            envvar="NHICTL_ACTOR",
+            help="Who is acting, recorded in events (default: the OS user).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """nhictl: govern delegated Slack OAuth tokens (inventory, validation, checks, reviews).
+
+    Example: nhictl reconcile --source file:connections.json --no-validate
+    """
+    if log_format not in ("text", "json"):
+        raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    ctx.obj = AppState(
+        db=db,
+        config_path=config,
+        slack_api_url=slack_api_url,
+        quiet=quiet,
+        verbose=verbose,
+        log_format=log_format,
+        no_color=no_color or bool(os.environ.get("NO_COLOR")),
+        lock_timeout=lock_timeout,
+        actor=actor,
+    )
+    from nhictl import logs
+
+    logs.setup(log_format)
+
+
+for _name in COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as _exc:  # a command group not built yet
+        if _exc.name != _name:
+            raise
+        continue
+    _module.register(app)
+
+
+def _verbose_requested(argv: list[str]) -> bool:
+    return "-v" in argv or "--verbose" in argv or bool(os.environ.get("NHICTL_VERBOSE"))
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Console-script entry: map every outcome to the documented exit codes.
+
+    typer/click handle usage errors (exit 2) and ``typer.Exit`` themselves in standalone
+    mode; nhictl errors and bugs propagate here, to the one handler.
+    """
+    from nhictl.errors import ExitCode, NhictlError
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="nhictl", standalone_mode=True)
+        code: int = ExitCode.OK
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except NhictlError as exc:
+        print(f"nhictl: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        code = exc.exit_code
+    except BrokenPipeError:
+        code = ExitCode.OK
+    except Exception as exc:  # a bug: one line, traceback only with -v
+        if _verbose_requested(args):
+            import traceback
+
+            traceback.print_exc()
+        print(
+            f"nhictl: internal error: {type(exc).__name__}: {_safe(exc)} "
+            "(run with -v for a traceback)",
+            file=sys.stderr,
+        )
+        code = ExitCode.INTERNAL
+    with contextlib.suppress(BrokenPipeError):
+        sys.stdout.flush()
+    sys.exit(code)
+
+
+def _safe(exc: BaseException) -> str:
+    # Internal errors may come from foreign code; cut anything token-shaped just in case.
+    import re
+
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return re.sub(r"xox[a-z.]*-[A-Za-z0-9-]+", "xox…", text)[:300]

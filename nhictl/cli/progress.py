@@ -1,0 +1,117 @@
+"""Reconcile from the CLI: sources, validator, progress on a terminal, the summary."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from nhictl.cli.common import AppState
+from nhictl.exporters.base import Format
+
+if TYPE_CHECKING:
+    from nhictl.reconcile import ReconcileReport, Validator
+
+
+def _validator(st: AppState, concurrency: int, deadline: float | None) -> Validator:
+    from nhictl.slack.adapter import make_validator
+
+    return make_validator(st.api_url(), concurrency=concurrency, deadline_s=deadline,
+                          rate_limits=st.config.slack_rate_limits)
+
+
+def run_reconcile(
+    st: AppState,
+    specs: list[str],
+    *,
+    validate: bool,
+    concurrency: int | None,
+    deadline: float | None,
+    output: Format | None,
+) -> int:
+    from nhictl.clock import system_clock
+    from nhictl.reconcile import reconcile
+    from nhictl.sources.registry import resolve
+    from nhictl.store.repo import actor_name
+
+    sources = resolve(specs, st.config)
+    workers = concurrency or st.config.slack_concurrency or 16
+    validator = _validator(st, workers, deadline) if validate else None
+    inv = st.open()
+    command = "nhictl reconcile " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    tty = sys.stderr.isatty() and not st.quiet and st.log_format == "text"
+    st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))
+    if tty:
+        report = _with_progress_bar(st, lambda cb: reconcile(
+            inv, sources, clock=system_clock, actor=actor_name(st.actor), command=command.strip(),
+            validator=validator, concurrency=workers, progress=cb))
+    else:
+        phases: set[str] = set()
+
+        def log_phase(phase: str, done: int, total: int) -> None:
+            if phase not in phases:
+                phases.add(phase)
+                st.info(f"{phase}: {total} item(s)" if phase == "validate" else phase)
+
+        report = reconcile(inv, sources, clock=system_clock, actor=actor_name(st.actor),
+                           command=command.strip(), validator=validator, concurrency=workers,
+                           progress=log_phase)
+    if output is Format.JSON:
+        from nhictl.reconcile import as_json
+
+        print(as_json(report))
+    _summary(st, report, tty)
+    return report.exit_code
+
+
+def _with_progress_bar(st: AppState, fn: Any) -> ReconcileReport:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=st.stderr(), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def cb(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total or None)
+            bar.update(tasks[phase], completed=done, total=total or None)
+
+        result: ReconcileReport = fn(cb)
+        return result
+
+
+def _summary(st: AppState, report: ReconcileReport, tty: bool) -> None:
+    from nhictl.reconcile import summary_line
+
+    if st.log_format == "json":
+        from nhictl.logs import log
+
+        log("reconcile finished", run_id=report.run_id, counts=dict(report.counts),
+            statuses=report.status_counts, partial=report.partial,
+            failed_sources=[s.name for s in report.sources if not s.complete])
+    for s in report.sources:
+        if not s.complete:
+            st.warn(f"source {s.name!r} was not read completely: {s.error}"
+                    + (f" (hint: {s.hint})" if s.hint else "") + "; its bindings were left "
+                    "untouched")
+    if report.inconclusive:
+        st.warn(f"{len(report.inconclusive)} validation(s) inconclusive; statuses unchanged "
+                f"(first: {report.inconclusive[0][0]}: {report.inconclusive[0][1]})")
+    if st.quiet or st.log_format == "json":
+        return
+    if tty:
+        from rich.table import Table
+
+        table = Table(title=f"run {report.run_id}", box=None, header_style="bold")
+        table.add_column("status")
+        table.add_column("bindings", justify="right")
+        for status, n in sorted(report.status_counts.items()):
+            table.add_row(status, str(n))
+        st.stderr().print(table)
+    else:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.status_counts.items()))
+        st.info(f"statuses: {statuses}")
+    stats = report.validator_stats
+    extra = ""
+    if stats:
+        extra = "; " + ", ".join(f"{k} {v}" for k, v in stats.items())
+    st.info(f"run {report.run_id}: {summary_line(report)}{extra}")

@@ -1,0 +1,204 @@
+"""``nhictl.toml``: loading and validation.
+
+Errors name the file and the key (exit 3). Secrets are only ever referenced by the name of an
+environment variable (``api_key_env``, ``secret_key_env``); a literal secret is refused.
+The ``[policy]`` and ``[purposes]`` tables are handed raw to :mod:`nhictl.policy`.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nhictl.errors import ConfigError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+SOURCE_KINDS = ("file", "slack-store", "workos", "nango")
+# Keys whose presence means someone pasted a secret into the config.
+LITERAL_SECRET_KEYS = (
+    "api_key",
+    "secret_key",
+    "token",
+    "access_token",
+    "client_secret",
+    "password",
+    "secret",
+)
+SOURCE_KEYS: dict[str, set[str]] = {
+    "file": {"path"},
+    "slack-store": {"store"},
+    "workos": {"api_key_env", "base_url"},
+    "nango": {"secret_key_env", "base_url", "provider_config_key"},
+}
+COMMON_SOURCE_KEYS = {"name", "kind", "default_purpose", "tenant"}
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    kind: str
+    options: dict[str, Any]
+    default_purpose: list[str] = field(default_factory=list)
+    tenant: str | None = None
+    index: int = 0
+
+    @property
+    def secret_env(self) -> str | None:
+        value = self.options.get("api_key_env") or self.options.get("secret_key_env")
+        return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    slack_api_url: str | None = None
+    slack_concurrency: int | None = None
+    slack_rate_limits: dict[str, float] = field(default_factory=dict)
+    sources: tuple[SourceConfig, ...] = ()
+    policy: dict[str, Any] = field(default_factory=dict)
+    purposes: dict[str, Any] = field(default_factory=dict)
+
+    def source(self, name: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    def relative(self, value: str) -> Path:
+        """A path from the config, relative to the config file's directory."""
+        p = Path(value).expanduser()
+        if not p.is_absolute() and self.path is not None:
+            p = self.path.parent / p
+        return p
+
+
+def _fail(path: Path, key: str, message: str, hint: str | None = None) -> ConfigError:
+    return ConfigError(f"{path}: {key}: {message}", hint=hint)
+
+
+def load_config(explicit: str | None) -> Config:
+    """Load ``--config``/``NHICTL_CONFIG``, else ``./nhictl.toml`` when present, else defaults."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+    else:
+        path = Path("nhictl.toml")
+        if not path.is_file():
+            return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(data, path)
+
+
+def parse_config(data: dict[str, Any], path: Path) -> Config:
+    known = {"slack", "sources", "policy", "purposes"}
+    for key in data:
+        if key not in known:
+            raise _fail(path, key, f"unknown section (expected one of {', '.join(sorted(known))})")
+    slack = data.get("slack", {})
+    if not isinstance(slack, dict):
+        raise _fail(path, "slack", "must be a table")
+    api_url = slack.get("api_url")
+    if api_url is not None and (not isinstance(api_url, str) or "://" not in api_url):
+        raise _fail(path, "slack.api_url", "must be a URL string")
+    concurrency = slack.get("concurrency")
+    if concurrency is not None and (
+        not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
+    ):
+        raise _fail(path, "slack.concurrency", "must be a positive integer")
+    limits = slack.get("rate_limits", {})
+    if not isinstance(limits, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in limits.values()
+    ):
+        raise _fail(path, "slack.rate_limits", "must map method names to calls per minute")
+    for key in slack:
+        if key not in ("api_url", "concurrency", "rate_limits"):
+            raise _fail(path, f"slack.{key}", "unknown key")
+    policy = data.get("policy", {})
+    if not isinstance(policy, dict):
+        raise _fail(path, "policy", "must be a table")
+    purposes = data.get("purposes", {})
+    if not isinstance(purposes, dict):
+        raise _fail(path, "purposes", "must be a table")
+    return Config(
+        path=path,
+        slack_api_url=api_url,
+        slack_concurrency=concurrency,
+        slack_rate_limits={str(k): float(v) for k, v in limits.items()},
+        sources=_parse_sources(data.get("sources", []), path),
+        policy=policy,
+        purposes=purposes,
+    )
+
+
+def _parse_sources(raw: Any, path: Path) -> tuple[SourceConfig, ...]:
+    if not isinstance(raw, list):
+        raise _fail(path, "sources", "must be an array of tables ([[sources]])")
+    out: list[SourceConfig] = []
+    names: set[str] = set()
+    for i, entry in enumerate(raw):
+        where = f"sources[{i}]"
+        if not isinstance(entry, dict):
+            raise _fail(path, where, "must be a table")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise _fail(path, f"{where}.name", "is required (a non-empty string)")
+        where = f"sources[{i}] ({name})"
+        if ":" in name:
+            raise _fail(path, f"{where}.name", "must not contain ':' (reserved for specs)")
+        if name in names:
+            raise _fail(path, f"{where}.name", "duplicate source name")
+        names.add(name)
+        kind = entry.get("kind")
+        if kind not in SOURCE_KINDS:
+            raise _fail(path, f"{where}.kind", f"must be one of {', '.join(SOURCE_KINDS)}")
+        for key, value in entry.items():
+            if key in LITERAL_SECRET_KEYS and value:
+                env_key = "secret_key_env" if kind == "nango" else "api_key_env"
+                raise _fail(
+                    path,
+                    f"{where}.{key}",
+                    "literal secrets are not allowed in the config file",
+                    hint=f'export it in an environment variable and set {env_key} = "VAR_NAME"',
+                )
+            if key not in COMMON_SOURCE_KEYS | SOURCE_KEYS[kind]:
+                raise _fail(path, f"{where}.{key}", f"unknown key for kind {kind!r}")
+            if key != "default_purpose" and not isinstance(value, str):
+                raise _fail(path, f"{where}.{key}", "must be a string")
+        for required in {"file": "path", "slack-store": "store", "workos": "api_key_env",
+                         "nango": "secret_key_env"}[kind], :
+            if not entry.get(required):
+                raise _fail(path, f"{where}.{required}", f"is required for kind {kind!r}")
+        purpose = entry.get("default_purpose", [])
+        if isinstance(purpose, str):
+            purpose = [p.strip() for p in purpose.split(",") if p.strip()]
+        if not isinstance(purpose, list) or not all(isinstance(p, str) for p in purpose):
+            raise _fail(path, f"{where}.default_purpose", "must be a string or list of strings")
+        env_name = entry.get("api_key_env") or entry.get("secret_key_env")
+        if env_name and not str(env_name).replace("_", "").isalnum():
+            raise _fail(path, f"{where}.{'api_key_env' if kind == 'workos' else 'secret_key_env'}",
+                        "must be the NAME of an environment variable, not its value")
+        options = {k: v for k, v in entry.items() if k not in COMMON_SOURCE_KEYS}
+        out.append(
+            SourceConfig(
+                name=name,
+                kind=kind,
+                options=options,
+                default_purpose=purpose,
+                tenant=entry.get("tenant"),
+                index=i,
+            )
+        )
+    return tuple(out)
+
+
+def secret_from_env(var: str) -> str | None:
+    value = os.environ.get(var)
+    return value if value else None

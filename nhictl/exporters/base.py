@@ -1,0 +1,80 @@
+"""The Document every exporter renders, the Format enum and the format -> class map."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, TextIO
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    # Narrow columns are kept whole in a terminal table; wide ones are truncated first.
+    max_width: int | None = None
+    render: Callable[[Any], str] | None = None
+
+    def text(self, row: dict[str, Any]) -> str:
+        value = row.get(self.key)
+        if self.render is not None:
+            return self.render(value)
+        return cell_text(value)
+
+
+def cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple | set):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "; ".join(f"{k}={cell_text(v)}" for k, v in value.items())
+    return str(value)
+
+
+@dataclass
+class Document:
+    """Rows of one kind (``bindings``, ``findings``, ``events``...) plus context.
+
+    ``columns`` drive table, CSV and Markdown; JSON carries whole rows under ``kind`` with
+    ``schema_version`` and ``generated_at``, plus ``extra`` top-level keys.
+    """
+
+    kind: str
+    columns: list[Column]
+    rows: Iterable[dict[str, Any]]
+    generated_at: str
+    title: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    json_row: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+
+class Exporter(Protocol):
+    def write(self, doc: Document, out: TextIO) -> None: ...
+
+
+def exporter_for(fmt: Format) -> Exporter:
+    from nhictl.exporters import formats
+
+    mapping: dict[Format, type[Exporter]] = {
+        Format.TABLE: formats.PlainTableExporter,
+        Format.JSON: formats.JsonExporter,
+        Format.CSV: formats.CsvExporter,
+        Format.MARKDOWN: formats.MarkdownExporter,
+    }
+    if fmt not in mapping:
+        from nhictl.errors import UsageError
+
+        raise UsageError(f"format {fmt.value!r} is not available for this output")
+    return mapping[fmt]()

@@ -1,0 +1,232 @@
+"""Merge what a source reported and what Slack said into a bindings row, and the events.
+
+Pure functions: given the previous row (or None), a SourceRecord, an optional validation
+result and the time, return the new row values and the events to append. The reconciler
+does the I/O around them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from nhictl.models import (
+    DEAD_TOKEN_STATUS,
+    EventType,
+    SourceRecord,
+    Status,
+    ValidationResult,
+    binding_id,
+)
+
+# Row columns written from the source record, and the record attribute each comes from.
+SOURCE_COLUMNS: dict[str, str] = {
+    "provider": "provider",
+    "tenant": "tenant",
+    "owner_id": "owner_id",
+    "owner_email": "owner_email",
+    "owner_name": "owner_name",
+    "owner_status": "owner_status",
+    "purpose": "purpose",
+    "declared_scopes": "declared_scopes",
+    "source_team_id": "source_team_id",
+    "source_slack_user_id": "source_slack_user_id",
+    "channel_id": "channel_id",
+    "created_at": "created_at",
+    "has_refresh_token": "has_refresh_token",
+    "source_state": "source_state",
+    "missing_scopes": "missing_scopes",
+    "metadata_json": "metadata",
+}
+JSON_COLUMNS = {"purpose", "declared_scopes", "missing_scopes", "metadata_json"}
+
+
+@dataclass
+class Merge:
+    row: dict[str, Any]
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    is_new: bool = False
+    changed: bool = False
+    status_changed: bool = False
+
+
+def _encode(column: str, value: Any) -> Any:
+    if column in JSON_COLUMNS:
+        if isinstance(value, list):
+            value = sorted(value) if column != "purpose" else value
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def _decode(column: str, value: Any) -> Any:
+    if column in JSON_COLUMNS and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
+def merge(
+    previous: dict[str, Any] | None,
+    record: SourceRecord,
+    *,
+    source: str,
+    source_spec: str | None,
+    fingerprint: str | None,
+    validation: ValidationResult | None,
+    now: str,
+    run_id: str,
+) -> Merge:
+    """The new bindings row for one record, with its events (see module docstring)."""
+    bid = binding_id(source, record.connection_id)
+    row: dict[str, Any] = dict(previous) if previous else {
+        "id": bid,
+        "source": source,
+        "connection_id": record.connection_id,
+        "first_seen_at": now,
+        "status": Status.UNVALIDATED.value,
+        "status_changed_at": now,
+        "granted_scopes": None,
+        "used_scopes": "[]",
+        "slack_user_checked": False,
+    }
+    result = Merge(row=row, is_new=previous is None)
+    row["source_spec"] = source_spec
+    row["last_seen_at"] = now
+    row["run_id"] = run_id
+
+    diff: dict[str, list[Any]] = {}
+    for column, attr in SOURCE_COLUMNS.items():
+        new = _encode(column, getattr(record, attr))
+        if previous is not None and previous.get(column) != new:
+            diff[column.removesuffix("_json")] = [_decode(column, previous.get(column)),
+                                                  _decode(column, new)]
+        row[column] = new
+    # Values a source may not know on every read: keep the last known one.
+    for column, value in (
+        ("token_fingerprint", fingerprint),
+        ("token_expires_at", record.token_expires_at),
+        ("token_kind", record.token_kind),
+    ):
+        if value is not None:
+            if previous is not None and previous.get(column) not in (None, value):
+                diff[column] = [previous.get(column), value]
+            row[column] = value
+        else:
+            row.setdefault(column, None)
+    row.setdefault("workspace_id", record.source_team_id)
+    row.setdefault("slack_user_id", record.source_slack_user_id)
+    if row.get("last_validated_at") is None:
+        # Until Slack tells us, the identity is what the source recorded.
+        row["workspace_id"] = record.source_team_id
+        row["slack_user_id"] = record.source_slack_user_id
+
+    if result.is_new:
+        result.events.append((EventType.DISCOVERED.value, {
+            "connection_id": record.connection_id, "source": source}))
+    elif diff:
+        result.events.append((EventType.CHANGED.value, {"fields": diff}))
+        result.changed = True
+
+    old_status = row["status"]
+    new_status, reason = _next_status(previous, record, validation)
+    if previous is not None and old_status == Status.REMOVED.value:
+        result.events.append((EventType.REAPPEARED.value, {}))
+    if validation is not None:
+        _apply_validation(row, previous, record, validation, now, result)
+    if new_status != old_status:
+        row["status"] = new_status
+        row["status_reason"] = reason
+        row["status_changed_at"] = now
+        if not result.is_new or new_status != Status.UNVALIDATED.value:
+            result.events.append((EventType.STATUS_CHANGED.value, {
+                "from": old_status, "to": new_status, "reason": reason}))
+            result.status_changed = True
+    elif reason is not None and new_status != Status.ACTIVE.value:
+        row["status_reason"] = reason
+    return result
+
+
+def _next_status(
+    previous: dict[str, Any] | None,
+    record: SourceRecord,
+    validation: ValidationResult | None,
+) -> tuple[str, str | None]:
+    current = previous["status"] if previous else Status.UNVALIDATED.value
+    current_reason = previous.get("status_reason") if previous else None
+    if current == Status.REVOKED.value:
+        return current, current_reason  # terminal: revoked through nhictl
+    if record.dead_reason:
+        status = DEAD_TOKEN_STATUS.get(record.dead_reason, Status.NEEDS_RECONNECT)
+        return status.value, f"source: {record.dead_reason}"
+    if validation is not None:
+        if validation.outcome == "ok":
+            return Status.ACTIVE.value, None
+        if validation.outcome == "dead" and validation.error:
+            status = DEAD_TOKEN_STATUS.get(validation.error, Status.NEEDS_RECONNECT)
+            return status.value, f"slack: {validation.error}"
+    if current == Status.REMOVED.value:
+        return Status.UNVALIDATED.value, "reappeared in its source"
+    return current, current_reason
+
+
+def _apply_validation(
+    row: dict[str, Any],
+    previous: dict[str, Any] | None,
+    record: SourceRecord,
+    v: ValidationResult,
+    now: str,
+    result: Merge,
+) -> None:
+    row["last_validation_outcome"] = v.outcome
+    row["last_validation_error"] = v.error or v.detail if v.outcome != "ok" else None
+    if v.outcome != "ok":
+        if v.outcome == "dead":
+            row["last_validated_at"] = now
+        return
+    first_validation = previous is None or previous.get("last_validated_at") is None or \
+        previous.get("granted_scopes") is None
+    row["last_validated_at"] = now
+    granted = sorted(set(v.granted_scopes or []))
+    old_granted = json.loads(previous["granted_scopes"]) if previous and \
+        previous.get("granted_scopes") else None
+    basis_scopes, basis = (
+        (old_granted, "previous_validation") if old_granted is not None
+        else (sorted(set(record.declared_scopes)), "source")
+    )
+    added = sorted(set(granted) - set(basis_scopes))
+    removed = sorted(set(basis_scopes) - set(granted))
+    if (added or removed) and (basis == "previous_validation" or record.declared_scopes):
+        result.events.append((EventType.SCOPE_CHANGED.value, {
+            "added": added, "removed": removed, "basis": basis,
+            "previous": basis_scopes, "current": granted}))
+    row["granted_scopes"] = json.dumps(granted)
+
+    identity = {"workspace_id": v.workspace_id, "slack_user_id": v.slack_user_id}
+    if first_validation:
+        expected = {"workspace_id": record.source_team_id,
+                    "slack_user_id": record.source_slack_user_id}
+        basis = "source"
+    else:
+        expected = {"workspace_id": row.get("workspace_id"),
+                    "slack_user_id": row.get("slack_user_id")}
+        basis = "previous_validation"
+    changed = {k: [expected[k], identity[k]] for k in identity
+               if expected[k] is not None and identity[k] is not None
+               and expected[k] != identity[k]}
+    if changed:
+        result.events.append((EventType.IDENTITY_CHANGED.value, {
+            "fields": changed, "basis": basis}))
+    for column, value in (
+        ("workspace_id", v.workspace_id),
+        ("workspace_name", v.workspace_name),
+        ("enterprise_id", v.enterprise_id),
+        ("slack_user_id", v.slack_user_id),
+        ("bot_id", v.bot_id),
+        ("token_kind", v.token_kind),
+    ):
+        if value is not None:
+            row[column] = value
+    if v.token_expires_at:
+        row["token_expires_at"] = v.token_expires_at
+    row["slack_user_checked"] = v.slack_user_checked
+    row["slack_user_deleted"] = v.slack_user_deleted if v.slack_user_checked else None

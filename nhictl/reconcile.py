@@ -1,0 +1,274 @@
+"""One reconcile run: collect -> (fetch tokens, validate) -> merge -> upsert -> sweep -> events.
+
+Network work happens before the write phase; the write phase is one transaction, so an
+interrupted run (even kill -9) leaves the inventory as it was, with the run still marked
+``running``, which the next run records as ``interrupted``. A source that fails is not
+touched at all (no upsert, no sweep): its bindings keep their state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, select
+
+from nhictl.clock import Clock, iso
+from nhictl.errors import ExitCode, NhictlError, SourceError
+from nhictl.merge import merge
+from nhictl.models import EventType, SourceRecord, Status, ValidationResult, binding_id
+from nhictl.secret import Secret, fingerprint
+from nhictl.sources.base import Source
+from nhictl.store import repo
+from nhictl.store.engine import Inventory
+from nhictl.store.tables import BINDINGS
+
+ProgressCallback = Callable[[str, int, int], None]  # phase, done, total
+
+
+class Validator(Protocol):
+    """Validates tokens live; results keyed like the items. Never raises for one token."""
+
+    def validate_all(
+        self,
+        items: Sequence[tuple[str, Secret, str | None]],
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, ValidationResult]: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
+@dataclass
+class SourceOutcome:
+    name: str
+    kind: str
+    complete: bool = False
+    records: int = 0
+    error: str | None = None
+    hint: str | None = None
+
+
+@dataclass
+class ReconcileReport:
+    run_id: str
+    sources: list[SourceOutcome] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    status_counts: dict[str, int] = field(default_factory=dict)
+    inconclusive: list[tuple[str, str]] = field(default_factory=list)  # (binding, reason)
+    validator_stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def partial(self) -> bool:
+        return any(not s.complete for s in self.sources) or bool(self.inconclusive)
+
+    @property
+    def exit_code(self) -> int:
+        return ExitCode.PARTIAL if self.partial else ExitCode.OK
+
+
+@dataclass
+class _Collected:
+    source: Source
+    spec: str | None
+    records: list[SourceRecord]
+
+
+def _collect(source: Source, outcome: SourceOutcome) -> list[SourceRecord] | None:
+    try:
+        records = list(source.collect())
+    except SourceError as exc:
+        outcome.error, outcome.hint = exc.message, exc.hint
+        return None
+    outcome.complete = True
+    outcome.records = len(records)
+    return records
+
+
+def _fetch_tokens(
+    collected: list[_Collected], concurrency: int
+) -> tuple[dict[str, Secret], dict[str, str], dict[str, str]]:
+    """Tokens in hand per binding id, dead reasons from holders, transient fetch failures."""
+    tokens: dict[str, Secret] = {}
+    dead: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    on_demand: list[tuple[str, Source, SourceRecord]] = []
+    for c in collected:
+        for r in c.records:
+            bid = binding_id(c.source.name, r.connection_id)
+            if r.dead_reason:
+                continue
+            if r.token is not None:
+                tokens[bid] = r.token
+            elif r.token_on_demand:
+                on_demand.append((bid, c.source, r))
+
+    def fetch(item: tuple[str, Source, SourceRecord]) -> tuple[str, Any]:
+        bid, source, record = item
+        try:
+            return bid, source.fetch_token(record)
+        except NhictlError as exc:
+            return bid, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for bid, got in pool.map(fetch, on_demand):
+            if isinstance(got, NhictlError):
+                failed[bid] = f"token fetch failed: {got.message}"
+            elif got.dead_reason:
+                dead[bid] = got.dead_reason
+            elif got.token is not None:
+                tokens[bid] = got.token
+    return tokens, dead, failed
+
+
+def reconcile(
+    inv: Inventory,
+    sources: Sequence[tuple[Source, str | None]],
+    *,
+    clock: Clock,
+    actor: str,
+    command: str,
+    validator: Validator | None = None,
+    concurrency: int = 16,
+    progress: ProgressCallback | None = None,
+) -> ReconcileReport:
+    """Run one reconcile over ``sources`` ((source, spec) pairs); see the module docstring."""
+    run_id = repo.begin_run(inv, "reconcile", now=clock(), actor=actor, command=command)
+    report = ReconcileReport(run_id=run_id)
+    collected: list[_Collected] = []
+    for source, spec in sources:
+        outcome = SourceOutcome(name=source.name, kind=source.kind)
+        report.sources.append(outcome)
+        if progress:
+            progress(f"collect {source.name}", 0, 1)
+        records = _collect(source, outcome)
+        if records is not None:
+            collected.append(_Collected(source, spec, records))
+
+    tokens, holder_dead, fetch_failed = _fetch_tokens(collected, concurrency)
+    fingerprints = {bid: fingerprint(inv.key, tok) for bid, tok in tokens.items()}
+    results: dict[str, ValidationResult] = {}
+    if validator is not None:
+        hints = _workspace_hints(inv, collected)
+        items = [(bid, tok, hints.get(bid)) for bid, tok in tokens.items()]
+        if progress:
+            progress("validate", 0, len(items))
+        cb = (lambda done, total: progress("validate", done, total)) if progress else None
+        results = validator.validate_all(items, cb)
+        report.validator_stats = validator.stats()
+        for bid, reason in fetch_failed.items():
+            results[bid] = ValidationResult(outcome="inconclusive", error=None, detail=reason)
+        for bid, reason in holder_dead.items():
+            results[bid] = ValidationResult(outcome="dead", error=reason)
+    for bid, res in results.items():
+        if res.outcome == "inconclusive":
+            report.inconclusive.append((bid, res.detail or res.error or "unknown"))
+    report.inconclusive.sort()
+
+    now = iso(clock())
+    with inv.engine.begin() as conn:
+        for c in collected:
+            _write_source(conn, c, report, fingerprints, results, now, run_id, actor)
+        report.status_counts = repo.status_counts(conn)
+        report.counts["validated"] = sum(1 for r in results.values() if r.outcome == "ok")
+        report.counts["dead"] = sum(1 for r in results.values() if r.outcome == "dead")
+        report.counts["inconclusive"] = len(report.inconclusive)
+        run_outcome = "partial" if report.partial else "ok"
+        failed = [f"{s.name}: {s.error}" for s in report.sources if not s.complete]
+        repo.finish_run(conn, run_id, now=clock(), outcome=run_outcome,
+                        counts=dict(report.counts), detail="; ".join(failed) or None)
+    return report
+
+
+def _workspace_hints(inv: Inventory, collected: list[_Collected]) -> dict[str, str | None]:
+    """The workspace each token is expected in, so the limiter can pace per workspace."""
+    hints: dict[str, str | None] = {}
+    with inv.engine.connect() as conn:
+        known = dict(conn.execute(select(BINDINGS.c.id, BINDINGS.c.workspace_id)).all())
+    for c in collected:
+        for r in c.records:
+            bid = binding_id(c.source.name, r.connection_id)
+            hints[bid] = known.get(bid) or r.source_team_id
+    return hints
+
+
+def _write_source(
+    conn: Any,
+    c: _Collected,
+    report: ReconcileReport,
+    fingerprints: dict[str, str],
+    results: dict[str, ValidationResult],
+    now: str,
+    run_id: str,
+    actor: str,
+) -> None:
+    name = c.source.name
+    existing = {
+        row.id: dict(row._mapping)
+        for row in conn.execute(select(BINDINGS).where(BINDINGS.c.source == name))
+    }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for record in c.records:
+        bid = binding_id(name, record.connection_id)
+        seen.add(bid)
+        previous = existing.get(bid)
+        m = merge(previous, record, source=name, source_spec=c.spec,
+                  fingerprint=fingerprints.get(bid), validation=results.get(bid),
+                  now=now, run_id=run_id)
+        for etype, details in m.events:
+            events.append(repo.event_row(at=now, run_id=run_id, binding_id=bid, type=etype,
+                                         actor=actor, details=details))
+            report.counts[etype] += 1
+        if m.is_new:
+            inserts.append(m.row)
+        else:
+            updates.append(m.row)
+            if not m.events:
+                report.counts["unchanged"] += 1
+    for bid, row in existing.items():
+        if bid in seen or row["status"] in (Status.REMOVED.value, Status.REVOKED.value):
+            continue
+        updates.append({**row, "status": Status.REMOVED.value,
+                        "status_reason": "no longer present in its source",
+                        "status_changed_at": now, "run_id": run_id})
+        events.append(repo.event_row(at=now, run_id=run_id, binding_id=bid,
+                                     type=EventType.REMOVED.value, actor=actor,
+                                     details={"from": row["status"]}))
+        report.counts["removed"] += 1
+    if inserts:
+        columns = [col.name for col in BINDINGS.columns]
+        conn.execute(BINDINGS.insert(), [{k: r.get(k) for k in columns} for r in inserts])
+    if updates:
+        columns = [col.name for col in BINDINGS.columns if col.name != "id"]
+        stmt = BINDINGS.update().where(BINDINGS.c.id == bindparam("b_id")).values(
+            {k: bindparam(k) for k in columns})
+        conn.execute(stmt, [{"b_id": r["id"], **{k: r.get(k) for k in columns}}
+                            for r in updates])
+    repo.append_events(conn, events)
+    report.counts["seen"] += len(seen)
+
+
+def summary_line(report: ReconcileReport) -> str:
+    c = report.counts
+    parts = [f"{c['seen']} seen", f"{c['discovered']} new", f"{c['changed']} changed",
+             f"{c['removed']} removed"]
+    if report.validator_stats or c["validated"] or c["inconclusive"]:
+        parts += [f"{c['validated']} validated", f"{c['dead']} dead",
+                  f"{c['inconclusive']} inconclusive"]
+    return ", ".join(parts)
+
+
+def as_json(report: ReconcileReport) -> str:
+    return json.dumps({
+        "run_id": report.run_id,
+        "counts": dict(report.counts),
+        "status_counts": report.status_counts,
+        "sources": [s.__dict__ for s in report.sources],
+        "inconclusive": [{"binding_id": b, "reason": r} for b, r in report.inconclusive],
+    }, indent=2)

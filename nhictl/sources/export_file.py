@@ -1,0 +1,262 @@
+"""The ``file:`` source: an app's export of its Slack connections.
+
+Accepted shapes: a JSON array, an object ``{"connections": [...]}``, JSON Lines, or CSV with
+the same column names. Every record is validated before any is returned, so a bad file writes
+nothing; errors name the file, the record (index for JSON, line for JSONL and CSV) and field.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from nhictl.clock import iso, parse_time
+from nhictl.errors import InputFileError
+from nhictl.models import SourceRecord
+from nhictl.secret import Secret, token_kind_of
+from nhictl.sources.base import InMemoryTokenMixin
+from nhictl.sources.fileperm import ensure_private
+
+MAX_FILE_BYTES = 512 * 1024 * 1024
+MAX_FIELD_CHARS = 64 * 1024
+STRING_FIELDS = (
+    "provider",
+    "owner_id",
+    "owner_email",
+    "owner_name",
+    "owner_status",
+    "tenant",
+    "team_id",
+    "slack_user_id",
+    "channel_id",
+    "token_kind",
+)
+LIST_FIELDS = ("purpose", "scopes")
+TIME_FIELDS = ("created_at", "expires_at")
+SECRET_FIELDS = ("access_token", "refresh_token")
+KNOWN = {"id", *STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, *SECRET_FIELDS}
+OWNER_STATUSES = ("active", "deactivated")
+
+
+def _split_list(value: str) -> list[str]:
+    return [p for p in value.replace(",", " ").split() if p]
+
+
+class ExportFileSource(InMemoryTokenMixin):
+    kind = "file"
+
+    def __init__(
+        self,
+        name: str,
+        path: str | Path,
+        *,
+        tenant: str | None = None,
+        default_purpose: list[str] | None = None,
+    ) -> None:
+        self.name = name
+        self.path = Path(path)
+        self.tenant = tenant
+        self.default_purpose = default_purpose or []
+        self.skipped_other_providers = 0
+
+    def describe(self) -> str:
+        return f"export file {self.path}"
+
+    def check(self) -> str:
+        records = list(self.collect())
+        return f"ok: {len(records)} Slack connections readable"
+
+    def collect(self) -> Iterator[SourceRecord]:
+        return iter(self.read_all())
+
+    # -- parsing ---------------------------------------------------------------------------
+
+    def _error(self, where: str | None, message: str) -> InputFileError:
+        return InputFileError(str(self.path), where, message)
+
+    def _read_text(self) -> str:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            raise self._error(None, "no such file") from None
+        except OSError as exc:
+            raise self._error(None, f"cannot read: {exc.strerror}") from None
+        if self.path.is_dir():
+            raise self._error(None, "is a directory, not an export file")
+        if size > MAX_FILE_BYTES:
+            raise self._error(None, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise self._error(None, f"cannot read: {exc.strerror}") from None
+        if b"\x00" in raw[:4096]:
+            raise self._error(None, "binary data, not a JSON, JSON Lines or CSV export")
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise self._error(f"line {line}", "not valid UTF-8") from None
+
+    def _raw_records(self, text: str) -> list[tuple[str, Any]]:
+        """(location, record) pairs, shape detected from the content and the suffix."""
+        stripped = text.lstrip()
+        if not stripped:
+            raise self._error(None, "empty file: no connections")
+        suffix = self.path.suffix.lower()
+        if suffix == ".csv" or (suffix not in (".json", ".jsonl", ".ndjson") and
+                                stripped[0] not in "[{"):
+            return self._csv_records(text)
+        if suffix in (".jsonl", ".ndjson"):
+            return self._jsonl_records(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            if stripped[0] == "{" and exc.lineno > 1:
+                return self._jsonl_records(text)  # several objects, one per line
+            raise self._error(f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+        if isinstance(data, dict):
+            if "connections" not in data:
+                return self._jsonl_records(text)  # JSON Lines holding a single record
+            data = data["connections"]
+        if not isinstance(data, list):
+            raise self._error(None, "expected a JSON array of connections")
+        return [(f"record {i}", rec) for i, rec in enumerate(data)]
+
+    def _jsonl_records(self, text: str) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append((f"line {n}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise self._error(f"line {n}", f"invalid JSON: {exc.msg}") from None
+        return out
+
+    def _csv_records(self, text: str) -> list[tuple[str, Any]]:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
+            raise self._error("line 1", 'CSV header has no "id" column')
+        out: list[tuple[str, Any]] = []
+        try:
+            for row in reader:
+                if None in row:
+                    raise self._error(f"line {reader.line_num}", "more cells than header columns")
+                cleaned = {k.strip(): v for k, v in row.items() if k is not None}
+                if not any((v or "").strip() for v in cleaned.values()):
+                    continue
+                out.append((f"line {reader.line_num}", {k: v for k, v in cleaned.items() if v}))
+        except csv.Error as exc:
+            raise self._error(f"line {reader.line_num}", f"invalid CSV: {exc}") from None
+        return out
+
+    def _record(self, where: str, raw: Any) -> SourceRecord | None:
+        if not isinstance(raw, dict):
+            raise self._error(where, f"expected an object, got {type(raw).__name__}")
+        rec_id = raw.get("id")
+        if rec_id is None or (isinstance(rec_id, str) and not rec_id.strip()):
+            raise self._error(where, 'missing required field "id"')
+        if not isinstance(rec_id, str | int) or isinstance(rec_id, bool):
+            raise self._error(where, 'field "id": expected a string')
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if not isinstance(key, str):
+                raise self._error(where, "field names must be strings")
+            if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                raise self._error(where, f'field "{key}": longer than {MAX_FIELD_CHARS} chars')
+            if key in STRING_FIELDS:
+                if value is not None and not isinstance(value, str):
+                    raise self._error(where, f'field "{key}": expected a string')
+                values[key] = value.strip() or None if isinstance(value, str) else None
+            elif key in LIST_FIELDS:
+                values[key] = self._list_field(where, key, value)
+            elif key in TIME_FIELDS:
+                values[key] = self._time_field(where, key, value)
+            elif key in SECRET_FIELDS:
+                if value is not None and not isinstance(value, str):
+                    raise self._error(where, f'field "{key}": expected a string')
+                values[key] = value.strip() if isinstance(value, str) and value.strip() else None
+        provider = (values.get("provider") or "slack").lower()
+        if provider != "slack":
+            self.skipped_other_providers += 1
+            return None
+        status = values.get("owner_status")
+        if status is not None and status.lower() not in OWNER_STATUSES:
+            raise self._error(
+                where, f'field "owner_status": {status!r} is not one of {", ".join(OWNER_STATUSES)}'
+            )
+        token_value = values.get("access_token")
+        kind = values.get("token_kind") or (token_kind_of(token_value) if token_value else None)
+        if kind is not None and kind not in ("user", "bot"):
+            raise self._error(where, f'field "token_kind": {kind!r} is not user or bot')
+        metadata = {k: v for k, v in raw.items() if k not in KNOWN}
+        try:
+            json.dumps(metadata)
+        except (TypeError, ValueError):
+            raise self._error(where, "extra fields must be JSON values") from None
+        return SourceRecord(
+            connection_id=str(rec_id).strip(),
+            provider="slack",
+            tenant=values.get("tenant") or self.tenant,
+            owner_id=values.get("owner_id"),
+            owner_email=values.get("owner_email"),
+            owner_name=values.get("owner_name"),
+            owner_status=status.lower() if status else None,
+            purpose=values.get("purpose") or list(self.default_purpose),
+            declared_scopes=sorted(set(values.get("scopes") or [])),
+            source_team_id=values.get("team_id"),
+            source_slack_user_id=values.get("slack_user_id"),
+            channel_id=values.get("channel_id"),
+            token_kind=kind,
+            created_at=values.get("created_at"),
+            token_expires_at=values.get("expires_at"),
+            has_refresh_token=bool(values.get("refresh_token")),
+            metadata=metadata,
+            token=Secret(token_value) if token_value else None,
+        )
+
+    def _list_field(self, where: str, key: str, value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return _split_list(value)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return [v.strip() for v in value if v.strip()]
+        raise self._error(where, f'field "{key}": expected a list of strings or a string')
+
+    def _time_field(self, where: str, key: str, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise self._error(where, f'field "{key}": expected an ISO 8601 date-time string')
+        try:
+            return iso(parse_time(value))
+        except ValueError:
+            raise self._error(where, f'field "{key}": {value[:40]!r} is not ISO 8601') from None
+
+    def read_all(self) -> list[SourceRecord]:
+        """Parse and validate the whole file; raise on the first bad record."""
+        text = self._read_text()
+        records: list[SourceRecord] = []
+        seen: dict[str, str] = {}
+        has_tokens = False
+        for where, raw in self._raw_records(text):
+            record = self._record(where, raw)
+            if record is None:
+                continue
+            if record.connection_id in seen:
+                raise self._error(
+                    where,
+                    f"duplicate id {record.connection_id!r} "
+                    f"(first at {seen[record.connection_id]})",
+                )
+            seen[record.connection_id] = where
+            has_tokens = has_tokens or record.token is not None or record.has_refresh_token
+            records.append(record)
+        if has_tokens:
+            ensure_private(self.path, "export file")
+        return records

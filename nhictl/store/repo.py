@@ -1,0 +1,239 @@
+"""Repository functions over the inventory (SQLAlchemy Core; portable SQL only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select
+
+from nhictl.clock import iso
+from nhictl.errors import UsageError
+from nhictl.store.engine import Inventory
+from nhictl.store.tables import BINDINGS, EVENTS, RUNS
+
+JSON_LIST_COLUMNS = ("purpose", "declared_scopes", "granted_scopes", "approved_scopes",
+                     "missing_scopes", "used_scopes")
+
+
+def new_run_id(now: datetime) -> str:
+    return "r-" + now.strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def actor_name(explicit: str | None = None) -> str:
+    if explicit:
+        return explicit
+    for var in ("NHICTL_ACTOR", "USER", "LOGNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return "unknown"
+
+
+def mark_interrupted(conn: Connection, now: datetime) -> int:
+    """Runs still marked running belong to a process that died (the caller holds the lock)."""
+    result = conn.execute(
+        RUNS.update()
+        .where(RUNS.c.outcome == "running")
+        .values(outcome="interrupted", ended_at=iso(now), detail="process ended before the run")
+    )
+    return int(result.rowcount or 0)
+
+
+def begin_run(inv: Inventory, kind: str, *, now: datetime, actor: str, command: str) -> str:
+    run_id = new_run_id(now)
+    with inv.engine.begin() as conn:
+        mark_interrupted(conn, now)
+        conn.execute(
+            RUNS.insert().values(
+                id=run_id,
+                kind=kind,
+                command=command,
+                actor=actor,
+                pid=os.getpid(),
+                started_at=iso(now),
+                outcome="running",
+                counts="{}",
+            )
+        )
+    return run_id
+
+
+def finish_run(
+    conn: Connection,
+    run_id: str,
+    *,
+    now: datetime,
+    outcome: str,
+    counts: dict[str, Any],
+    detail: str | None = None,
+) -> None:
+    conn.execute(
+        RUNS.update()
+        .where(RUNS.c.id == run_id)
+        .values(ended_at=iso(now), outcome=outcome, counts=json.dumps(counts), detail=detail)
+    )
+
+
+def event_row(
+    *,
+    at: str,
+    run_id: str | None,
+    binding_id: str | None,
+    type: str,
+    actor: str,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "run_id": run_id,
+        "binding_id": binding_id,
+        "type": type,
+        "actor": actor,
+        "details": json.dumps(details or {}, sort_keys=True),
+    }
+
+
+def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(EVENTS.insert(), list(rows))
+
+
+def decode_binding(row: Any) -> dict[str, Any]:
+    """A bindings row as a dict with JSON columns decoded."""
+    data = dict(row._mapping)
+    for col in JSON_LIST_COLUMNS:
+        value = data.get(col)
+        data[col] = json.loads(value) if value is not None else None
+    data["metadata"] = json.loads(data.pop("metadata_json") or "{}")
+    return data
+
+
+def resolve_binding_id(conn: Connection, prefix: str) -> str:
+    """A unique binding id from a full id or a unique prefix; errors list the candidates."""
+    text = prefix.strip()
+    if not text:
+        raise UsageError("empty binding id")
+    if not text.startswith("b-"):
+        text = "b-" + text
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    rows = conn.execute(
+        select(BINDINGS.c.id).where(BINDINGS.c.id.like(escaped + "%", escape="\\")).limit(11)
+    ).all()
+    ids = [r[0] for r in rows]
+    if text in ids:
+        return text
+    if not ids:
+        raise UsageError(f"no binding matches {prefix!r}", hint="see `nhictl inventory list`")
+    if len(ids) > 1:
+        shown = ", ".join(ids[:10]) + (", ..." if len(ids) > 10 else "")
+        raise UsageError(f"binding id prefix {prefix!r} is ambiguous: {shown}")
+    return str(ids[0])
+
+
+def iter_bindings(
+    conn: Connection,
+    *,
+    status: Iterable[str] = (),
+    tenant: str | None = None,
+    workspace: str | None = None,
+    owner: str | None = None,
+    scope: str | None = None,
+    source: str | None = None,
+    batch: int = 5000,
+) -> Iterator[dict[str, Any]]:
+    query = select(BINDINGS)
+    statuses = list(status)
+    if statuses:
+        query = query.where(BINDINGS.c.status.in_(statuses))
+    if tenant:
+        query = query.where(BINDINGS.c.tenant == tenant)
+    if source:
+        query = query.where(BINDINGS.c.source == source)
+    if workspace:
+        query = query.where(
+            or_(
+                BINDINGS.c.workspace_id == workspace,
+                func.lower(BINDINGS.c.workspace_name) == workspace.lower(),
+            )
+        )
+    if owner:
+        query = query.where(
+            or_(
+                BINDINGS.c.owner_id == owner,
+                func.lower(BINDINGS.c.owner_email) == owner.lower(),
+                BINDINGS.c.slack_user_id == owner,
+            )
+        )
+    if scope:
+        # JSON text lists: match the quoted scope name; exact check happens below.
+        pattern = '%"' + scope.replace("%", "").replace("_", "\\_") + '"%'
+        query = query.where(
+            or_(
+                BINDINGS.c.granted_scopes.like(pattern, escape="\\"),
+                BINDINGS.c.declared_scopes.like(pattern, escape="\\"),
+            )
+        )
+    query = query.order_by(BINDINGS.c.tenant, BINDINGS.c.owner_email, BINDINGS.c.id)
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+    for row in result:
+        data = decode_binding(row)
+        if scope and scope not in (data["granted_scopes"] or data["declared_scopes"] or []):
+            continue
+        yield data
+
+
+def get_binding(conn: Connection, binding_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(BINDINGS).where(BINDINGS.c.id == binding_id)).first()
+    return decode_binding(row) if row is not None else None
+
+
+def iter_events(
+    conn: Connection,
+    *,
+    binding_id: str | None = None,
+    since: str | None = None,
+    types: Iterable[str] = (),
+    limit: int | None = None,
+) -> Iterator[dict[str, Any]]:
+    query = select(EVENTS)
+    if binding_id:
+        query = query.where(EVENTS.c.binding_id == binding_id)
+    if since:
+        query = query.where(EVENTS.c.at >= since)
+    wanted = list(types)
+    if wanted:
+        query = query.where(EVENTS.c.type.in_(wanted))
+    query = query.order_by(EVENTS.c.seq)
+    if limit:
+        query = query.limit(limit)
+    for row in conn.execute(query):
+        data = dict(row._mapping)
+        data["details"] = json.loads(data["details"] or "{}")
+        yield data
+
+
+def latest_runs(conn: Connection, kind: str | None = None, limit: int = 10) -> list[dict[str, Any]]:
+    query = select(RUNS)
+    if kind:
+        query = query.where(RUNS.c.kind == kind)
+    rows = conn.execute(query.order_by(RUNS.c.started_at.desc()).limit(limit)).all()
+    out = []
+    for row in rows:
+        data = dict(row._mapping)
+        data["counts"] = json.loads(data["counts"] or "{}")
+        out.append(data)
+    return out
+
+
+def status_counts(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(select(BINDINGS.c.status, func.count()).group_by(BINDINGS.c.status))
+    return {str(s): int(n) for s, n in rows}
