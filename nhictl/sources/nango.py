@@ -190,13 +190,16 @@ class NangoSource:
         return conn_id, key
 
     def _credentials(self, conn_id: str, key: str) -> dict[str, Any] | str | None:
-        """The connection with credentials; a dead reason (424); None when unknown (404)."""
+        """The connection with credentials; a dead reason (424); None when deleted (404
+        ``unknown_connection``; any other 404 is a SourceError: maybe a wrong base URL)."""
         path = f"/connections/{quote_segment(conn_id)}"
         response = self._api.request(
             "GET", path, params={"provider_config_key": key}, allow=(404, 424)
         )
         if response.status_code == 404:
-            return None
+            if error_code(response) == "unknown_connection":
+                return None
+            raise SourceError(self.name, f"GET {path}: HTTP 404 without unknown_connection")
         if response.status_code == 424:
             code = error_code(response)
             return code if code == DEAD_CREDENTIALS else DEAD_CREDENTIALS

@@ -196,6 +196,13 @@ def test_connection_deleted_between_list_and_get_is_skipped() -> None:
     assert list(source(fake).collect()) == []
 
 
+def test_404_without_unknown_connection_is_a_failure() -> None:
+    fake = FakeNango([summary("c1")])
+    fake.creds["c1"] = httpx.Response(404, text="<html>not found</html>")
+    with pytest.raises(SourceError, match="404"):
+        list(source(fake).collect())
+
+
 def test_credentials_outage_fails_the_source() -> None:
     fake = FakeNango([summary("c1")])
     fake.creds["c1"] = httpx.Response(503)
