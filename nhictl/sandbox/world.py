@@ -30,9 +30,28 @@ Scenario shape (every key optional except ``tokens``)::
                  # kinds: 500_once 503_html 404_html close fatal_error slow 429 error
                  # ("error": CODE plus extra fields); optional
                  # "team_id" instead of "token", "times": N (default 1 for 500_once)
-      "workos": {"api_key": "sk_test_...", "users": [...]},
+      "workos": {"api_key": "sk_test_...", "users": [...]},     # broker fakes, below
       "nango": {"secret_key": "...", "connections": [...]}
     }
+
+The ``workos`` and ``nango`` sections (served by ``nhictl.sandbox.brokers``; every token they
+name must be in ``tokens``; faults in each: ``outage``, ``outage_after`` N calls,
+``rate_limit_once`` Retry-After seconds)::
+
+    "workos": {"api_key": "...", "users": [{"id": "user_01", "email": "...",
+               "first_name": "...", "last_name": "...", "organization_id": null,
+               "slack": null | {"id": "data_installation_01", "token": "xoxp-...",
+                                "state": "connected|needs_reauthorization|disconnected",
+                                "scopes": [...], "requested_scopes": [...],
+                                "organization_id": null, "created_at": "...",
+                                "expires_at": null, "token_error": null}}]}
+    "nango": {"secret_key": "...", "ignore_paging": false,
+              "connections": [{"id": 1, "connection_id": "c-1", "provider": "slack",
+                               "provider_config_key": "slack", "created": "...",
+                               "tags": {"end_user_id": "...", "end_user_email": "..."},
+                               "end_user": null, "token": "xoxp-...|xoxb-...",
+                               "bot_token": null, "state": "ok|invalid_credentials",
+                               "expires_at": null, "refresh": false}]}
 """
 
 from __future__ import annotations
