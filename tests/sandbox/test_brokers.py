@@ -279,3 +279,14 @@ def test_sandbox_rejects_bad_key_and_malformed_requests(workos: WorkOSSandbox, k
         assert client.get("/nowhere", headers=auth).status_code == 404
     assert all("Authorization" not in str(r) for r in workos.requests)
     assert [r["path"] for r in workos.requests][:1] == ["/user_management/users"]
+
+
+def test_concurrent_token_fetches_share_one_client(workos: WorkOSSandbox, keys: Keys) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    src = workos_source(workos.url, keys.workos)
+    records = list(src.collect()) * 8
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(src.fetch_token, records))
+    assert {g.token.reveal() for g in got if g.token} == {keys.grace, keys.alan}
+    src.close()
