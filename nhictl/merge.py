@@ -104,7 +104,6 @@ def merge(
     # Values a source may not know on every read: keep the last known one.
     for column, value in (
         ("token_fingerprint", fingerprint),
-        ("token_expires_at", record.token_expires_at),
         ("token_kind", record.token_kind),
     ):
         if value is not None:
@@ -113,6 +112,13 @@ def merge(
             row[column] = value
         else:
             row.setdefault(column, None)
+    # Expiry: Slack's answer (expires_in) wins over the source's note; never a diff of its
+    # own, since a rotating token's expiry moves on every refresh.
+    if record.token_expires_at is not None and (
+        previous is None or previous.get("last_validated_at") is None
+    ):
+        row["token_expires_at"] = record.token_expires_at
+    row.setdefault("token_expires_at", None)
     row.setdefault("workspace_id", record.source_team_id)
     row.setdefault("slack_user_id", record.source_slack_user_id)
     if row.get("last_validated_at") is None:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def _validator(st: AppState, concurrency: int, deadline: float | None) -> Validator:
-    from nhictl.slack.adapter import make_validator
+    from nhictl.validation import make_validator
 
     return make_validator(st.api_url(), concurrency=concurrency, deadline_s=deadline,
                           rate_limits=st.config.slack_rate_limits)
