@@ -59,8 +59,10 @@ def _is_url(db: str) -> bool:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # The one dialect-aware place: WAL lets readers work during a reconcile, and a busy
     # timeout makes short lock contention wait instead of failing.
+    # journal_mode=WAL is persistent (it rewrites the file header), so it is switched on
+    # only by ``_enable_wal`` once the schema version check passed: a database we refuse
+    # must stay byte-for-byte untouched.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
@@ -79,6 +81,12 @@ def _engine_for(db: str) -> tuple[Engine, Path | None]:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine, path
+
+
+def _enable_wal(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
 
 
 def key_path_for(db: str, path: Path | None) -> Path:
@@ -113,11 +121,16 @@ def _read_key(key_path: Path) -> bytes:
 
 
 def _write_key(key_path: Path) -> bytes:
-    _private_dir(key_path.parent)
     key = secrets.token_bytes(KEY_BYTES)
-    fd = os.open(key_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
+    try:
+        _private_dir(key_path.parent)
+        fd = os.open(key_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+    except OSError as exc:
+        raise InvalidInputError(
+            f"cannot create fingerprint key {key_path}: {exc.strerror or exc}"
+        ) from None
     return key
 
 
@@ -155,8 +168,13 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
                 f"no inventory at {p}", hint="run `nhictl init` (or pass --db / NHICTL_DB)"
             )
         if create:
-            _private_dir(p.parent)
-            _private_file(p)
+            try:
+                _private_dir(p.parent)
+                _private_file(p)
+            except OSError as exc:
+                raise InvalidInputError(
+                    f"cannot create inventory {p}: {exc.strerror or exc}"
+                ) from None
     try:
         engine, path = _engine_for(location)
         key_path = key_path_for(location, path)
@@ -183,6 +201,7 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
             else:
                 action = "current"
             key = _read_key(key_path) if key_path.exists() else _write_key(key_path)
+            _enable_wal(engine)
         else:
             if version is None:
                 raise NotInitializedError(f"{location} is empty", hint="run `nhictl init`")
@@ -193,6 +212,7 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
                     hint="run `nhictl init` to migrate it",
                 )
             key = _read_key(key_path)
+            _enable_wal(engine)
     except OperationalError as exc:
         raise InvalidInputError(f"cannot open inventory {location}: {exc.orig}") from exc
     except SQLAlchemyError as exc:
