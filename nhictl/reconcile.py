@@ -135,18 +135,23 @@ def reconcile(
     concurrency: int = 16,
     progress: ProgressCallback | None = None,
 ) -> ReconcileReport:
-    """Run one reconcile over ``sources`` ((source, spec) pairs); see the module docstring."""
-    run_id = repo.begin_run(inv, "reconcile", now=clock(), actor=actor, command=command)
-    report = ReconcileReport(run_id=run_id)
+    """Run one reconcile over ``sources`` ((source, spec) pairs); see the module docstring.
+
+    Sources are read before the run is recorded: invalid input (InvalidInputError from a
+    source) aborts with nothing written, not even a run row.
+    """
+    outcomes: list[SourceOutcome] = []
     collected: list[_Collected] = []
     for source, spec in sources:
         outcome = SourceOutcome(name=source.name, kind=source.kind)
-        report.sources.append(outcome)
+        outcomes.append(outcome)
         if progress:
             progress(f"collect {source.name}", 0, 1)
         records = _collect(source, outcome)
         if records is not None:
             collected.append(_Collected(source, spec, records))
+    run_id = repo.begin_run(inv, "reconcile", now=clock(), actor=actor, command=command)
+    report = ReconcileReport(run_id=run_id, sources=outcomes)
 
     tokens, holder_dead, fetch_failed = _fetch_tokens(collected, concurrency)
     fingerprints = {bid: fingerprint(inv.key, tok) for bid, tok in tokens.items()}
