@@ -70,7 +70,10 @@ class BindingView:
 
     @property
     def owner_label(self) -> str:
-        return self.owner_email or self.owner_id or "no recorded owner"
+        for value in (self.owner_email, self.owner_id):
+            if value and value.strip():
+                return value.strip()
+        return "no recorded owner"
 
     @property
     def team(self) -> str | None:

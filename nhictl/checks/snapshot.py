@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, distinct, select
+from sqlalchemy import Connection, select
 
 from nhictl.checks.model import BindingView, Snapshot
 from nhictl.models import EventType
@@ -87,6 +87,6 @@ def load_snapshot(conn: Connection) -> Snapshot:
         for data in repo.iter_bindings(conn)
     )
     sources = frozenset(
-        str(s) for (s,) in conn.execute(select(distinct(USAGE.c.source))) if s is not None
+        str(s) for (s,) in conn.execute(select(USAGE.c.source).distinct()) if s is not None
     )
     return Snapshot(bindings=views, usage_sources=sources)

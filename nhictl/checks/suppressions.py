@@ -4,7 +4,8 @@ File (TOML), named by ``[policy] suppressions = "path"`` (relative to the config
 
     [[suppressions]]
     rule = "token_never_expires"
-    tenant = "acme"              # exactly one of: binding, tenant, workspace, owner
+    tenant = "acme"              # exactly one of: binding (full id), tenant,
+                                 # workspace (team id or name), owner (id, email, Slack user)
     reason = "rotation rollout planned for Q3"
     ticket = "SEC-1234"
     approver = "ciso@example.com"
@@ -54,14 +55,14 @@ class Suppression:
             return False
         v = self.value
         if self.selector == "binding":
-            return view.id == v or (v.startswith("b-") and len(v) >= 6 and view.id.startswith(v))
+            return view.id == v  # exact: a prefix could silently cover future bindings
         if self.selector == "tenant":
             return view.tenant == v
         if self.selector == "workspace":
-            return v in (view.workspace_id, view.source_team_id) or (
+            return v == view.team or (
                 view.workspace_name is not None and view.workspace_name.lower() == v.lower())
         low = v.lower()
-        return v in (view.owner_id, view.slack_user_id, view.source_slack_user_id) or (
+        return v in (view.owner_id, view.user) or (
             view.owner_email is not None and view.owner_email.lower() == low)
 
     def as_dict(self) -> dict[str, str]:

@@ -1,0 +1,199 @@
+"""Every rule fires on a minimal case and stays silent on its closest near-miss."""
+
+from __future__ import annotations
+
+import pytest
+
+from nhictl.catalog import load_catalog
+from nhictl.checks import RULE_IDS, Snapshot, all_rules, evaluate
+from nhictl.models import Severity
+from nhictl.policy import Policy
+from tests.checks.helpers import NOW, clean, run
+
+OTHER = {"id": "b-0000000002", "connection_id": "c2"}
+FP2 = {"token_fingerprint": "hmac-sha256:0000000000000002"}
+
+# rule id -> (bindings that fire, closest near-miss, usage sources)
+CASES = {
+    "scope_exceeds_purpose": (
+        [clean(granted_scopes=("chat:write", "channels:read"))],
+        [clean(granted_scopes=("chat:write", "incoming-webhook"))],
+    ),
+    "privileged_scope": (
+        [clean(granted_scopes=("chat:write", "im:history"))],
+        [clean(granted_scopes=("chat:write", "channels:history"))],  # high, not critical
+    ),
+    "legacy_scope": (
+        [clean(granted_scopes=("chat:write", "chat:write:bot"))],
+        [clean(granted_scopes=("chat:write", "chat:write.public"))],
+    ),
+    "purpose_undeclared": (
+        [clean(purpose=("billing-alerts",))],
+        [clean(purpose=("notifications",))],
+    ),
+    "owner_missing": (
+        [clean(owner_id=None, owner_email=" ")],
+        [clean(owner_id=None, owner_email="grace@example.com")],
+    ),
+    "owner_offboarded": (
+        [clean(owner_status="deactivated")],
+        [clean(owner_status="deactivated", status="revoked", revoked_at="2026-05-30T00:00:00Z")],
+    ),
+    "dead_token_retained": (
+        [clean(status="needs_reconnect", status_changed_at="2026-05-20T00:00:00Z")],
+        [clean(status="needs_reconnect", status_changed_at="2026-05-28T00:00:00Z")],
+    ),
+    "validation_stale": (
+        [clean(last_validated_at="2026-05-24T11:00:00Z")],
+        [clean(last_validated_at="2026-05-25T13:00:00Z")],
+    ),
+    "token_never_expires": (
+        [clean(token_expires_at=None)],
+        [clean(token_expires_at=None, status="expired")],
+    ),
+    "discovery_scope_retained": (
+        [clean(purpose=("notifications", "channel-selection"),
+               granted_scopes=("chat:write", "channels:read"), channel_id="C1")],
+        [clean(purpose=("notifications", "channel-selection"),
+               granted_scopes=("chat:write", "channels:read"), channel_id=None)],
+    ),
+    "scope_expanded": (
+        [clean(scope_additions=(("2026-05-30T00:00:00Z", ("chat:write",)),),
+               last_reviewed_at="2026-05-02T00:00:00Z", last_review_decision="revoke")],
+        # added, then a keep review approved it
+        [clean(scope_additions=(("2026-05-01T00:00:00Z", ("chat:write",)),),
+               last_reviewed_at="2026-05-02T00:00:00Z", approved_scopes=("chat:write",))],
+    ),
+    "identity_mismatch": (
+        [clean(slack_user_id="U9")],
+        [clean(slack_user_id=None)],  # not validated yet: nothing to compare
+    ),
+    "token_shared": (
+        [clean(), clean(**OTHER, token_fingerprint="hmac-sha256:0000000000000001")],
+        [clean(), clean(**OTHER, token_fingerprint="hmac-sha256:0000000000000001",
+                        status="revoked", revoked_at="2026-05-30T00:00:00Z")],
+    ),
+    "cross_tenant_workspace": (
+        [clean(), clean(**OTHER, **FP2, tenant="globex")],
+        [clean(), clean(**OTHER, **FP2, tenant="acme")],
+    ),
+    "review_overdue": (
+        [clean(last_reviewed_at="2026-03-01T00:00:00Z")],
+        [clean(last_reviewed_at="2026-03-05T00:00:00Z")],
+    ),
+    "dormant_binding": (
+        [clean(last_used_at="2026-04-01T00:00:00Z")],
+        [clean(last_used_at="2026-04-20T00:00:00Z")],
+    ),
+}
+
+
+def test_every_rule_with_a_check_has_a_case() -> None:
+    assert set(CASES) == {r.id for r in all_rules() if r.check is not None}
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_fires_on_minimal_case(rule_id: str) -> None:
+    fires, _ = CASES[rule_id]
+    found = run(rule_id, *fires, usage_sources=("export",))
+    assert found, rule_id
+    assert {f.rule_id for f in found} == {rule_id}
+    first = found[0]
+    assert first.binding_id and first.binding_id in first.message
+    assert "grace@example.com" in first.message or "no recorded owner" in first.message
+    assert "Acme (T1)" in first.message
+    assert first.evidence
+
+
+@pytest.mark.parametrize("rule_id", sorted(CASES))
+def test_rule_silent_on_near_miss(rule_id: str) -> None:
+    _, near = CASES[rule_id]
+    assert run(rule_id, *near, usage_sources=("export",)) == []
+
+
+def test_clean_binding_triggers_nothing() -> None:
+    snap = Snapshot(bindings=(clean(),), usage_sources=frozenset({"export"}))
+    assert evaluate(snap, Policy(), load_catalog(), NOW) == []
+
+
+def test_scope_exceeds_purpose_escalates_and_shows_never_used() -> None:
+    b = clean(granted_scopes=("chat:write", "channels:read", "users:read.email"),
+              used_scopes=("chat:write", "channels:read"))
+    (f,) = run("scope_exceeds_purpose", b, usage_sources=("export",))
+    assert f.severity == Severity.HIGH
+    assert f.evidence["excess"] == ["channels:read", "users:read.email"]
+    assert f.evidence["allowed_by_purpose"] == ["chat:write", "incoming-webhook"]
+    assert f.evidence["granted_never_used"] == ["users:read.email"]
+    (m,) = run("scope_exceeds_purpose", clean(granted_scopes=("chat:write", "channels:read")))
+    assert m.severity == Severity.MEDIUM
+    assert "granted_never_used" not in m.evidence  # no usage evidence for the source
+
+
+def test_scope_rules_use_declared_scopes_before_validation() -> None:
+    b = clean(granted_scopes=None, declared_scopes=("chat:write", "files:read"))
+    (f,) = run("scope_exceeds_purpose", b)
+    assert f.evidence["scopes_basis"] == "declared"
+    assert f.severity == Severity.HIGH
+
+
+def test_privileged_scope_is_critical_for_admin() -> None:
+    (f,) = run("privileged_scope", clean(granted_scopes=("chat:write", "admin.users:read")))
+    assert f.severity == Severity.CRITICAL
+    (g,) = run("privileged_scope", clean(granted_scopes=("auditlogs:read",)))
+    assert g.severity == Severity.HIGH
+
+
+def test_scope_expanded_against_keep_baseline() -> None:
+    b = clean(granted_scopes=("chat:write", "files:read"), approved_scopes=("chat:write",))
+    (f,) = run("scope_expanded", b)
+    assert f.evidence["added"] == ["files:read"]
+    assert f.evidence["baseline"] == "keep review"
+
+
+def test_scope_expanded_ignores_additions_no_longer_granted() -> None:
+    b = clean(scope_additions=(("2026-05-30T00:00:00Z", ("files:read",)),))
+    assert run("scope_expanded", b) == []
+
+
+def test_dormant_needs_usage_evidence_for_the_source() -> None:
+    b = clean(last_used_at=None, created_at="2026-01-01T00:00:00Z",
+              first_seen_at="2026-01-01T00:00:00Z")
+    assert run("dormant_binding", b) == []
+    (f,) = run("dormant_binding", b, usage_sources=("export",))
+    assert f.evidence["last_used_at"] is None
+    assert run("dormant_binding", b, usage_sources=("other-source",)) == []
+
+
+def test_review_overdue_counts_never_reviewed_from_creation() -> None:
+    young = clean(last_reviewed_at=None, created_at="2026-05-01T00:00:00Z")
+    assert run("review_overdue", young) == []
+    old = clean(last_reviewed_at=None, created_at="2025-12-01T00:00:00Z")
+    (f,) = run("review_overdue", old)
+    assert "never been reviewed" in f.message
+
+
+def test_validation_stale_never_validated_but_not_revoked() -> None:
+    assert run("validation_stale", clean(last_validated_at=None))
+    assert run("validation_stale", clean(last_validated_at=None, status="revoked")) == []
+
+
+def test_owner_offboarded_in_slack() -> None:
+    (f,) = run("owner_offboarded", clean(slack_user_deleted=True))
+    assert "Slack" in f.message
+    assert f.severity == Severity.CRITICAL
+
+
+def test_findings_have_metadata_and_remediation_command() -> None:
+    (f,) = run("owner_offboarded", clean(owner_status="deactivated"))
+    assert "nhictl revoke b-0000000001" in f.remediation
+    assert f.frameworks["owasp_nhi"] == ["NHI1:2025"]
+    assert f.frameworks["nist_800_53"] == ["AC-2(3)"]
+    d = f.as_dict()
+    for key in ("rule_id", "severity", "binding_id", "title", "message", "evidence",
+                "remediation", "frameworks", "suppressed"):
+        assert key in d
+    assert d["severity"] == "critical"
+
+
+def test_rule_ids_cover_rules_md() -> None:
+    assert len(RULE_IDS) == 17
