@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,15 @@ TIME_FIELDS = ("created_at", "expires_at")
 SECRET_FIELDS = ("access_token", "refresh_token")
 KNOWN = {"id", *STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, *SECRET_FIELDS}
 OWNER_STATUSES = ("active", "deactivated")
+# Unknown fields are kept as metadata, except ones that look like secrets: never stored.
+SECRET_KEY_WORDS = ("token", "secret", "password", "apikey", "api_key")
+TOKEN_SHAPE = re.compile(r"xox[a-z.]*-", re.IGNORECASE)
+
+
+def _secretish(key: str, value: Any) -> bool:
+    if any(w in key.lower() for w in SECRET_KEY_WORDS):
+        return True
+    return bool(TOKEN_SHAPE.search(json.dumps(value, default=str)))
 
 
 def _split_list(value: str) -> list[str]:
@@ -62,6 +72,7 @@ class ExportFileSource(InMemoryTokenMixin):
         self.tenant = tenant
         self.default_purpose = default_purpose or []
         self.skipped_other_providers = 0
+        self._secret_metadata = False
 
     def describe(self) -> str:
         return f"export file {self.path}"
@@ -118,6 +129,8 @@ class ExportFileSource(InMemoryTokenMixin):
             if stripped[0] == "{" and exc.lineno > 1:
                 return self._jsonl_records(text)  # several objects, one per line
             raise self._error(f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
+        except (ValueError, RecursionError) as exc:
+            raise self._error(None, f"invalid JSON: {_json_problem(exc)}") from None
         if isinstance(data, dict):
             if "connections" not in data:
                 return self._jsonl_records(text)  # JSON Lines holding a single record
@@ -135,6 +148,8 @@ class ExportFileSource(InMemoryTokenMixin):
                 out.append((f"line {n}", json.loads(line)))
             except json.JSONDecodeError as exc:
                 raise self._error(f"line {n}", f"invalid JSON: {exc.msg}") from None
+            except (ValueError, RecursionError) as exc:
+                raise self._error(f"line {n}", f"invalid JSON: {_json_problem(exc)}") from None
         return out
 
     def _csv_records(self, text: str) -> list[tuple[str, Any]]:
@@ -146,6 +161,8 @@ class ExportFileSource(InMemoryTokenMixin):
             for row in reader:
                 if None in row:
                     raise self._error(f"line {reader.line_num}", "more cells than header columns")
+                if None in row.values():
+                    raise self._error(f"line {reader.line_num}", "fewer cells than header columns")
                 cleaned = {k.strip(): v for k, v in row.items() if k is not None}
                 if not any((v or "").strip() for v in cleaned.values()):
                     continue
@@ -166,6 +183,8 @@ class ExportFileSource(InMemoryTokenMixin):
         for key, value in raw.items():
             if not isinstance(key, str):
                 raise self._error(where, "field names must be strings")
+            if key in KNOWN:
+                self._check_unicode(where, key, value)
             if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
                 raise self._error(where, f'field "{key}": longer than {MAX_FIELD_CHARS} chars')
             if key in STRING_FIELDS:
@@ -194,6 +213,9 @@ class ExportFileSource(InMemoryTokenMixin):
         if kind is not None and kind not in ("user", "bot"):
             raise self._error(where, f'field "token_kind": {kind!r} is not user or bot')
         metadata = {k: v for k, v in raw.items() if k not in KNOWN}
+        for key in [k for k, v in metadata.items() if _secretish(k, v)]:
+            del metadata[key]
+            self._secret_metadata = True
         try:
             json.dumps(metadata)
         except (TypeError, ValueError):
@@ -219,6 +241,17 @@ class ExportFileSource(InMemoryTokenMixin):
             token=Secret(token_value) if token_value else None,
         )
 
+    def _check_unicode(self, where: str, key: str, value: Any) -> None:
+        """Strings must be storable as UTF-8 (JSON escapes can smuggle lone surrogates)."""
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise self._error(
+                        where, f'field "{key}": invalid Unicode (unpaired surrogate)'
+                    ) from None
+
     def _list_field(self, where: str, key: str, value: Any) -> list[str]:
         if value is None:
             return []
@@ -235,7 +268,7 @@ class ExportFileSource(InMemoryTokenMixin):
             raise self._error(where, f'field "{key}": expected an ISO 8601 date-time string')
         try:
             return iso(parse_time(value))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise self._error(where, f'field "{key}": {value[:40]!r} is not ISO 8601') from None
 
     def read_all(self) -> list[SourceRecord]:
@@ -244,6 +277,7 @@ class ExportFileSource(InMemoryTokenMixin):
         records: list[SourceRecord] = []
         seen: dict[str, str] = {}
         has_tokens = False
+        self._secret_metadata = False
         for where, raw in self._raw_records(text):
             record = self._record(where, raw)
             if record is None:
@@ -257,6 +291,12 @@ class ExportFileSource(InMemoryTokenMixin):
             seen[record.connection_id] = where
             has_tokens = has_tokens or record.token is not None or record.has_refresh_token
             records.append(record)
-        if has_tokens:
+        if has_tokens or self._secret_metadata:
             ensure_private(self.path, "export file")
         return records
+
+
+def _json_problem(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc).split(":")[0][:120]  # e.g. an integer with thousands of digits
