@@ -151,7 +151,11 @@ def build_policy(
     paths resolve against its directory.
     """
     catalog = catalog or load_catalog()
-    origin = str(path) if path is not None else "policy"
+    if path is not None:
+        origin = str(path)
+    else:
+        empty = policy_table is None and purposes_table is None
+        origin = "built-in defaults" if empty else "policy"
     warnings: list[str] = []
     policy = Policy(origin=origin)
     if policy_table is not None:

@@ -95,7 +95,9 @@ class BindingView:
         return self.status == "revoked" or self.revoked_at is not None
 
     def describe(self) -> str:
-        return f"Binding {self.id} (owner {self.owner_label}, workspace {self.workspace_label})"
+        owner = self.owner_label
+        who = owner if owner == "no recorded owner" else f"owner {owner}"
+        return f"Binding {self.id} ({who}, workspace {self.workspace_label})"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,199 @@
+"""``nhictl check``: least-privilege and lifecycle findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from nhictl.cli.common import AppState, OutFileOpt, OutputOpt, emit, example, now_iso, state
+from nhictl.exporters.base import Column, Document, Format
+from nhictl.models import Severity
+
+if TYPE_CHECKING:
+    from nhictl.checks.runner import CheckReport
+    from nhictl.policy import Policy
+
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", metavar="FILE", dir_okay=False,
+                 help="TOML with [policy] and [purposes] (default: the config's tables)."),
+]
+
+
+def _join(values: Any) -> str:
+    return " ".join(values or [])
+
+
+FINDING_TABLE = [
+    Column("severity", "SEVERITY", 8),
+    Column("rule_id", "RULE", 24),
+    Column("binding_id", "BINDING", 12),
+    Column("state", "STATE", 10),
+    Column("message", "MESSAGE", 80),
+]
+FINDING_CSV = [
+    Column("rule_id", "rule_id"), Column("severity", "severity"),
+    Column("binding_id", "binding_id"), Column("title", "title"), Column("message", "message"),
+    Column("evidence", "evidence", render=lambda v: _json(v)),
+    Column("remediation", "remediation"),
+    *[Column(fw, fw) for fw in ("owasp_nhi", "nist_csf", "nist_800_53", "cis_v8")],
+    Column("suppressed", "suppressed", render=lambda v: "true" if v else "false"),
+    Column("suppression_reason", "suppression_reason"),
+    Column("first_seen_at", "first_seen_at"),
+    Column("new", "new", render=lambda v: "true" if v else "false"),
+]
+FINDING_MARKDOWN = [
+    Column("severity", "Severity"), Column("rule_id", "Rule"), Column("binding_id", "Binding"),
+    Column("state", "State"), Column("message", "Message"), Column("remediation", "Remediation"),
+]
+RULE_COLUMNS = [
+    Column("rule_id", "RULE", 26), Column("default_severity", "SEVERITY", 8),
+    Column("title", "TITLE", 70),
+    Column("escalation", "ESCALATION", 40),
+    *[Column(fw, fw.upper(), 18, render=_join)
+      for fw in ("owasp_nhi", "nist_csf", "nist_800_53", "cis_v8")],
+]
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def finding_row(d: dict[str, Any]) -> dict[str, Any]:
+    """A finding's dict flattened for table/CSV/Markdown columns."""
+    state_text = "suppressed" if d["suppressed"] else ("new" if d["new"] else "open")
+    sup = d.get("suppression") or {}
+    return {**d, **{fw: " ".join(v) for fw, v in d["frameworks"].items()},
+            "state": state_text,
+            "suppression_reason": (f"{sup.get('reason')} (ticket {sup.get('ticket')}, "
+                                   f"expires {sup.get('expires')})") if sup else ""}
+
+
+def rule_row(d: dict[str, Any]) -> dict[str, Any]:
+    return {**d, **d["frameworks"]}
+
+
+def resolve_policy(st: AppState, policy_file: Path | None) -> Policy:
+    """``--policy FILE`` or the config's tables (built-in defaults without either).
+
+    A policy file without its own ``suppressions`` keeps the config's suppressions file.
+    Warnings (unknown scope names) go to stderr.
+    """
+    from dataclasses import replace
+
+    from nhictl.policy import build_policy, load_policy_file
+
+    cfg = st.config
+    base, warnings = build_policy(cfg.policy or None, cfg.purposes or None, path=cfg.path)
+    if policy_file is not None:
+        policy, warnings = load_policy_file(policy_file)
+        if policy.suppressions_path is None:
+            policy = replace(policy, suppressions_path=base.suppressions_path)
+    else:
+        policy = base
+    for w in warnings:
+        st.warn(w)
+    return policy
+
+
+def summary_line(report: CheckReport) -> str:
+    s = report.summary()
+    sev = ", ".join(f"{n} {k}" for k, n in s["by_severity"].items() if n) or "none"
+    since = "since the previous check" if report.previous_run_id else "(first check run)"
+    return (f"checked {s['bindings_checked']} bindings with {len(report.rules)} rules: "
+            f"{s['unsuppressed']} findings ({sev}), {s['suppressed']} suppressed; "
+            f"{s['new']} new, {s['resolved']} resolved {since}")
+
+
+def execute(
+    st: AppState,
+    *,
+    policy_file: Path | None = None,
+    rule_ids: list[str] | None = None,
+    command: str = "check",
+) -> CheckReport:
+    from nhictl.catalog import load_catalog
+    from nhictl.checks import select_rules
+    from nhictl.checks.runner import run_checks
+    from nhictl.clock import system_clock
+    from nhictl.store.repo import actor_name
+
+    rules = select_rules(rule_ids)
+    policy = resolve_policy(st, policy_file)
+    inv = st.open()
+    try:
+        return run_checks(inv, policy, load_catalog(), now=system_clock(),
+                          actor=actor_name(st.actor), rules=rules, command=command)
+    finally:
+        inv.dispose()
+
+
+def run_checks_after_reconcile(st: AppState, fail_on: Severity) -> int:
+    """For ``nhictl reconcile --fail-on SEV``: run every rule, summary on stderr, exit code."""
+    from nhictl.checks import fail_exit_code
+
+    report = execute(st, command="reconcile --fail-on")
+    st.info(summary_line(report))
+    return fail_exit_code(report.findings, fail_on)
+
+
+def check(
+    ctx: typer.Context,
+    policy_file: PolicyOpt = None,
+    rule: Annotated[
+        list[str] | None, typer.Option("--rule", "-r", help="Only this rule (repeatable).")
+    ] = None,
+    min_severity: Annotated[
+        Severity | None, typer.Option("--min-severity", help="Show findings at or above this.")
+    ] = None,
+    fail_on: Annotated[
+        Severity | None,
+        typer.Option("--fail-on", help="Exit 1 if an unsuppressed finding is at or above this."),
+    ] = None,
+    list_rules: Annotated[
+        bool, typer.Option("--list-rules", help="Print the rule catalog and exit.")
+    ] = False,
+    output: OutputOpt = Format.TABLE,
+    out: OutFileOpt = None,
+) -> None:
+    """Run the least-privilege and lifecycle rules over the inventory."""
+    from nhictl.checks import all_rules, at_least, fail_exit_code, select_rules
+
+    st = state(ctx)
+    if list_rules:
+        rules = select_rules(rule) if rule else all_rules()
+        doc = Document("rules", RULE_COLUMNS, [rule_row(r.as_dict()) for r in rules], now_iso(),
+                       json_row=lambda r: {k: v for k, v in r.items()
+                                           if k not in ("owasp_nhi", "nist_csf", "nist_800_53",
+                                                        "cis_v8")})
+        emit(st, doc, output, out)
+        return
+    report = execute(st, policy_file=policy_file, rule_ids=rule)
+    shown = [f.as_dict() for f in at_least(report.findings, min_severity)]
+    columns = {Format.CSV: FINDING_CSV, Format.MARKDOWN: FINDING_MARKDOWN}.get(output,
+                                                                               FINDING_TABLE)
+    doc = Document(
+        "findings", columns, [finding_row(d) for d in shown], report.generated_at,
+        title="nhictl findings" if output is Format.MARKDOWN else None,
+        extra={"summary": report.summary(), "resolved": report.resolved},
+        json_row=_finding_json,
+    )
+    emit(st, doc, output, out)
+    st.info(summary_line(report))
+    raise typer.Exit(fail_exit_code(report.findings, fail_on))
+
+
+def _finding_json(row: dict[str, Any]) -> dict[str, Any]:
+    drop = ("state", "suppression_reason", "owasp_nhi", "nist_csf", "nist_800_53", "cis_v8")
+    return {k: v for k, v in row.items() if k not in drop}
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "check",
+        epilog=example("nhictl check --min-severity medium --fail-on high -o json"),
+    )(check)
