@@ -55,6 +55,9 @@ class RecordedRequest:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "nhictl-sandbox-slack"
+    # Headers and body go out in two writes; without TCP_NODELAY a keep-alive client would
+    # wait on Nagle + delayed ACK (~40 ms) for every response.
+    disable_nagle_algorithm = True
     sandbox: SlackSandbox  # set on the per-sandbox subclass
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -239,7 +242,10 @@ def serve_forever(
     announce: Callable[[str], None] | None = None,
 ) -> None:
     """Serve a scenario until interrupted; ``announce`` gets the URL (default: print it)."""
-    world = World.load(scenario_path)
+    if str(scenario_path) == "-":  # read the scenario from stdin (keeps fake tokens off disk)
+        world = World.from_dict(json.loads(sys.stdin.read()))
+    else:
+        world = World.load(scenario_path)
     with SlackSandbox(world, host=host, port=port) as sandbox:
         (announce or _print_url)(sandbox.url)
         try:
@@ -255,7 +261,7 @@ def _print_url(url: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the nhictl sandbox Slack Web API.")
-    parser.add_argument("--scenario", required=True)
+    parser.add_argument("--scenario", required=True, help="scenario JSON file, or - for stdin")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
     ns = parser.parse_args(argv)
