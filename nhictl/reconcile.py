@@ -266,7 +266,10 @@ def summary_line(report: ReconcileReport) -> str:
     if report.validator_stats or c["validated"] or c["inconclusive"]:
         parts += [f"{c['validated']} validated", f"{c['dead']} dead",
                   f"{c['inconclusive']} inconclusive"]
-    return ", ".join(parts)
+    drift = [f"{c[key]} {label}" for key, label in (
+        ("status_changed", "status changes"), ("scope_changed", "scope changes"),
+        ("identity_changed", "identity changes"), ("reappeared", "reappeared")) if c[key]]
+    return ", ".join(parts) + ("; " + ", ".join(drift) if drift else "")
 
 
 def as_json(report: ReconcileReport) -> str:

@@ -36,7 +36,6 @@ COMMAND_MODULES = (
     "nhictl.cli.review_cmd",
     "nhictl.cli.revoke_cmd",
     "nhictl.cli.demo_cmd",
-    "nhictl.cli.sandbox_cmd",
 )
 
 

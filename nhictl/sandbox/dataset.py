@@ -95,7 +95,8 @@ def generate(count: int = 64, seed: int = 7, now: str = "2026-11-29T12:00:00Z") 
         {"id": t, "name": n, "domain": d, "enterprise_id": e} for t, n, d, e in WORKSPACES
     ]
     for team in teams:
-        team["rate_limits"] = {"auth.test": 30 if team["id"] == RATE_LIMITED_WORKSPACE else 600}
+        team["rate_limits"] = {"auth.test": (
+            {"per_minute": 120, "burst": 4} if team["id"] == RATE_LIMITED_WORKSPACE else 600)}
     users: list[dict[str, Any]] = []
     tokens: list[dict[str, Any]] = []
     connections: list[dict[str, Any]] = []

@@ -1,0 +1,181 @@
+"""``nhictl demo``: the whole pipeline against the bundled sandbox, and ``nhictl sandbox``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nhictl.cli.common import AppState, example, state
+
+DEMO_CONFIG = """\
+# Written by `nhictl demo`: three kinds of source, all served by the loopback sandbox.
+[slack]
+concurrency = 16
+
+[[sources]]
+name = "app-export"
+kind = "file"
+path = "sandbox/app-export.json"
+
+[[sources]]
+name = "bolt-app"
+kind = "slack-store"
+store = "sqlite:sandbox/bolt-installations.db"
+tenant = "acme"
+default_purpose = "notifications"
+
+[[sources]]
+name = "pipes"
+kind = "workos"
+api_key_env = "{key_env}"
+base_url = "{workos_url}"
+default_purpose = "notifications"
+"""
+
+
+def _private_write(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def demo(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Directory for the demo's inventory, "
+                                      "config and reports.")] = Path("nhictl-demo"),
+) -> None:
+    """Run the whole pipeline against the bundled sandbox (nothing leaves this machine)."""
+    from nhictl.cli.progress import run_reconcile
+    from nhictl.sandbox.brokers import WorkOSSandbox
+    from nhictl.sandbox.dataset import PLANTED, SCOPE_EXPANSION, generate
+    from nhictl.sandbox.demo_world import WORKOS_KEY_ENV, add_workos, write_bolt_store
+    from nhictl.sandbox.slack_server import SlackSandbox
+    from nhictl.sandbox.world import World
+    from nhictl.store.engine import open_inventory
+
+    parent = state(ctx)
+    out = out.expanduser().absolute()
+    sandbox_dir = out / "sandbox"
+    for stale in ("inventory.db", "inventory.db.key", "inventory.db-wal", "inventory.db-shm",
+                  "inventory.db.lock", "sandbox"):
+        target = out / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    sandbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
+
+    ds = generate()
+    api_key = add_workos(ds)
+    _private_write(sandbox_dir / "app-export.json", json.dumps(ds.export(), indent=2))
+    write_bolt_store(ds, sandbox_dir / "bolt-installations.db")
+    _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
+    world = World.from_dict(ds.scenario)
+    os.environ[WORKOS_KEY_ENV] = api_key
+
+    with SlackSandbox(world) as slack, WorkOSSandbox(world) as workos:
+        config = out / "nhictl.toml"
+        _private_write(config, DEMO_CONFIG.format(key_env=WORKOS_KEY_ENV,
+                                                  workos_url=workos.url))
+        st = AppState(db=str(out / "inventory.db"), config_path=str(config),
+                      slack_api_url=slack.url, quiet=parent.quiet, verbose=parent.verbose,
+                      log_format=parent.log_format, no_color=parent.no_color,
+                      actor=parent.actor or "nhictl-demo")
+        inv, _ = open_inventory(st.db, create=True)
+        inv.dispose()
+        st.info(f"demo: sandbox Slack at {slack.url}, WorkOS sandbox at {workos.url}")
+        st.info("demo: run 1 of 2 (discover and validate)")
+        run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
+        conn_id, scope = SCOPE_EXPANSION
+        token = next(c["access_token"] for c in ds.connections if c["id"] == conn_id)
+        entry = world.token(token)
+        if entry is not None:
+            entry["scopes"] = sorted({*entry["scopes"], scope})
+        st.info(f"demo: between runs, {conn_id} re-authorised with {scope} (planted drift)")
+        st.info("demo: run 2 of 2 (drift since run 1)")
+        run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
+        _after_runs(st, out)
+    _closing(st, out, PLANTED)
+
+
+def _after_runs(st: AppState, out: Path) -> None:
+    """Checks and the review packet, when those commands are installed."""
+    try:
+        from nhictl.cli.demo_reports import write_reports
+    except ModuleNotFoundError:
+        return
+    write_reports(st, out)
+
+
+def _closing(st: AppState, out: Path, planted: dict[str, str]) -> None:
+    if st.quiet:
+        return
+    db = out / "inventory.db"
+    lines = [
+        "",
+        f"demo: done. Inventory, config and reports are in {out}/",
+        f"demo: planted problems ({len(planted)}): see `nhictl check` findings;"
+        " the export's connection ids are in the binding JSON.",
+        "",
+        "Try next:",
+        f"  export NHICTL_DB={db} NHICTL_CONFIG={out / 'nhictl.toml'}",
+        "  nhictl inventory list --status needs_reconnect --status expired",
+        "  nhictl events --type scope_changed --type identity_changed",
+        "  nhictl check --min-severity high",
+        "  nhictl report access-review -o html --out review.html",
+        f"  nhictl sandbox slack --scenario {out / 'sandbox' / 'scenario.json'}"
+        "   # to validate or revoke again",
+    ]
+    st.stderr().print("\n".join(lines), markup=False, highlight=False)
+
+
+def sandbox_slack(
+    ctx: typer.Context,
+    scenario: Annotated[Path, typer.Option("--scenario", exists=True, dir_okay=False,
+                                           help="Scenario JSON (tokens, users, limits).")],
+    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: a free one).")] = 0,
+) -> None:
+    """Run the loopback Slack fake (and the WorkOS/Nango fakes when the scenario has them)."""
+    import threading
+
+    from nhictl.errors import InputFileError
+    from nhictl.sandbox.brokers import NangoSandbox, WorkOSSandbox
+    from nhictl.sandbox.slack_server import SlackSandbox
+    from nhictl.sandbox.world import World
+
+    st = state(ctx)
+    try:
+        world = World.load(scenario)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputFileError(str(scenario), None, f"invalid scenario: {exc}") from None
+    servers: list[object] = []
+    with SlackSandbox(world, port=port) as slack:
+        print(f"slack  {slack.url}", flush=True)
+        if world.workos:
+            servers.append(WorkOSSandbox(world).__enter__())
+            print(f"workos {servers[-1].url}", flush=True)  # type: ignore[attr-defined]
+        if world.nango:
+            servers.append(NangoSandbox(world).__enter__())
+            print(f"nango  {servers[-1].url}", flush=True)  # type: ignore[attr-defined]
+        st.info(f"export NHICTL_SLACK_API_URL={slack.url}  # then use nhictl; Ctrl-C stops")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for server in servers:
+                server.__exit__(None, None, None)  # type: ignore[attr-defined]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo", epilog=example("nhictl demo --out /tmp/nhictl-demo"))(demo)
+    sandbox = typer.Typer(help="Loopback fakes of Slack and the brokers.", no_args_is_help=True)
+    sandbox.command("slack", epilog=example(
+        "nhictl sandbox slack --scenario nhictl-demo/sandbox/scenario.json"))(sandbox_slack)
+    app.add_typer(sandbox, name="sandbox")
