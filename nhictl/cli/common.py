@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -50,6 +52,49 @@ class AppState:
 
         inv, _ = open_inventory(self.db, create=create)
         return inv
+
+    @contextlib.contextmanager
+    def open_for_write(self, command: str, create: bool = False) -> Iterator[Inventory]:
+        """Open the inventory holding its write lock (waits up to ``--lock-timeout``).
+
+        Every state-changing command uses this; readers use :meth:`open` (WAL lets them
+        read while a writer works).
+        """
+        from nhictl.store.engine import open_inventory
+
+        if not create:
+            self.open().dispose()  # a clear "not initialised" before creating a lock file
+        with self.write_lock(command, create=create):
+            inv, _ = open_inventory(self.db, create=create)
+            try:
+                yield inv
+            finally:
+                inv.dispose()
+
+    @contextlib.contextmanager
+    def write_lock(self, command: str, create: bool = False) -> Iterator[None]:
+        """Hold the inventory's write lock (``<db>.lock``); a URL database is not locked."""
+        from nhictl.store.engine import default_db_path
+        from nhictl.store.lock import write_lock
+
+        location = self.db or str(default_db_path())
+        if "://" in location:
+            yield
+            return
+        db_path = Path(location).expanduser()
+        if create:
+            try:
+                db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:
+                from nhictl.errors import InvalidInputError
+
+                raise InvalidInputError(
+                    f"cannot create inventory {db_path}: {exc.strerror or exc}"
+                ) from None
+        with write_lock(db_path, self.lock_timeout, command) as info:
+            if info.took_over is not None:
+                self.info(f"took over a stale lock left by {info.took_over.describe()}")
+            yield
 
     def stderr(self) -> Console:
         from rich.console import Console

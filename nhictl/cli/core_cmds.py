@@ -19,7 +19,8 @@ def init(ctx: typer.Context) -> None:
     from nhictl.store.migrations import SCHEMA_VERSION
 
     st = state(ctx)
-    inv, action = open_inventory(st.db, create=True)
+    with st.write_lock("nhictl init", create=True):
+        inv, action = open_inventory(st.db, create=True)
     st.info(f"inventory {action}: {inv.location} (schema version {SCHEMA_VERSION})")
 
 

@@ -36,25 +36,25 @@ def run_reconcile(
     sources = resolve(specs, st.config)
     workers = concurrency or st.config.slack_concurrency or 16
     validator = _validator(st, workers, deadline) if validate else None
-    inv = st.open()
     command = "nhictl reconcile " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
-    tty = sys.stderr.isatty() and not st.quiet and st.log_format == "text"
-    st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))
-    if tty:
-        report = _with_progress_bar(st, lambda cb: reconcile(
-            inv, sources, clock=system_clock, actor=actor_name(st.actor), command=command.strip(),
-            validator=validator, concurrency=workers, progress=cb))
-    else:
-        phases: set[str] = set()
+    with st.open_for_write(command.strip()) as inv:  # one writer for the whole run
+        tty = sys.stderr.isatty() and not st.quiet and st.log_format == "text"
+        st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))
+        if tty:
+            report = _with_progress_bar(st, lambda cb: reconcile(
+                inv, sources, clock=system_clock, actor=actor_name(st.actor),
+                command=command.strip(), validator=validator, concurrency=workers, progress=cb))
+        else:
+            phases: set[str] = set()
 
-        def log_phase(phase: str, done: int, total: int) -> None:
-            if phase not in phases:
-                phases.add(phase)
-                st.info(f"{phase}: {total} item(s)" if phase == "validate" else phase)
+            def log_phase(phase: str, done: int, total: int) -> None:
+                if phase not in phases:
+                    phases.add(phase)
+                    st.info(f"{phase}: {total} item(s)" if phase == "validate" else phase)
 
-        report = reconcile(inv, sources, clock=system_clock, actor=actor_name(st.actor),
-                           command=command.strip(), validator=validator, concurrency=workers,
-                           progress=log_phase)
+            report = reconcile(inv, sources, clock=system_clock, actor=actor_name(st.actor),
+                               command=command.strip(), validator=validator, concurrency=workers,
+                               progress=log_phase)
     if output is Format.JSON:
         from nhictl.reconcile import as_json
 
