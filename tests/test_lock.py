@@ -25,6 +25,11 @@ with write_lock(Path(sys.argv[1]), 0.0, "nhictl reconcile --source file:x.json")
 """
 
 
+def _acquire(db: Path) -> None:
+    with write_lock(db, 0.0, "me"):
+        pass
+
+
 class FakeTime:
     """A monotonic clock that only moves when ``sleep`` is called."""
 
@@ -60,11 +65,10 @@ def test_lock_file_is_private_and_records_the_holder(tmp_path: Path) -> None:
 def test_second_writer_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
     db = tmp_path / "inv.db"
     fake = FakeTime()
-    with write_lock(db, 0.0, "nhictl review apply r.csv"):
-        with pytest.raises(LockedError) as err:
-            with write_lock(db, 0.0, "nhictl reconcile", sleep=fake.sleep,
-                            monotonic=fake.monotonic):
-                pytest.fail("acquired a held lock")
+    with write_lock(db, 0.0, "nhictl review apply r.csv"), pytest.raises(LockedError) as err:
+        with write_lock(db, 0.0, "nhictl reconcile", sleep=fake.sleep,
+                        monotonic=fake.monotonic):
+            pytest.fail("acquired a held lock")
     assert fake.sleeps == []
     assert err.value.exit_code == ExitCode.PARTIAL == 4
     message = err.value.message
@@ -77,10 +81,9 @@ def test_second_writer_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
 def test_waits_up_to_the_timeout_then_fails(tmp_path: Path) -> None:
     db = tmp_path / "inv.db"
     fake = FakeTime()
-    with write_lock(db, 0.0, "holder"):
-        with pytest.raises(LockedError, match=r"waited 2 s"):
-            with write_lock(db, 2.0, "waiter", sleep=fake.sleep, monotonic=fake.monotonic):
-                pytest.fail("acquired a held lock")
+    with write_lock(db, 0.0, "holder"), pytest.raises(LockedError, match=r"waited 2 s"):
+        with write_lock(db, 2.0, "waiter", sleep=fake.sleep, monotonic=fake.monotonic):
+            pytest.fail("acquired a held lock")
     assert sum(fake.sleeps) == pytest.approx(2.0)
     assert all(0 < s <= 0.05 + 1e-9 for s in fake.sleeps)
 
@@ -140,8 +143,7 @@ def test_lock_of_a_killed_process_is_released_by_the_kernel(tmp_path: Path) -> N
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "locked"
         with pytest.raises(LockedError, match=rf"pid {proc.pid}, `nhictl reconcile --source"):
-            with write_lock(db, 0.0, "me"):
-                pass
+            _acquire(db)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -156,5 +158,4 @@ def test_unwritable_directory_is_a_clear_input_error(tmp_path: Path) -> None:
     from nhictl.errors import InvalidInputError
 
     with pytest.raises(InvalidInputError, match="cannot open lock file"):
-        with write_lock(tmp_path / "missing-dir" / "inv.db", 0.0, "x"):
-            pass
+        _acquire(tmp_path / "missing-dir" / "inv.db")
