@@ -65,10 +65,12 @@ def test_lock_file_is_private_and_records_the_holder(tmp_path: Path) -> None:
 def test_second_writer_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
     db = tmp_path / "inv.db"
     fake = FakeTime()
-    with write_lock(db, 0.0, "nhictl review apply r.csv"), pytest.raises(LockedError) as err:
-        with write_lock(db, 0.0, "nhictl reconcile", sleep=fake.sleep,
-                        monotonic=fake.monotonic):
-            pytest.fail("acquired a held lock")
+    with (
+        write_lock(db, 0.0, "nhictl review apply r.csv"),
+        pytest.raises(LockedError) as err,
+        write_lock(db, 0.0, "nhictl reconcile", sleep=fake.sleep, monotonic=fake.monotonic),
+    ):
+        pytest.fail("acquired a held lock")
     assert fake.sleeps == []
     assert err.value.exit_code == ExitCode.PARTIAL == 4
     message = err.value.message
@@ -81,9 +83,12 @@ def test_second_writer_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
 def test_waits_up_to_the_timeout_then_fails(tmp_path: Path) -> None:
     db = tmp_path / "inv.db"
     fake = FakeTime()
-    with write_lock(db, 0.0, "holder"), pytest.raises(LockedError, match=r"waited 2 s"):
-        with write_lock(db, 2.0, "waiter", sleep=fake.sleep, monotonic=fake.monotonic):
-            pytest.fail("acquired a held lock")
+    with (
+        write_lock(db, 0.0, "holder"),
+        pytest.raises(LockedError, match=r"waited 2 s"),
+        write_lock(db, 2.0, "waiter", sleep=fake.sleep, monotonic=fake.monotonic),
+    ):
+        pytest.fail("acquired a held lock")
     assert sum(fake.sleeps) == pytest.approx(2.0)
     assert all(0 < s <= 0.05 + 1e-9 for s in fake.sleeps)
 
