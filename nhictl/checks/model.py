@@ -52,6 +52,7 @@ class BindingView:
     last_seen_at: str | None = None
     last_validated_at: str | None = None
     last_validation_outcome: str | None = None
+    last_validation_error: str | None = None
     last_used_at: str | None = None
     last_reviewed_at: str | None = None
     last_review_decision: str | None = None

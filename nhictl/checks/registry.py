@@ -56,7 +56,8 @@ _RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "owner_offboarded", "Owner is deactivated but the binding is not revoked", S.CRITICAL,
-        "A departed person's token keeps acting as them in Slack: the classic offboarding gap.",
+        "A departed person's token keeps acting as them in Slack: the classic offboarding gap. "
+        "Slack-side evidence is users.info deleted or auth.test account_inactive.",
         "Revoke the binding now.",
         fw("NHI1:2025", "PR.AA-01", "AC-2(3)", "6.2"), ri.owner_offboarded, REVOKE,
     ),
@@ -70,7 +71,8 @@ _RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "validation_stale", "Token not validated recently (or never)", S.LOW,
-        "Status, scopes and identity are only as fresh as the last live validation.",
+        "Status, scopes and identity are only as fresh as the last live validation. Revoked, "
+        "dead (needs_reconnect) and removed grants are left to dead_token_retained.",
         "Run a reconcile with validation (from cron).",
         fw("NHI7:2025", "DE.CM-03", "AC-2", "5.1"), rl.validation_stale, "nhictl reconcile",
     ),
@@ -122,7 +124,7 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "review_overdue", "Access review is overdue", S.MEDIUM,
         "Periodic review is how least privilege stays true over time. A never-reviewed binding "
-        "is overdue once review_interval_days have passed since it was created or first seen.",
+        "is overdue once review_interval_days have passed since nhictl first saw it.",
         "Include it in the next access review and apply the decisions.",
         fw("NHI1:2025", "PR.AA-05", "AC-6(7), AC-2", "5.1"), rl.review_overdue,
         "nhictl report access-review",

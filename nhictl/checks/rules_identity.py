@@ -55,7 +55,9 @@ def owner_offboarded(
     out: list[Finding] = []
     for b in _current(snap):
         app_off = (b.owner_status or "").strip().lower() in OFFBOARDED
-        slack_off = b.slack_user_deleted is True
+        # users.info says deleted, or auth.test answered account_inactive (Slack's answer
+        # for a deactivated user's token, before users.info can even be asked).
+        slack_off = b.slack_user_deleted is True or b.last_validation_error == "account_inactive"
         if not (app_off or slack_off):
             continue
         where = " and ".join(w for w, on in (("the app directory", app_off),
@@ -63,7 +65,8 @@ def owner_offboarded(
         out.append(rule.finding(
             b, f"{b.describe()} belongs to an owner deactivated in {where} but is not revoked.",
             {"owner_status": b.owner_status, "slack_user_deleted": b.slack_user_deleted,
-             "slack_user_id": b.user, "binding_status": b.status},
+             "slack_error": b.last_validation_error, "slack_user_id": b.user,
+             "binding_status": b.status},
         ))
     return out
 

@@ -47,7 +47,9 @@ def validation_stale(
     out: list[Finding] = []
     limit = policy.max_validation_age_days
     for b in snap.bindings:
-        if b.revoked:
+        # Revoked, dead and removed grants cannot become fresher by validating;
+        # dead_token_retained covers them.
+        if b.revoked or b.status in ("needs_reconnect", "removed"):
             continue
         if b.last_validated_at and not older_than(b.last_validated_at, limit, now):
             continue
@@ -79,16 +81,19 @@ def _review_due(b: BindingView, interval: int) -> tuple[str | None, str]:
     """When the next review is due and what that is counted from."""
     if b.last_reviewed_at:
         return iso(parse_time(b.last_reviewed_at) + timedelta(days=interval)), "last review"
-    start = _earliest(b.created_at, b.first_seen_at)
-    if start is None:
+    if not b.first_seen_at:
         return None, "unknown"
-    return iso(parse_time(start) + timedelta(days=interval)), "connection created/discovered"
+    return iso(parse_time(b.first_seen_at) + timedelta(days=interval)), "first seen by nhictl"
 
 
 def review_overdue(
     rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
 ) -> list[Finding]:
-    """Never reviewed counts from when the connection was created (or first seen)."""
+    """Never reviewed counts from when nhictl first saw the binding.
+
+    The first review cycle is due ``review_interval_days`` after discovery, so adopting
+    nhictl does not flag every existing connection as overdue on day one.
+    """
     out: list[Finding] = []
     interval = policy.review_interval_days
     for b in snap.bindings:
@@ -103,6 +108,7 @@ def review_overdue(
             b, f"{b.describe()} {what}; its review was due {(due or 'long ago')[:10]}.",
             {"last_reviewed_at": b.last_reviewed_at,
              "last_review_decision": b.last_review_decision, "due_at": due,
+             "first_seen_at": b.first_seen_at, "created_at": b.created_at,
              "counted_from": basis, "review_interval_days": interval},
         ))
     return out

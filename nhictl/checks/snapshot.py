@@ -55,6 +55,7 @@ def view_from_binding(
         last_seen_at=data.get("last_seen_at"),
         last_validated_at=data.get("last_validated_at"),
         last_validation_outcome=data.get("last_validation_outcome"),
+        last_validation_error=data.get("last_validation_error"),
         last_used_at=data.get("last_used_at"),
         last_reviewed_at=data.get("last_reviewed_at"),
         last_review_decision=data.get("last_review_decision"),

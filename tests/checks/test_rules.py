@@ -164,23 +164,33 @@ def test_dormant_needs_usage_evidence_for_the_source() -> None:
     assert run("dormant_binding", b, usage_sources=("other-source",)) == []
 
 
-def test_review_overdue_counts_never_reviewed_from_creation() -> None:
-    young = clean(last_reviewed_at=None, created_at="2026-05-01T00:00:00Z")
+def test_review_overdue_counts_never_reviewed_from_discovery() -> None:
+    young = clean(last_reviewed_at=None, created_at="2025-01-01T00:00:00Z",
+                  first_seen_at="2026-05-01T00:00:00Z")
     assert run("review_overdue", young) == []
-    old = clean(last_reviewed_at=None, created_at="2025-12-01T00:00:00Z")
+    old = clean(last_reviewed_at=None, first_seen_at="2026-03-01T00:00:00Z")
     (f,) = run("review_overdue", old)
     assert "never been reviewed" in f.message
+    assert f.evidence["due_at"] == "2026-05-30T00:00:00Z"
 
 
-def test_validation_stale_never_validated_but_not_revoked() -> None:
+def test_validation_stale_never_validated_but_not_revoked_or_dead() -> None:
     assert run("validation_stale", clean(last_validated_at=None))
-    assert run("validation_stale", clean(last_validated_at=None, status="revoked")) == []
+    assert run("validation_stale", clean(last_validated_at=None, status="expired"))
+    for status in ("revoked", "needs_reconnect", "removed"):
+        assert run("validation_stale", clean(last_validated_at=None, status=status)) == []
 
 
 def test_owner_offboarded_in_slack() -> None:
     (f,) = run("owner_offboarded", clean(slack_user_deleted=True))
     assert "Slack" in f.message
     assert f.severity == Severity.CRITICAL
+    # A deactivated user's token fails auth.test with account_inactive before users.info.
+    (g,) = run("owner_offboarded", clean(status="needs_reconnect", slack_user_deleted=None,
+                                         last_validation_error="account_inactive"))
+    assert g.evidence["slack_error"] == "account_inactive"
+    assert run("owner_offboarded", clean(status="needs_reconnect",
+                                         last_validation_error="token_revoked")) == []
 
 
 def test_findings_have_metadata_and_remediation_command() -> None:
