@@ -75,6 +75,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    # pysqlite only opens a transaction before DML, so DDL (migrations) and reads would run
+    # outside ``engine.begin()``; let SQLAlchemy emit BEGIN itself (its documented recipe).
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 def _engine_for(db: str) -> tuple[Engine, Path | None]:
@@ -88,13 +95,19 @@ def _engine_for(db: str) -> tuple[Engine, Path | None]:
         engine = create_engine(f"sqlite:///{path}")
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine, path
 
 
 def _enable_wal(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        raw = engine.raw_connection()  # outside any transaction: WAL cannot switch inside one
+        try:
+            cursor = raw.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+        finally:
+            raw.close()
 
 
 def key_path_for(db: str, path: Path | None) -> Path:
@@ -183,6 +196,7 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
                 raise InvalidInputError(
                     f"cannot create inventory {p}: {exc.strerror or exc}"
                 ) from None
+    engine: Engine | None = None
     try:
         engine, path = _engine_for(location)
         key_path = key_path_for(location, path)
@@ -196,8 +210,8 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
             )
         if create:
             if version is None:
-                SQLModel.metadata.create_all(engine)
-                with engine.begin() as conn:
+                with engine.begin() as conn:  # tables and stamp together, or neither
+                    SQLModel.metadata.create_all(conn)
                     conn.execute(
                         tables.META.insert(),
                         [{"key": "schema_version", "value": str(SCHEMA_VERSION)}],
@@ -222,10 +236,20 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
             key = _read_key(key_path)
             _enable_wal(engine)
     except OperationalError as exc:
+        _dispose(engine)
         raise InvalidInputError(f"cannot open inventory {location}: {exc.orig}") from exc
     except SQLAlchemyError as exc:
+        _dispose(engine)
         raise InvalidInputError(f"cannot open inventory {location}: {exc}") from exc
+    except BaseException:
+        _dispose(engine)  # close SQLite connections now: no -wal/-shm left by a refusal
+        raise
     return Inventory(engine=engine, key=key, location=location, path=path), action
+
+
+def _dispose(engine: Engine | None) -> None:
+    if engine is not None:
+        engine.dispose()
 
 
 def _migrate(engine: Engine, version: int) -> None:
