@@ -1,0 +1,236 @@
+"""Shared test fixtures: an isolated environment, the real CLI (in-process and as a
+subprocess), and sample exports carrying fake tokens generated at test time.
+
+* ``cli(*args, stdin=None)`` runs ``nhictl.cli.main.run(argv)`` in-process and returns a
+  :class:`CliResult` (exit code, stdout, stderr). ``NHICTL_DB`` points into ``tmp_path``.
+* ``cli_subprocess(*args, stdin=None)`` runs ``python -m nhictl`` for true end-to-end tests.
+* ``token_export`` writes the generated sample dataset WITH fake tokens (mode 0600) and
+  returns its path and every token in it, for secret-leak scans.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "fixtures"
+BROKEN = FIXTURES / "broken"
+SAMPLE_JSON = FIXTURES / "sample-export.json"
+SAMPLE_CSV = FIXTURES / "sample-export.csv"
+NOW = "2026-11-29T12:00:00Z"
+
+# Variables that would make a test depend on the machine running it.
+_ISOLATE = (
+    "NHICTL_DB", "NHICTL_CONFIG", "NHICTL_SLACK_API_URL", "NHICTL_QUIET", "NHICTL_VERBOSE",
+    "NHICTL_LOG_FORMAT", "NHICTL_NO_COLOR", "NHICTL_LOCK_TIMEOUT", "NHICTL_ACTOR",
+    "NHICTL_KEY_FILE", "NHICTL_NOW", "NO_COLOR", "COLUMNS", "LINES",
+)
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def __repr__(self) -> str:  # readable assertion failures
+        return f"CliResult(code={self.code}, out={self.out[:800]!r}, err={self.err[:800]!r})"
+
+
+Cli = Callable[..., CliResult]
+
+
+@pytest.fixture
+def nhictl_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated environment: cwd is ``tmp_path`` (no stray nhictl.toml), NHICTL_DB is
+    ``tmp_path/data/inventory.db``, a fixed actor and a fixed clock. Returns the db path."""
+    for var in _ISOLATE:
+        monkeypatch.delenv(var, raising=False)
+    db = tmp_path / "data" / "inventory.db"
+    monkeypatch.setenv("NHICTL_DB", str(db))
+    monkeypatch.setenv("NHICTL_ACTOR", "tester")
+    monkeypatch.setenv("NHICTL_NOW", NOW)
+    monkeypatch.chdir(tmp_path)
+    return db
+
+
+def run_in_process(
+    argv: Sequence[str], stdin: str | None, monkeypatch: pytest.MonkeyPatch
+) -> CliResult:
+    from nhictl.cli.main import run
+
+    out, err = io.StringIO(), io.StringIO()
+    with monkeypatch.context() as m:
+        m.setattr(sys, "stdout", out)
+        m.setattr(sys, "stderr", err)
+        m.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        m.setattr(sys, "argv", ["nhictl", *argv])
+        try:
+            run(list(argv))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    # Engines opened by the command close their SQLite connections (and checkpoint) now,
+    # not at some later collection, so file-level comparisons are deterministic.
+    gc.collect()
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli(nhictl_env: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """Run the real entry point in-process: ``cli("inventory", "list", stdin=None)``."""
+
+    def invoke(*argv: str, stdin: str | None = None) -> CliResult:
+        return run_in_process([str(a) for a in argv], stdin, monkeypatch)
+
+    return invoke
+
+
+@pytest.fixture
+def cli_subprocess(nhictl_env: Path) -> Cli:
+    """Run ``python -m nhictl`` in a child process (stdout/stderr are pipes, not TTYs)."""
+
+    def invoke(*argv: str, stdin: str | None = None) -> CliResult:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+        proc = subprocess.run(
+            [sys.executable, "-m", "nhictl", *[str(a) for a in argv]],
+            input=stdin or "",
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return invoke
+
+
+@pytest.fixture
+def initialized(cli: Cli, nhictl_env: Path) -> Path:
+    """An inventory created with ``nhictl init``; returns the db path."""
+    result = cli("init")
+    assert result.code == 0, result
+    return nhictl_env
+
+
+# -- exports ---------------------------------------------------------------------------------
+
+
+def write_export(
+    path: Path, records: Iterable[dict[str, Any]], *, fmt: str = "json", mode: int = 0o600
+) -> Path:
+    """Write an export file as ``json`` (array), ``connections`` ({"connections": [...]}),
+    ``jsonl`` or ``csv`` (union of keys as columns), then chmod it."""
+    rows = [dict(r) for r in records]
+    if fmt == "json":
+        text = json.dumps(rows, indent=2)
+    elif fmt == "connections":
+        text = json.dumps({"connections": rows})
+    elif fmt == "jsonl":
+        text = "".join(json.dumps(r) + "\n" for r in rows)
+    elif fmt == "csv":
+        import csv
+
+        columns: list[str] = []
+        for r in rows:
+            columns += [k for k in r if k not in columns]
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\r\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in r.items()})
+        text = buf.getvalue()
+    else:
+        raise ValueError(fmt)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def sample_records() -> list[dict[str, Any]]:
+    """The committed sample export (no tokens)."""
+    data: list[dict[str, Any]] = json.loads(SAMPLE_JSON.read_text(encoding="utf-8"))
+    return data
+
+
+@dataclass
+class TokenExport:
+    path: Path
+    connections: list[dict[str, Any]]
+    tokens: list[str]  # every access and refresh token in the file
+
+
+@pytest.fixture
+def token_export(tmp_path: Path) -> TokenExport:
+    """The generated sample dataset with fresh fake tokens, written with mode 0600."""
+    from nhictl.sandbox.dataset import generate
+
+    connections = generate().export(with_tokens=True)
+    tokens = sorted({str(c[k]) for c in connections for k in ("access_token", "refresh_token")
+                     if c.get(k)})
+    assert tokens, "the dataset should carry tokens"
+    (tmp_path / "exports").mkdir()
+    path = write_export(tmp_path / "exports" / "with-tokens.json", connections)
+    return TokenExport(path=path, connections=connections, tokens=tokens)
+
+
+def secret_needles(tokens: Iterable[str], width: int = 12) -> set[bytes]:
+    """Every token and every ``width``-character substring of it, as bytes."""
+    needles: set[bytes] = set()
+    for token in tokens:
+        raw = token.encode("utf-8")
+        needles.add(raw)
+        needles.update(raw[i:i + width] for i in range(max(1, len(raw) - width + 1)))
+    return needles
+
+
+def find_secrets(haystack: bytes | str, tokens: Iterable[str]) -> list[bytes]:
+    data = haystack.encode("utf-8") if isinstance(haystack, str) else haystack
+    return sorted(n for n in secret_needles(tokens) if n in data)
+
+
+# -- database inspection ---------------------------------------------------------------------
+
+
+def db_dump(db: Path) -> list[str]:
+    """A logical dump of every table (schema and rows), read-only."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def db_rows(db: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return list(conn.execute(sql, params).fetchall())
+    finally:
+        conn.close()
+
+
+def db_files(db: Path) -> dict[str, bytes]:
+    """The database file and its -wal/-shm companions, by name, with their bytes."""
+    return {p.name: p.read_bytes() for p in db.parent.glob(db.name + "*")
+            if not p.name.endswith(".key")}
