@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -51,6 +52,7 @@ def demo(
 ) -> None:
     """Run the whole pipeline against the bundled sandbox (nothing leaves this machine)."""
     from nhictl.cli.progress import run_reconcile
+    from nhictl.clock import iso, system_clock
     from nhictl.sandbox.brokers import WorkOSSandbox
     from nhictl.sandbox.dataset import PLANTED, SCOPE_EXPANSION, generate
     from nhictl.sandbox.demo_world import WORKOS_KEY_ENV, add_workos, write_bolt_store
@@ -90,15 +92,26 @@ def demo(
         inv, _ = open_inventory(st.db, create=True)
         inv.dispose()
         st.info(f"demo: sandbox Slack at {slack.url}, WorkOS sandbox at {workos.url}")
-        st.info("demo: run 1 of 2 (discover and validate)")
-        run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
+        # Run 1 is recorded as a week ago, so run 2 shows what changed since, and dead
+        # credentials have outlived their grace period.
+        week_ago = iso(system_clock() - timedelta(days=8))
+        st.info(f"demo: run 1 of 2 (discover and validate), recorded at {week_ago}")
+        fixed_now = os.environ.get("NHICTL_NOW")
+        os.environ["NHICTL_NOW"] = week_ago
+        try:
+            run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
+        finally:
+            if fixed_now is None:
+                os.environ.pop("NHICTL_NOW", None)
+            else:
+                os.environ["NHICTL_NOW"] = fixed_now
         conn_id, scope = SCOPE_EXPANSION
         token = next(c["access_token"] for c in ds.connections if c["id"] == conn_id)
         entry = world.token(token)
         if entry is not None:
             entry["scopes"] = sorted({*entry["scopes"], scope})
         st.info(f"demo: between runs, {conn_id} re-authorised with {scope} (planted drift)")
-        st.info("demo: run 2 of 2 (drift since run 1)")
+        st.info("demo: run 2 of 2 (today: drift since run 1)")
         run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
         _after_runs(st, out)
     _closing(st, out, PLANTED)

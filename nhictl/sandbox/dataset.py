@@ -178,7 +178,10 @@ def generate(count: int = 64, seed: int = 7, now: str = "2026-11-29T12:00:00Z") 
         else:
             tokens.append({"token": token, "team_id": team_id, "user_id": token_user,
                            "kind": "user", "scopes": sorted(set(token_scopes)), "state": state,
-                           "expires_in": 43200 if rotating else None})
+                           "expires_in": 43200 if rotating else None,
+                           # The deactivated user's grant is still live at Slack, so only
+                           # users.info reveals the offboarding.
+                           "dead_when_user_deleted": cid != "conn-0011"})
         if cid == "conn-0035":
             faults.append({"method": "auth.test", "token": token, "kind": "500_once"})
         record["access_token"] = token
