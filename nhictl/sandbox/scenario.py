@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nhictl.sandbox.world import World
-from nhictl.secret import token_kind_of
 
 HTML_503 = "<html><head><title>503 Service Unavailable</title></head><body>down</body></html>"
 HTML_404 = "<html><head><title>404 Not Found</title></head><body>not found</body></html>"
@@ -225,9 +224,7 @@ class SlackBehaviour:
     # -- token state ---------------------------------------------------------------------------
 
     def _is_bot(self, entry: dict[str, Any]) -> bool:
-        if entry.get("kind"):
-            return entry.get("kind") == "bot" or bool(entry.get("bot_id"))
-        return bool(entry.get("bot_id")) or token_kind_of(str(entry.get("token", ""))) == "bot"
+        return entry.get("kind") == "bot" or bool(entry.get("bot_id"))
 
     def _dead_code(self, entry: dict[str, Any]) -> str | None:
         state = entry.get("state", "active")
