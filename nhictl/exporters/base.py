@@ -65,13 +65,14 @@ class Exporter(Protocol):
 
 
 def exporter_for(fmt: Format) -> Exporter:
-    from nhictl.exporters import formats
+    from nhictl.exporters import formats, html
 
     mapping: dict[Format, type[Exporter]] = {
         Format.TABLE: formats.PlainTableExporter,
         Format.JSON: formats.JsonExporter,
         Format.CSV: formats.CsvExporter,
         Format.MARKDOWN: formats.MarkdownExporter,
+        Format.HTML: html.HtmlExporter,
     }
     if fmt not in mapping:
         from nhictl.errors import UsageError

@@ -1,0 +1,119 @@
+"""What a review cycle did, from the audit trail: reviewed, kept, reduced, revoked, open.
+
+Built only from append-only events plus the current state of each binding, so the same
+inventory always gives the same evidence for the same window.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from nhictl.models import EventType, Status
+from nhictl.store import repo
+
+
+def _latest_decisions(conn: Connection, since: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for ev in repo.iter_events(conn, since=since, types=[EventType.REVIEW_DECISION.value]):
+        if ev["binding_id"]:
+            out[ev["binding_id"]] = ev
+    return out
+
+
+def build_evidence(conn: Connection, *, since: str, generated_at: str) -> dict[str, Any]:
+    bindings = {b["id"]: b for b in repo.iter_bindings(conn)}
+    decisions = _latest_decisions(conn, since)
+    revoked_events = {ev["binding_id"]: ev for ev in repo.iter_events(
+        conn, since=since, types=[EventType.REVOKED.value]) if ev["binding_id"]}
+    failures: dict[str, dict[str, Any]] = {}
+    for ev in repo.iter_events(conn, since=since, types=[EventType.REVOKE_FAILED.value]):
+        if ev["binding_id"]:
+            failures[ev["binding_id"]] = ev
+
+    def who(bid: str) -> dict[str, Any]:
+        b = bindings.get(bid) or {}
+        return {"binding_id": bid, "tenant": b.get("tenant"),
+                "owner": b.get("owner_email") or b.get("owner_id"),
+                "workspace": b.get("workspace_name") or b.get("workspace_id"),
+                "status": b.get("status")}
+
+    reviewed, kept, reduced = [], [], []
+    for bid, ev in sorted(decisions.items()):
+        d = ev["details"]
+        item = {**who(bid), "decision": d.get("decision"), "reviewer": d.get("reviewer"),
+                "decided_at": d.get("decided_at"), "justification": d.get("justification"),
+                "recorded_at": ev["at"], "recorded_by": ev["actor"]}
+        reviewed.append(item)
+        if d.get("decision") == "keep":
+            kept.append(item)
+        elif d.get("decision") == "reduce":
+            before = set(d.get("granted_scopes") or [])
+            now = set((bindings.get(bid) or {}).get("granted_scopes") or [])
+            done = (bindings.get(bid) or {}).get("status") == Status.REVOKED.value or (
+                bool(before) and now < before)
+            reduced.append({**item, "done": done, "scopes_before": sorted(before),
+                            "scopes_now": sorted(now)})
+    revoked = [
+        {**who(bid), "revoked_at": ev["at"], "revoked_by": ev["actor"],
+         "reason": ev["details"].get("reason"), "outcome": ev["details"].get("outcome")}
+        for bid, ev in sorted(revoked_events.items(), key=lambda kv: kv[1]["seq"])
+    ]
+    still_open = []
+    for bid, b in sorted(bindings.items()):
+        if b.get("status") == Status.REVOKED.value:
+            continue
+        decision = decisions.get(bid, {}).get("details", {}).get("decision")
+        why = None
+        if decision is None:
+            why = "not reviewed"
+        elif decision == "revoke":
+            fail = failures.get(bid)
+            why = "revoke decided, not executed" + (
+                f" (last attempt failed: {fail['details'].get('error')})" if fail else "")
+        elif decision == "reduce" and not next(r["done"] for r in reduced
+                                               if r["binding_id"] == bid):
+            why = "reduce decided, scopes not reduced yet"
+        if why:
+            still_open.append({**who(bid), "why": why})
+    return {
+        "schema_version": 1, "generated_at": generated_at, "since": since,
+        "counts": {"reviewed": len(reviewed), "kept": len(kept), "reduced": len(reduced),
+                   "revoked": len(revoked), "open": len(still_open)},
+        "reviewed": reviewed, "kept": kept, "reduced": reduced, "revoked": revoked,
+        "open": still_open,
+    }
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ") or "—"
+
+
+def evidence_markdown(ev: dict[str, Any]) -> str:
+    c = ev["counts"]
+    out = ["# Access review evidence", "",
+           f"Window: since {ev['since']} (generated {ev['generated_at']}).", "",
+           f"* reviewed: {c['reviewed']} (kept {c['kept']}, reduce {c['reduced']})",
+           f"* revoked: {c['revoked']}", f"* still open: {c['open']}"]
+    sections: list[tuple[str, str, list[str]]] = [
+        ("Reviewed", "reviewed",
+         ["binding_id", "owner", "decision", "reviewer", "decided_at", "justification"]),
+        ("Reduced", "reduced", ["binding_id", "owner", "reviewer", "decided_at", "done"]),
+        ("Revoked", "revoked", ["binding_id", "owner", "workspace", "revoked_at", "revoked_by",
+                                "reason"]),
+        ("Still open", "open", ["binding_id", "tenant", "owner", "status", "why"]),
+    ]
+    for title, key, cols in sections:
+        out += ["", f"## {title}", ""]
+        rows = ev[key]
+        if not rows:
+            out.append("_None._")
+            continue
+        out.append("| " + " | ".join(cols) + " |")
+        out.append("|" + "---|" * len(cols))
+        for r in rows:
+            out.append("| " + " | ".join(_cell(r.get(k)) for k in cols) + " |")
+    out.append("")
+    return "\n".join(out)

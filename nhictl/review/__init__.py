@@ -1,0 +1,1 @@
+"""Access reviews: the review packet (rows, recommended action) and decision import."""

@@ -1,0 +1,64 @@
+"""The review packet as Markdown, grouped by tenant and owner (for a ticket or a wiki)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Any
+
+from nhictl.review.report import INSTRUCTIONS
+
+
+def _md(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, list | tuple):
+        return ", ".join(f"`{_code(v)}`" for v in value) if value else "—"
+    text = str(value).replace("\r", " ").replace("\n", " ")
+    for ch in ("\\", "|", "*", "_", "`", "<", ">", "[", "]"):
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _code(value: Any) -> str:
+    return str(value).replace("`", "'").replace("|", "\\|")
+
+
+def markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], generated_at: str) -> str:
+    out: list[str] = ["# Access review", "", f"Generated {generated_at}; "
+                      f"{summary['bindings']} binding(s).", ""]
+    actions = summary["recommended_actions"]
+    out.append("Recommended: " + ", ".join(f"{k} {v}" for k, v in actions.items()) + ".")
+    sev = ", ".join(f"{k} {v}" for k, v in summary["findings_by_severity"].items() if v)
+    out.append(f"Findings: {sev or 'none'}.")
+    out += ["", "## How to review", ""]
+    out += [f"* {line}" for line in INSTRUCTIONS]
+    if not rows:
+        out += ["", "_No bindings to review._", ""]
+        return "\n".join(out)
+
+    def tenant_of(r: dict[str, Any]) -> str:
+        return str(r.get("tenant") or "")
+
+    def owner_of(r: dict[str, Any]) -> str:
+        return str(r.get("owner_email") or r.get("owner_id") or "")
+
+    for tenant, in_tenant in groupby(rows, key=tenant_of):
+        out += ["", f"## Tenant {_md(tenant) if tenant else '(none recorded)'}"]
+        for owner, owned in groupby(list(in_tenant), key=owner_of):
+            out += ["", f"### Owner {_md(owner) if owner else '(no recorded owner)'}", ""]
+            out.append("| binding | workspace | kind | status | granted scopes | excess | "
+                       "findings | recommended | why | revoke |")
+            out.append("|---|---|---|---|---|---|---|---|---|---|")
+            for r in owned:
+                ws = r.get("workspace_name") or r.get("workspace_id")
+                cmd = f"`{_code(r['revoke_command'])}`" if r.get("revoke_command") else "—"
+                out.append(
+                    f"| `{_code(r['binding_id'])}` | {_md(ws)} | {_md(r.get('token_kind'))} | "
+                    f"{_md(r.get('status'))} | {_md(r.get('granted_scopes'))} | "
+                    f"{_md(r.get('excess_scopes'))} | {_md(r.get('findings'))} | "
+                    f"**{_md(r['recommended_action'])}** | {_md(r.get('action_reason'))} | "
+                    f"{cmd} |"
+                )
+    out.append("")
+    return "\n".join(out)

@@ -1,0 +1,220 @@
+"""Access-review packet rows (pure): one row per binding, with the recommended action.
+
+The CSV columns and their order are a contract (DESIGN.md, "Output shapes"). The JSON,
+Markdown and HTML forms carry the same rows plus ``action_reason`` and the findings' detail.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nhictl.models import Severity, Status
+
+REVIEW_COLUMNS: tuple[str, ...] = (
+    "binding_id", "tenant", "owner_id", "owner_email", "owner_status", "workspace_id",
+    "workspace_name", "slack_user_id", "token_kind", "purpose", "granted_scopes",
+    "excess_scopes", "status", "last_validated_at", "last_used_at", "findings", "max_severity",
+    "recommended_action", "revoke_command", "decision", "reviewer", "decided_at",
+    "justification",
+)
+DECISION_COLUMNS: tuple[str, ...] = ("decision", "reviewer", "decided_at", "justification")
+ACTIONS: tuple[str, ...] = ("keep", "reduce", "revoke", "investigate")
+DECISIONS: tuple[str, ...] = ("keep", "revoke", "reduce")
+
+REVOKE_RULES = frozenset({"owner_offboarded", "dead_token_retained", "token_shared",
+                          "identity_mismatch"})
+REDUCE_RULES = frozenset({"scope_exceeds_purpose", "privileged_scope", "legacy_scope",
+                          "discovery_scope_retained", "scope_expanded"})
+INVESTIGATE_RULES = frozenset({"validation_stale", "dormant_binding", "owner_missing",
+                               "purpose_undeclared", "cross_tenant_workspace"})
+# Findings that say "review this" or are hygiene notes; they never change the action.
+NEUTRAL_RULES = frozenset({"review_overdue", "token_never_expires", "suppression_expired"})
+DEAD_STATUSES = frozenset({Status.NEEDS_RECONNECT.value, Status.EXPIRED.value,
+                           Status.REMOVED.value})
+# Evidence keys holding scopes a reviewer should consider taking away, per rule.
+_SCOPE_EVIDENCE = {"scope_exceeds_purpose": "excess", "discovery_scope_retained": "retained",
+                   "privileged_scope": "privileged", "legacy_scope": "legacy",
+                   "scope_expanded": "added"}
+# Rule messages open with the binding's description, which the row already shows.
+_DESCRIBED = re.compile(r"^Binding b-[0-9a-f]+ \((?:owner [^,]*, )?workspace [^)]*\)+ ")
+_RANK = {"keep": 0, "investigate": 1, "reduce": 2, "revoke": 3}
+
+INSTRUCTIONS: tuple[str, ...] = (
+    "For every row, fill in decision (keep, reduce or revoke), reviewer (your name or email), "
+    "decided_at (ISO date, optional: defaults to the import time) and justification.",
+    "keep: the access is still needed as granted; its current scopes become the approved "
+    "baseline.",
+    "reduce: the access is needed but with fewer scopes; the owner must reconnect with only "
+    "the scopes the purpose needs.",
+    "revoke: the access is not needed; nhictl revokes the token at Slack and removes the "
+    "connection at its broker.",
+    "recommended_action is nhictl's suggestion from the findings; you decide.",
+    "Leave binding_id, status and granted_scopes as they are: rows whose binding changed "
+    "since the packet was generated are refused, so decisions are made on current facts.",
+    "Return the file; the security team runs: nhictl review apply FILE, then "
+    "nhictl revoke --from-review FILE --yes.",
+)
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    action: str
+    reason: str
+
+
+def _severity(value: str) -> Severity:
+    try:
+        return Severity(value)
+    except ValueError:
+        return Severity.INFO
+
+
+def recommend(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> Recommendation:
+    """The action a reviewer is advised to take, and why (unsuppressed findings only)."""
+    status = binding.get("status") or Status.UNVALIDATED.value
+    if status == Status.REVOKED.value:
+        return Recommendation("keep", f"already revoked ({binding.get('revoke_reason') or ''})"
+                              .replace(" ()", ""))
+    candidates: list[tuple[str, int, str]] = []  # (action, severity rank, reason)
+    if status in DEAD_STATUSES:
+        why = binding.get("status_reason") or status
+        candidates.append(("revoke", Severity.HIGH.rank,
+                           f"dead credential: status {status} ({why})"))
+    if binding.get("last_validation_outcome") == "inconclusive":
+        candidates.append(("investigate", Severity.LOW.rank,
+                           "last validation was inconclusive"))
+    for f in findings:
+        if f.get("suppressed"):
+            continue
+        rule = str(f.get("rule_id"))
+        sev = _severity(str(f.get("severity")))
+        if rule in REVOKE_RULES:
+            action = "revoke"
+        elif rule in REDUCE_RULES:
+            action = "reduce"
+        elif rule in INVESTIGATE_RULES:
+            action = "investigate"
+        elif rule in NEUTRAL_RULES or sev.rank < Severity.MEDIUM.rank:
+            continue
+        else:
+            action = "investigate"
+        message = _DESCRIBED.sub("", str(f.get("message") or f.get("title") or ""), count=1)
+        candidates.append((action, sev.rank, f"{rule}: {message}"))
+    if not candidates:
+        return Recommendation("keep", "no findings that call for a change")
+    candidates.sort(key=lambda c: (-_RANK[c[0]], -c[1]))
+    action, _, reason = candidates[0]
+    others = sum(1 for c in candidates[1:] if c[0] == action)
+    if others:
+        reason += f" (+{others} more)"
+    return Recommendation(action, reason)
+
+
+def revoke_command(binding_id: str) -> str:
+    return f"nhictl revoke {binding_id} --reason {shlex.quote('access review')}"
+
+
+def _scopes(value: Any) -> list[str]:
+    return [str(s) for s in value] if value else []
+
+
+def review_row(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One packet row from a decoded binding (``repo.decode_binding``) and its findings."""
+    active = [f for f in findings if not f.get("suppressed")]
+    excess: set[str] = set()
+    for f in active:
+        key = _SCOPE_EVIDENCE.get(str(f.get("rule_id")))
+        evidence = f.get("evidence") or {}
+        if key and isinstance(evidence, dict):
+            excess.update(_scopes(evidence.get(key)))
+    severities = [_severity(str(f.get("severity"))) for f in active]
+    top = max(severities, key=lambda s: s.rank).value if severities else ""
+    rec = recommend(binding, findings)
+    revoked = binding.get("status") == Status.REVOKED.value
+    rules = sorted({str(f.get("rule_id")) for f in active})
+    return {
+        "binding_id": binding["id"],
+        "tenant": binding.get("tenant"),
+        "owner_id": binding.get("owner_id"),
+        "owner_email": binding.get("owner_email"),
+        "owner_status": binding.get("owner_status"),
+        "workspace_id": binding.get("workspace_id") or binding.get("source_team_id"),
+        "workspace_name": binding.get("workspace_name"),
+        "slack_user_id": binding.get("slack_user_id") or binding.get("source_slack_user_id"),
+        "token_kind": binding.get("token_kind"),
+        "purpose": _scopes(binding.get("purpose")),
+        "granted_scopes": sorted(_scopes(binding.get("granted_scopes"))),
+        "excess_scopes": sorted(excess),
+        "status": binding.get("status"),
+        "last_validated_at": binding.get("last_validated_at"),
+        "last_used_at": binding.get("last_used_at"),
+        "findings": rules,
+        "max_severity": top,
+        "recommended_action": rec.action,
+        "revoke_command": "" if revoked else revoke_command(binding["id"]),
+        "decision": "",
+        "reviewer": "",
+        "decided_at": "",
+        "justification": "",
+        # Not CSV columns: JSON, Markdown and HTML only.
+        "action_reason": rec.reason,
+        "source": binding.get("source"),
+        "owner_name": binding.get("owner_name"),
+        "owner": binding.get("owner_email") or binding.get("owner_id"),
+        "workspace": binding.get("workspace_name") or binding.get("workspace_id")
+        or binding.get("source_team_id"),
+        "findings_detail": [
+            {"rule_id": f.get("rule_id"), "severity": f.get("severity"),
+             "message": f.get("message")} for f in active
+        ],
+    }
+
+
+def build_rows(
+    bindings: Iterable[dict[str, Any]],
+    findings: Iterable[dict[str, Any]],
+    *,
+    include_revoked: bool = False,
+) -> list[dict[str, Any]]:
+    """Packet rows sorted by tenant, owner, binding id (revoked ones only when asked)."""
+    by_binding: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        if f.get("binding_id"):
+            by_binding.setdefault(str(f["binding_id"]), []).append(f)
+    rows = [
+        review_row(b, by_binding.get(b["id"], []))
+        for b in bindings
+        if include_revoked or b.get("status") != Status.REVOKED.value
+    ]
+    rows.sort(key=lambda r: (r["tenant"] or "", r["owner_email"] or r["owner_id"] or "",
+                             r["binding_id"]))
+    return rows
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the HTML summary and JSON ``summary`` show."""
+    statuses = Counter(str(r["status"]) for r in rows)
+    severities: Counter[str] = Counter()
+    for r in rows:
+        for f in r["findings_detail"]:
+            severities[str(f["severity"])] += 1
+    actions = Counter(str(r["recommended_action"]) for r in rows)
+    validated = [r for r in rows if r.get("last_validated_at")]
+    oldest = min(validated, key=lambda r: str(r["last_validated_at"])) if validated else None
+    return {
+        "bindings": len(rows),
+        "by_status": {s.value: statuses.get(s.value, 0) for s in Status},
+        "findings_by_severity": {s.value: severities.get(s.value, 0)
+                                 for s in reversed(list(Severity))},
+        "recommended_actions": {a: actions.get(a, 0) for a in ACTIONS},
+        "never_validated": sum(1 for r in rows if not r.get("last_validated_at")),
+        "oldest_validation": (
+            {"binding_id": oldest["binding_id"], "at": oldest["last_validated_at"]}
+            if oldest else None
+        ),
+    }

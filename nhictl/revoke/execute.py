@@ -1,0 +1,231 @@
+"""Executing a revoke plan: each binding on its own, every step recorded as an event.
+
+Per binding: obtain the token from its holder (on demand), optionally ``auth.revoke`` with
+``test=1`` (preflight), ``auth.revoke``, then the broker's removal hook where the source has
+one, then mark the binding ``revoked``. A token the holder or Slack already reports dead is
+marked revoked with that reason (the broker connection is still removed). A connection the
+source no longer holds is marked revoked too (nothing is left to call). A failure at any
+stage records ``revoke_failed`` and leaves the binding as it was, so running the revoke again
+retries it; the other bindings proceed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from nhictl.clock import Clock, iso
+from nhictl.errors import InvalidInputError, NhictlError
+from nhictl.models import EventType, SourceRecord, Status
+from nhictl.revoke.plan import RevokeStep
+from nhictl.secret import Secret
+from nhictl.slack.client import RevokeResult
+from nhictl.sources.base import RemovableSource, Source
+from nhictl.store import repo
+from nhictl.store.engine import Inventory
+from nhictl.store.tables import BINDINGS
+
+
+class RevokeClient(Protocol):
+    def revoke(
+        self, token: Secret, test: bool = False, *, workspace_hint: str | None = None
+    ) -> RevokeResult: ...
+
+
+SourceOpener = Callable[[RevokeStep], Source]
+
+# Outcomes: revoked, already_dead, gone (source no longer holds it), already_revoked, failed.
+FAILED = "failed"
+
+
+@dataclass
+class Outcome:
+    binding_id: str
+    outcome: str
+    slack: str = "-"
+    broker: str = "-"
+    detail: str = ""
+    notes: str = ""
+
+    def as_row(self) -> dict[str, Any]:
+        return {"binding_id": self.binding_id, "outcome": self.outcome, "slack": self.slack,
+                "broker_removal": self.broker, "detail": self.detail, "notes": self.notes}
+
+
+@dataclass
+class RevokeReport:
+    run_id: str | None
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.outcome == FAILED]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for o in self.outcomes:
+            out[o.outcome] = out.get(o.outcome, 0) + 1
+        return out
+
+
+class _Failure(Exception):
+    def __init__(self, stage: str, message: str, slack: str = "-", broker: str = "-") -> None:
+        super().__init__(message)
+        self.stage, self.message, self.slack, self.broker = stage, message, slack, broker
+
+
+class _Sources:
+    """Opens each source once and lists its records once (errors are remembered)."""
+
+    def __init__(self, opener: SourceOpener) -> None:
+        self.opener = opener
+        self.cache: dict[str, tuple[Source, dict[str, SourceRecord]] | NhictlError] = {}
+
+    def get(self, step: RevokeStep) -> tuple[Source, SourceRecord | None]:
+        entry = self.cache.get(step.source)
+        if entry is None:
+            try:
+                src = self.opener(step)
+                entry = (src, {r.connection_id: r for r in src.collect()})
+            except NhictlError as exc:
+                entry = exc
+            self.cache[step.source] = entry
+        if isinstance(entry, NhictlError):
+            raise _Failure("source", f"cannot read source {step.source!r}: {entry.message}")
+        src, records = entry
+        return src, records.get(step.connection_id)
+
+    def close(self) -> None:
+        for entry in self.cache.values():
+            close = getattr(entry[0], "close", None) if isinstance(entry, tuple) else None
+            if callable(close):
+                close()
+
+
+def _remove(src: Source, record: SourceRecord, slack: str) -> str:
+    if not isinstance(src, RemovableSource):
+        return "not applicable"
+    try:
+        src.remove(record)
+    except NhictlError as exc:
+        raise _Failure("broker_removal", f"broker removal failed: {exc.message}",
+                       slack=slack, broker="failed") from None
+    return "removed"
+
+
+def _revoke_one(step: RevokeStep, sources: _Sources, client: RevokeClient,
+                preflight: bool) -> Outcome:
+    src, record = sources.get(step)
+    out = Outcome(step.binding_id, "revoked", notes="; ".join(step.notes))
+    if record is None:
+        out.outcome, out.detail = "gone", f"source {step.source!r} no longer holds it"
+        return out
+    try:
+        got = src.fetch_token(record)
+    except NhictlError as exc:
+        raise _Failure("token", f"cannot obtain the token: {exc.message}") from None
+    if got.dead_reason:
+        out.outcome, out.slack = "already_dead", "not called"
+        out.detail = f"holder reports the grant dead ({got.dead_reason})"
+        out.broker = _remove(src, record, out.slack)
+        return out
+    if got.token is None:
+        raise _Failure("token", f"source {step.source!r} holds no token for it (export the "
+                       "access_token, or revoke it in the app)")
+    hint = step.workspace_id
+    if preflight:
+        test = client.revoke(got.token, test=True, workspace_hint=hint)
+        if test.outcome == FAILED:
+            raise _Failure("preflight", f"auth.revoke test=1 failed: {test.error or test.detail}",
+                           slack="preflight failed")
+    result = client.revoke(got.token, workspace_hint=hint)
+    if result.outcome == "dead":
+        out.outcome, out.slack = "already_dead", f"already dead ({result.error})"
+        out.detail = f"Slack reports the token dead ({result.error})"
+    elif result.outcome == "revoked":
+        out.slack = "revoked"
+    else:
+        raise _Failure("slack", f"auth.revoke failed: {result.error or result.detail}",
+                       slack="failed")
+    out.broker = _remove(src, record, out.slack)
+    return out
+
+
+def execute(
+    inv: Inventory,
+    steps: Sequence[RevokeStep],
+    *,
+    client: RevokeClient,
+    open_source: SourceOpener,
+    clock: Clock,
+    actor: str,
+    preflight: bool = False,
+    command: str = "revoke",
+) -> RevokeReport:
+    todo = [s for s in steps if s.noop is None]
+    report = RevokeReport(run_id=None)
+    if not todo:
+        report.outcomes = [Outcome(s.binding_id, "already_revoked", detail=s.noop or "")
+                           for s in steps]
+        return report
+    try:
+        run_id = repo.begin_run(inv, "revoke", now=clock(), actor=actor, command=command)
+        report.run_id = run_id
+        with inv.engine.begin() as conn:
+            repo.append_events(conn, [repo.event_row(
+                at=iso(clock()), run_id=run_id, binding_id=s.binding_id,
+                type=EventType.REVOKE_PLANNED.value, actor=actor,
+                details={"reason": s.reason, "calls": list(s.calls), "status": s.status,
+                         "token_kind": s.token_kind, "preflight": preflight})
+                for s in todo])
+        sources = _Sources(open_source)
+        try:
+            for step in steps:
+                report.outcomes.append(_run_step(inv, step, sources, client, clock, actor,
+                                                 run_id, preflight))
+        finally:
+            sources.close()
+        with inv.engine.begin() as conn:
+            repo.finish_run(conn, run_id, now=clock(),
+                            outcome="partial" if report.failed else "ok",
+                            counts=report.counts(),
+                            detail=f"{len(report.failed)} failed" if report.failed else None)
+    except SQLAlchemyError as exc:
+        raise InvalidInputError(f"cannot record the revoke in {inv.location}: {exc}") from exc
+    return report
+
+
+def _run_step(inv: Inventory, step: RevokeStep, sources: _Sources, client: RevokeClient,
+              clock: Clock, actor: str, run_id: str, preflight: bool) -> Outcome:
+    if step.noop is not None:
+        return Outcome(step.binding_id, "already_revoked", detail=step.noop)
+    try:
+        out = _revoke_one(step, sources, client, preflight)
+    except _Failure as fail:
+        out = Outcome(step.binding_id, FAILED, fail.slack, fail.broker, fail.message,
+                      "; ".join(step.notes))
+        with inv.engine.begin() as conn:
+            repo.append_events(conn, [repo.event_row(
+                at=iso(clock()), run_id=run_id, binding_id=step.binding_id,
+                type=EventType.REVOKE_FAILED.value, actor=actor,
+                details={"stage": fail.stage, "error": fail.message, "slack": fail.slack,
+                         "broker_removal": fail.broker, "reason": step.reason})])
+        return out
+    stamp = iso(clock())
+    cause = {"revoked": "revoked at Slack", "already_dead": out.detail,
+             "gone": out.detail}[out.outcome]
+    reason = step.reason if out.outcome == "revoked" else f"{step.reason} ({cause})"
+    with inv.engine.begin() as conn:
+        conn.execute(BINDINGS.update().where(BINDINGS.c.id == step.binding_id).values(
+            status=Status.REVOKED.value, status_reason=cause, status_changed_at=stamp,
+            revoked_at=stamp, revoke_reason=reason, run_id=run_id))
+        repo.append_events(conn, [repo.event_row(
+            at=stamp, run_id=run_id, binding_id=step.binding_id, type=EventType.REVOKED.value,
+            actor=actor,
+            details={"reason": reason, "outcome": out.outcome, "slack": out.slack,
+                     "broker_removal": out.broker, "status_before": step.status,
+                     "token_kind": step.token_kind, "preflight": preflight})])
+    return out

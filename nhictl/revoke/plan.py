@@ -1,0 +1,96 @@
+"""The revoke plan (pure): for each binding, what will be called, or why nothing will be."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from nhictl.models import Status, TokenKind
+
+REMOVABLE_KINDS = frozenset({"workos", "nango"})
+BROKER_NAMES = {"workos": "WorkOS Pipes", "nango": "Nango"}
+BOT_NOTE = ("bot token: auth.revoke deactivates the bot user in this workspace; it does NOT "
+            "uninstall the app (uninstall it from the workspace's app management page)")
+
+
+@dataclass(frozen=True)
+class RevokeStep:
+    binding_id: str
+    owner: str
+    workspace: str
+    token_kind: str | None
+    status: str
+    source: str
+    source_spec: str | None
+    source_kind: str
+    connection_id: str
+    workspace_id: str | None
+    reason: str
+    calls: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+    noop: str | None = None  # why nothing will be done
+
+    @property
+    def removable(self) -> bool:
+        return self.source_kind in REMOVABLE_KINDS
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "binding_id": self.binding_id, "owner": self.owner, "workspace": self.workspace,
+            "token_kind": self.token_kind or "unknown", "status": self.status,
+            "source": self.source, "will_call": "nothing: " + self.noop if self.noop
+            else " then ".join(self.calls),
+            "reason": self.reason, "notes": "; ".join(self.notes),
+        }
+
+
+def source_kind(source: str, source_spec: str | None, configured: Mapping[str, str]) -> str:
+    """The kind of a binding's source: its config kind, or the prefix of its spec."""
+    if source in configured:
+        return configured[source]
+    spec = source_spec or source
+    kind, sep, _ = spec.partition(":")
+    return kind if sep else "unknown"
+
+
+def plan_step(binding: dict[str, Any], *, kind: str, reason: str) -> RevokeStep:
+    owner = binding.get("owner_email") or binding.get("owner_id") or "no recorded owner"
+    team = binding.get("workspace_id") or binding.get("source_team_id")
+    name = binding.get("workspace_name")
+    workspace = f"{name} ({team})" if name and team else (team or "unknown workspace")
+    token_kind = binding.get("token_kind")
+    status = binding.get("status") or Status.UNVALIDATED.value
+    source = str(binding.get("source"))
+    holder = BROKER_NAMES.get(kind, f"{kind} source")
+    calls = [f"Slack auth.revoke with the token obtained from {holder} {source!r}"]
+    if kind in REMOVABLE_KINDS:
+        calls.append(f"{holder} removal of connection {binding.get('connection_id')}")
+    notes = [BOT_NOTE] if token_kind == TokenKind.BOT.value else []
+    noop = None
+    if status == Status.REVOKED.value:
+        when = binding.get("revoked_at") or "earlier"
+        noop = f"already revoked at {when}"
+        calls, notes = [], []
+    return RevokeStep(
+        binding_id=str(binding["id"]), owner=str(owner), workspace=workspace,
+        token_kind=token_kind, status=status, source=source,
+        source_spec=binding.get("source_spec"), source_kind=kind,
+        connection_id=str(binding.get("connection_id")), workspace_id=team, reason=reason,
+        calls=tuple(calls), notes=tuple(notes), noop=noop,
+    )
+
+
+def build_plan(
+    targets: list[tuple[dict[str, Any], str]], configured: Mapping[str, str]
+) -> list[RevokeStep]:
+    """One step per (binding, reason), in the given order, each binding once."""
+    steps: list[RevokeStep] = []
+    seen: set[str] = set()
+    for binding, reason in targets:
+        if binding["id"] in seen:
+            continue
+        seen.add(binding["id"])
+        kind = source_kind(str(binding.get("source")), binding.get("source_spec"), configured)
+        steps.append(plan_step(binding, kind=kind, reason=reason))
+    return steps
