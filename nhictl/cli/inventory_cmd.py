@@ -122,30 +122,10 @@ def show(
 
 
 def _findings(conn: object, bid: str) -> list[dict[str, object]]:
-    """Findings of the latest check run for this binding (empty before the first check)."""
-    import json
+    """Findings of the latest complete check run for this binding (none before a check)."""
+    from nhictl.store.findings_repo import latest_findings
 
-    from sqlalchemy import select
-
-    from nhictl.store.tables import FINDINGS, RUNS
-
-    latest = conn.execute(  # type: ignore[attr-defined]
-        select(RUNS.c.id)
-        .where(RUNS.c.kind == "check", RUNS.c.outcome != "running")
-        .order_by(RUNS.c.started_at.desc())
-        .limit(1)
-    ).first()
-    if latest is None:
-        return []
-    rows = conn.execute(  # type: ignore[attr-defined]
-        select(FINDINGS).where(FINDINGS.c.run_id == latest[0], FINDINGS.c.binding_id == bid)
-    ).all()
-    out = []
-    for r in rows:
-        data = dict(r._mapping)
-        data["evidence"] = json.loads(data.get("evidence") or "{}")
-        out.append(data)
-    return out
+    return list(latest_findings(conn, bid))  # type: ignore[arg-type]
 
 
 def register(app: typer.Typer) -> None:

@@ -51,7 +51,8 @@ class MarkdownExporter:
         if not rows:
             out.write("_No rows._\n")
             return
-        out.write(tabulate(rows, headers=[c.header for c in doc.columns], tablefmt="github"))
+        out.write(tabulate(rows, headers=[c.header for c in doc.columns], tablefmt="github",
+                           disable_numparse=True))
         out.write("\n")
 
 
