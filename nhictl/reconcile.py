@@ -148,6 +148,8 @@ def reconcile(
         if progress:
             progress(f"collect {source.name}", 0, 1)
         records = _collect(source, outcome)
+        if progress:
+            progress(f"collect {source.name}", 1, 1)
         if records is not None:
             collected.append(_Collected(source, spec, records))
     run_id = repo.begin_run(inv, "reconcile", now=clock(), actor=actor, command=command)

@@ -41,7 +41,7 @@ def run_reconcile(
         tty = sys.stderr.isatty() and not st.quiet and st.log_format == "text"
         st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))
         if tty:
-            report = _with_progress_bar(st, lambda cb: reconcile(
+            report = _with_progress_bar(st, validator, lambda cb: reconcile(
                 inv, sources, clock=system_clock, actor=actor_name(st.actor),
                 command=command.strip(), validator=validator, concurrency=workers, progress=cb))
         else:
@@ -63,17 +63,25 @@ def run_reconcile(
     return report.exit_code
 
 
-def _with_progress_bar(st: AppState, fn: Any) -> ReconcileReport:
+def _with_progress_bar(st: AppState, validator: Validator | None, fn: Any) -> ReconcileReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=st.stderr(), transient=True) as bar:
+                  TimeElapsedColumn(), TextColumn("{task.fields[extra]}"),
+                  console=st.stderr(), transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def cb(phase: str, done: int, total: int) -> None:
+            extra = ""
+            if phase == "validate" and validator is not None:
+                snap = getattr(getattr(validator, "client", None), "stats", None)
+                if snap is not None:
+                    extra = (f"errors {int(snap.dead + snap.inconclusive)}  "
+                             f"429s {int(snap.http_429)}  "
+                             f"rate-limit waits {snap.rate_limit_wait_s:.1f}s")
             if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total or None)
-            bar.update(tasks[phase], completed=done, total=total or None)
+                tasks[phase] = bar.add_task(phase, total=total or None, extra=extra)
+            bar.update(tasks[phase], completed=done, total=total or None, extra=extra)
 
         result: ReconcileReport = fn(cb)
         return result
