@@ -73,11 +73,16 @@ class PlainTableExporter:
             return
         headers = [c.header for c in doc.columns]
         widths = fit_widths(headers, rows, [c.max_width for c in doc.columns], self.width)
-        clipped = [[clip(v, w) for v, w in zip(row, widths, strict=True)] for row in rows]
-        out.write(tabulate(clipped, headers=[clip(h, w) for h, w in zip(headers, widths,
-                                                                         strict=True)],
-                           tablefmt="simple", disable_numparse=True))
-        out.write("\n")
+        # Laid out here rather than by tabulate, which pads headers by 2 more characters and
+        # so overflows the width computed above.
+        out.write(_line(headers, widths) + "\n")
+        out.write("  ".join("-" * w for w in widths) + "\n")
+        for row in rows:
+            out.write(_line(row, widths) + "\n")
+
+
+def _line(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(clip(c, w).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
 
 def clip(text: str, width: int) -> str:
