@@ -21,9 +21,7 @@ class SlackValidator:
         rate_limits: Mapping[str, float] | None = None,
         timeout_s: float = 10.0,
     ) -> None:
-        from nhictl.slack import SlackClient
-
-        from nhictl.slack import DEFAULT_LIMITS
+        from nhictl.slack import DEFAULT_LIMITS, SlackClient
 
         limits = {**DEFAULT_LIMITS, **rate_limits} if rate_limits else None
         self.client = SlackClient(api_url, timeout_s=timeout_s,
