@@ -110,6 +110,9 @@ def revoke(
     if not steps:
         st.info("nothing to revoke: no row has decision revoke")
         return
+    for step in steps:
+        if step.noop is not None:
+            st.info(f"{step.binding_id}: {step.noop}; nothing to do")
     if not yes:
         emit(st, Document("plan", PLAN_COLUMNS, [s.as_row() for s in steps], now_iso(),
                           title="revoke plan"), output)
