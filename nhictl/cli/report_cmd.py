@@ -22,7 +22,6 @@ HTML_COLUMNS = [
     ("excess_scopes", "Excess scopes"), ("findings", "Findings"),
     ("max_severity", "Max severity"), ("recommended_action", "Recommended"),
     ("action_reason", "Why"), ("last_validated_at", "Last validated"),
-    ("decision", "Decision"),
 ]
 
 

@@ -48,7 +48,7 @@ td { overflow-wrap: break-word; }
 .c-binding_id, .c-id, .c-status, .c-recommended_action, .c-max_severity { white-space: nowrap; }
 .c-action_reason, .c-detail, .c-message { min-width: 15em; }
 .c-owner_email, .c-owner { min-width: 12em; max-width: 16em; overflow-wrap: anywhere; }
-.c-findings, .c-granted_scopes, .c-excess_scopes { max-width: 13em; }
+.c-findings, .c-granted_scopes, .c-excess_scopes { max-width: 11em; }
 .c-decision { min-width: 6em; }
 th { background: var(--bg); position: sticky; top: 0; white-space: nowrap; }
 th button { all: unset; cursor: pointer; font-weight: 600; }
