@@ -154,6 +154,10 @@ def reconcile(
             collected.append(_Collected(source, spec, records))
     run_id = repo.begin_run(inv, "reconcile", now=clock(), actor=actor, command=command)
     report = ReconcileReport(run_id=run_id, sources=outcomes)
+    # Records of other providers (file exports) are skipped, and counted in the run record.
+    skipped = sum(int(getattr(c.source, "skipped_other_providers", 0)) for c in collected)
+    if skipped:
+        report.counts["skipped_other_providers"] = skipped
 
     tokens, holder_dead, fetch_failed = _fetch_tokens(collected, concurrency)
     fingerprints = {bid: fingerprint(inv.key, tok) for bid, tok in tokens.items()}
