@@ -308,3 +308,15 @@ def test_reconcile_of_the_sample_export(inv: Inventory, clock: Clock, tmp_path: 
     # the CSV twin under the same source name is the same input: nothing changes
     again = run(inv, clock, ExportFileSource("file:e.json", csv_twin))
     assert events(inv, again.run_id) == []
+
+
+def test_other_providers_are_counted_in_the_run(inv: Inventory, clock: Clock) -> None:
+    from tests.conftest import BROKEN
+
+    report = run(inv, clock, ExportFileSource("file:o", BROKEN / "accept-other-providers.json"))
+    assert report.counts["skipped_other_providers"] == 2 and report.counts["discovered"] == 2
+    assert runs(inv)[0]["counts"]["skipped_other_providers"] == 2
+    only = run(inv, clock, ExportFileSource("file:p",
+                                            BROKEN / "accept-only-other-providers.json"))
+    assert only.counts["skipped_other_providers"] == 2 and only.exit_code == 0
+    assert len(bindings(inv)) == 2
