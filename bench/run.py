@@ -1,0 +1,146 @@
+"""``make bench``: every benchmark, ONE table, and bench/RESULTS.md with the machine it ran on.
+
+Benchmarks: validation throughput (bench/validation.py, when present), 100,000 bindings
+(bench/inventory_100k.py) and start-up (bench/startup.py). A benchmark that fails is
+reported in the table as failed; the others still run.
+Run: ``.venv/bin/python bench/run.py [--quick]`` (--quick: 20,000 bindings, fewer runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+
+def _load(name: str) -> ModuleType | None:
+    path = HERE / f"{name}.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    if spec is None or spec.loader is None:
+        return None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    u = platform.uname()
+    return {"uname": f"{u.system} {u.release} {u.machine}", "cpu": cpu,
+            "cores": str(os.cpu_count()), "python": platform.python_version()}
+
+
+def _validation_rows(mod: ModuleType, quick: bool) -> list[dict[str, Any]]:
+    fn = getattr(mod, "run", None)
+    if not callable(fn):
+        return [{"bench": "validation", "step": "(bench/validation.py has no run())"}]
+    kwargs: dict[str, Any] = {"runs": 1, "bindings": 500} if quick else {}
+    raw = fn(None, **kwargs)
+    rows = []
+    for r in raw or []:
+        if not isinstance(r, dict):
+            continue
+        vs = r.get("vs_bound")
+        row: dict[str, Any] = {"bench": "validation", "step": str(r.get("what", "?")),
+                               "wall_s": r.get("wall_s"), "ratio": vs}
+        if str(r.get("what", "")).startswith("nhictl") and isinstance(vs, int | float):
+            row["target"] = "<=1.2x bound"
+            row["met"] = vs <= 1.2
+        rows.append(row)
+    return rows
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return format(value, spec) if isinstance(value, int | float) else ""
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    headers = ["benchmark", "step", "wall s", "peak MB", "floor s", "ratio", "target", "met"]
+    body = []
+    for r in rows:
+        met = r.get("met")
+        body.append([r.get("bench", ""), r.get("step", ""), _fmt(r.get("wall_s"), ".2f"),
+                     _fmt(r.get("peak_mb"), ".0f"), _fmt(r.get("floor_s"), ".2f"),
+                     (_fmt(r.get("ratio"), ".1f") + "x") if r.get("ratio") is not None else "",
+                     r.get("target", ""), "" if met is None else ("yes" if met else "NO")])
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *body, strict=False)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    for b in body:
+        lines.append("| " + " | ".join(str(c).ljust(w) for c, w in zip(b, widths, strict=True))
+                     + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    ns = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    plan: list[tuple[str, Any]] = [
+        ("validation", lambda m: _validation_rows(m, ns.quick)),
+        ("inventory_100k", lambda m: m.run(print, bindings=20_000 if ns.quick else 100_000)),
+        ("startup", lambda m: m.run(print, runs=3 if ns.quick else 7)),
+    ]
+    for name, call in plan:
+        mod = _load(name)
+        if mod is None:
+            rows.append({"bench": name, "step": "(not present)"})
+            continue
+        print(f"== {name}", file=sys.stderr, flush=True)
+        try:
+            rows.extend(call(mod))
+        except Exception as exc:  # one failing benchmark must not hide the others
+            traceback.print_exc()
+            rows.append({"bench": name, "step": f"FAILED: {type(exc).__name__}: {exc}"[:120]})
+    text = table(rows)
+    print(text)
+    info = machine()
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    md = [
+        "# Benchmark results",
+        "",
+        f"Run by `make bench` (`bench/run.py{' --quick' if ns.quick else ''}`) on {when}, "
+        f"in {time.perf_counter() - started:.0f} s.",
+        "",
+        f"* machine: {info['uname']}",
+        f"* CPU: {info['cpu']}, {info['cores']} cores",
+        f"* Python: {info['python']}",
+        "",
+        "Peak MB is the maximum resident set size of the process (`/usr/bin/time -v`). "
+        "Floors are measured in the same run on the same rows (raw stdlib `sqlite3`); for the "
+        "validation rows, the ratio is against the largest honest bound (see "
+        "bench/validation.py).",
+        "",
+        text,
+        "",
+    ]
+    ns.results.write_text("\n".join(md), encoding="utf-8")
+    print(f"wrote {ns.results}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
