@@ -134,6 +134,7 @@ def reconcile(
     validator: Validator | None = None,
     concurrency: int = 16,
     progress: ProgressCallback | None = None,
+    allow_empty: bool = False,
 ) -> ReconcileReport:
     """Run one reconcile over ``sources`` ((source, spec) pairs); see the module docstring.
 
@@ -150,6 +151,15 @@ def reconcile(
         records = _collect(source, outcome)
         if progress:
             progress(f"collect {source.name}", 1, 1)
+        if records == [] and not allow_empty:
+            on_record = _live_count(inv, source.name)
+            if on_record:
+                # One truncated export must not mark a whole source removed.
+                outcome.complete = False
+                outcome.error = (f"returned no connections while {on_record} are on record; "
+                                 "nothing was marked removed")
+                outcome.hint = "if the source really is empty now, run again with --allow-empty"
+                records = None
         if records is not None:
             collected.append(_Collected(source, spec, records))
     run_id = repo.begin_run(inv, "reconcile", now=clock(), actor=actor, command=command)
@@ -192,6 +202,17 @@ def reconcile(
         repo.finish_run(conn, run_id, now=clock(), outcome=run_outcome,
                         counts=dict(report.counts), detail="; ".join(failed) or None)
     return report
+
+
+def _live_count(inv: Inventory, source: str) -> int:
+    from sqlalchemy import func
+
+    with inv.engine.connect() as conn:
+        return int(conn.execute(
+            select(func.count()).select_from(BINDINGS).where(
+                BINDINGS.c.source == source,
+                BINDINGS.c.status.notin_([Status.REMOVED.value, Status.REVOKED.value]))
+        ).scalar_one())
 
 
 def _workspace_hints(inv: Inventory, collected: list[_Collected]) -> dict[str, str | None]:

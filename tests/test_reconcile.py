@@ -89,10 +89,11 @@ def clock() -> Clock:
 
 
 def run(inv: Inventory, clock: Clock, *sources: ListSource | ExportFileSource,
-        validator: FakeValidator | None = None) -> ReconcileReport:
+        validator: FakeValidator | None = None, allow_empty: bool = False) -> ReconcileReport:
     clock.tick()
     return reconcile(inv, [(s, None) for s in sources], clock=clock, actor="tester",
-                     command="nhictl reconcile (test)", validator=validator)
+                     command="nhictl reconcile (test)", validator=validator,
+                     allow_empty=allow_empty)
 
 
 def bindings(inv: Inventory) -> dict[str, dict[str, Any]]:
@@ -208,7 +209,7 @@ def test_removal_marks_exactly_that_binding_and_reappearance_revives_it(
 def test_sweep_is_per_source(inv: Inventory, clock: Clock) -> None:
     a, b = ListSource("a", recs(2)), ListSource("b", recs(2))
     run(inv, clock, a, b)
-    run(inv, clock, ListSource("a", []), b)
+    run(inv, clock, ListSource("a", []), b, allow_empty=True)
     statuses = {(r["source"], r["connection_id"]): r["status"] for r in bindings(inv).values()}
     assert statuses == {("a", "c0"): "removed", ("a", "c1"): "removed",
                         ("b", "c0"): "unvalidated", ("b", "c1"): "unvalidated"}
@@ -320,3 +321,15 @@ def test_other_providers_are_counted_in_the_run(inv: Inventory, clock: Clock) ->
                                             BROKEN / "accept-only-other-providers.json"))
     assert only.counts["skipped_other_providers"] == 2 and only.exit_code == 0
     assert len(bindings(inv)) == 2
+
+
+def test_empty_read_of_a_populated_source_is_not_swept(inv: Inventory, clock: Clock) -> None:
+    run(inv, clock, ListSource("a", recs(3)))
+    report = run(inv, clock, ListSource("a", []))
+    assert report.exit_code == 4
+    assert report.sources[0].complete is False
+    assert "no connections while 3 are on record" in (report.sources[0].error or "")
+    assert {r["status"] for r in bindings(inv).values()} == {"unvalidated"}
+    accepted = run(inv, clock, ListSource("a", []), allow_empty=True)
+    assert accepted.exit_code == 0
+    assert {r["status"] for r in bindings(inv).values()} == {"removed"}

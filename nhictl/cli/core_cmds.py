@@ -75,6 +75,11 @@ def reconcile_cmd(
             "or above this severity.",
         ),
     ] = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option("--allow-empty", help="Accept a source that returns no connections "
+                     "(all of its bindings become removed)."),
+    ] = False,
     output: Annotated[
         Format | None, typer.Option("-o", "--output", help="json: print the run report on stdout.")
     ] = None,
@@ -90,6 +95,7 @@ def reconcile_cmd(
         concurrency=concurrency,
         deadline=deadline,
         output=output,
+        allow_empty=allow_empty,
     )
     if fail_on is not None:
         code = _fail_on(st, fail_on, code)

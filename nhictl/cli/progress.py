@@ -27,6 +27,7 @@ def run_reconcile(
     concurrency: int | None,
     deadline: float | None,
     output: Format | None,
+    allow_empty: bool = False,
 ) -> int:
     from nhictl.clock import system_clock
     from nhictl.reconcile import reconcile
@@ -43,7 +44,8 @@ def run_reconcile(
         if tty:
             report = _with_progress_bar(st, validator, lambda cb: reconcile(
                 inv, sources, clock=system_clock, actor=actor_name(st.actor),
-                command=command.strip(), validator=validator, concurrency=workers, progress=cb))
+                command=command.strip(), validator=validator, concurrency=workers, progress=cb,
+                allow_empty=allow_empty))
         else:
             phases: set[str] = set()
 
@@ -54,7 +56,7 @@ def run_reconcile(
 
             report = reconcile(inv, sources, clock=system_clock, actor=actor_name(st.actor),
                                command=command.strip(), validator=validator, concurrency=workers,
-                               progress=log_phase)
+                               progress=log_phase, allow_empty=allow_empty)
     if output is Format.JSON:
         from nhictl.reconcile import as_json
 

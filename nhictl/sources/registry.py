@@ -27,6 +27,14 @@ def _abs_store(store: str) -> str:
 
 def from_spec(spec: str) -> tuple[Source, str]:
     kind, sep, rest = spec.partition(":")
+    if kind in ("file", "slack-store") and rest:
+        # `file:./a.json` and `file:a.json` are one source: its name is part of every id.
+        scheme, colon, location = rest.partition(":")
+        if kind == "file":
+            rest = os.path.normpath(rest)
+        elif colon and scheme in ("sqlite", "dir"):
+            rest = f"{scheme}:{os.path.normpath(location)}"
+        spec = f"{kind}:{rest}"
     if not sep or not rest:
         raise UsageError(f"source {spec!r}: expected KIND:LOCATION or a configured source name")
     if kind == "file":

@@ -18,6 +18,7 @@ from nhictl.errors import (
     NotInitializedError,
     SchemaVersionError,
 )
+from nhictl.fsutil import private_dirs
 from nhictl.store import tables
 from nhictl.store.migrations import SCHEMA_VERSION, pending
 
@@ -30,15 +31,7 @@ def default_db_path() -> Path:
 
 
 def _private_dir(path: Path) -> None:
-    """Create ``path`` and every missing parent with mode 0700 (``mkdir -p`` would use the
-    umask for the parents)."""
-    missing: list[Path] = []
-    current = path
-    while not current.exists() and current != current.parent:
-        missing.append(current)
-        current = current.parent
-    for directory in reversed(missing):
-        directory.mkdir(mode=0o700, exist_ok=True)
+    private_dirs(path)
 
 
 def _private_file(path: Path) -> None:
