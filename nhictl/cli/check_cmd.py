@@ -124,12 +124,9 @@ def execute(
 
     rules = select_rules(rule_ids)
     policy = resolve_policy(st, policy_file)
-    inv = st.open()
-    try:
+    with st.open_for_write(f"nhictl {command}") as inv:  # a check run writes findings
         return run_checks(inv, policy, load_catalog(), now=system_clock(),
                           actor=actor_name(st.actor), rules=rules, command=command)
-    finally:
-        inv.dispose()
 
 
 def run_checks_after_reconcile(st: AppState, fail_on: Severity) -> int:

@@ -34,9 +34,9 @@ def apply(
     from nhictl.store.repo import actor_name
 
     st = state(ctx)
-    inv = st.open()
-    rep = apply_file(inv, file, now=system_clock(), actor=actor_name(st.actor),
-                     dry_run=dry_run, command=f"review apply {file.name}")
+    with st.open_for_write(f"nhictl review apply {file.name}") as inv:
+        rep = apply_file(inv, file, now=system_clock(), actor=actor_name(st.actor),
+                         dry_run=dry_run, command=f"review apply {file.name}")
     for problem in rep.problems:
         st.warn(f"{file}: {problem}")
     c = rep.counts()

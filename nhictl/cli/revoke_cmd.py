@@ -120,7 +120,8 @@ def revoke(
         st.info(f"plan only, nothing changed: {todo} binding(s) to revoke, "
                 f"{len(steps) - todo} already revoked. Run again with --yes to execute.")
         return
-    _execute(st, inv, steps, preflight, output)
+    with st.write_lock("nhictl revoke --yes"):
+        _execute(st, inv, steps, preflight, output)
 
 
 def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: Format) -> None:

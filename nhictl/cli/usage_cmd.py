@@ -40,11 +40,8 @@ def ingest(
     if output not in (None, "json", "table"):
         raise UsageError(f"-o {output!r}: usage ingest prints table (stderr) or json")
     st = state(ctx)
-    inv = st.open()
-    try:
+    with st.open_for_write(f"nhictl usage ingest {file.name}") as inv:
         report = ingest_usage(inv, file, now=system_clock(), actor=actor_name(st.actor))
-    finally:
-        inv.dispose()
     if output == "json":
         json.dump({"schema_version": 1, "usage": report.as_dict()}, sys.stdout, indent=2)
         sys.stdout.write("\n")
