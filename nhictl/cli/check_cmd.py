@@ -26,12 +26,26 @@ def _join(values: Any) -> str:
     return " ".join(values or [])
 
 
+def short_message(message: Any) -> str:
+    """The message without its "Binding b-... (owner ..., workspace ...)" lead-in, which the
+    table already shows in its own columns."""
+    text = str(message or "")
+    if not text.startswith("Binding ") or "(" not in text:
+        return text
+    depth = 0
+    for i, ch in enumerate(text[text.index("("):], start=text.index("(")):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return text[i + 1:].strip()
+    return text
+
+
 FINDING_TABLE = [
     Column("severity", "SEVERITY", 8),
     Column("rule_id", "RULE", 24),
     Column("binding_id", "BINDING", 12),
     Column("state", "STATE", 10),
-    Column("message", "MESSAGE", 80),
+    Column("message", "WHAT", 80, render=short_message),
 ]
 FINDING_CSV = [
     Column("rule_id", "rule_id"), Column("severity", "severity"),
