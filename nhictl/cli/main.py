@@ -177,9 +177,12 @@ def run(argv: list[str] | None = None) -> None:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except NhictlError as exc:
-        print(f"nhictl: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+        if _json_logs(args):
+            _json_error(exc.message, exc.hint, exc.exit_code, type(exc).__name__)
+        else:
+            print(f"nhictl: error: {exc.message}", file=sys.stderr)
+            if exc.hint:
+                print(f"hint: {exc.hint}", file=sys.stderr)
         code = exc.exit_code
     except BrokenPipeError:
         code = ExitCode.OK
@@ -188,15 +191,37 @@ def run(argv: list[str] | None = None) -> None:
             import traceback
 
             traceback.print_exc()
-        print(
-            f"nhictl: internal error: {type(exc).__name__}: {_safe(exc)} "
-            "(run with -v for a traceback)",
-            file=sys.stderr,
-        )
+        message = f"internal error: {type(exc).__name__}: {_safe(exc)}"
+        if _json_logs(args):
+            _json_error(message, "run with -v for a traceback", ExitCode.INTERNAL, "InternalError")
+        else:
+            print(f"nhictl: {message} (run with -v for a traceback)", file=sys.stderr)
         code = ExitCode.INTERNAL
     with contextlib.suppress(BrokenPipeError):
         sys.stdout.flush()
     sys.exit(code)
+
+
+def _json_logs(argv: list[str]) -> bool:
+    """Whether errors should be JSON lines too (``--log-format json`` or its variable)."""
+    for i, arg in enumerate(argv):
+        if arg == "--log-format" and i + 1 < len(argv):
+            return argv[i + 1] == "json"
+        if arg.startswith("--log-format="):
+            return arg.split("=", 1)[1] == "json"
+    return os.environ.get("NHICTL_LOG_FORMAT") == "json"
+
+
+def _json_error(message: str, hint: str | None, code: int, kind: str) -> None:
+    import json
+
+    from nhictl.clock import iso, system_clock
+
+    record = {"time": iso(system_clock()), "level": "error", "event": message,
+              "error": kind, "exit_code": code}
+    if hint:
+        record["hint"] = hint
+    print(json.dumps(record), file=sys.stderr)
 
 
 def _safe(exc: BaseException) -> str:

@@ -1,0 +1,25 @@
+"""With --log-format json, errors are JSON lines too (cron parses stderr)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli.e2e import nhictl
+
+
+def test_user_error_is_one_json_line(tmp_path: Path) -> None:
+    result = nhictl("--log-format", "json", "--db", str(tmp_path / "none.db"), "inventory",
+                    "list")
+    assert result.code == 3
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert record["level"] == "error" and record["exit_code"] == 3
+    assert "no inventory" in record["event"] and record["hint"]
+
+
+def test_text_errors_by_default(tmp_path: Path) -> None:
+    result = nhictl("--db", str(tmp_path / "none.db"), "inventory", "list")
+    assert result.code == 3
+    assert result.err.startswith("nhictl: error: no inventory")
