@@ -7,80 +7,24 @@ and checks that a failed run left its bindings, events and runs exactly as they 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import os
-import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from nhictl.cli.main import run
-
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=False,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+from tests.props_helpers import SETTINGS, Inventory, dump, encode, write_private
 
 FIELDS = ("id", "provider", "owner_id", "owner_email", "owner_name", "owner_status", "tenant",
           "purpose", "scopes", "team_id", "slack_user_id", "channel_id", "created_at",
           "expires_at", "access_token", "refresh_token", "token_kind", "extra", "notes")
-
-
-def cli(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            run(list(argv))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        else:  # pragma: no cover - run() always exits
-            code = 0
-    return code, out.getvalue(), err.getvalue()
-
-
-class Inventory:
-    """One initialised inventory in a private temp dir, reused across examples."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.db = root / "inv.db"
-        code, _, err = cli("--db", str(self.db), "init")
-        assert code == 0, err
-        self.n = 0
-
-    def path(self, suffix: str) -> Path:
-        self.n += 1
-        return self.root / f"input-{self.n}{suffix}"
-
-    def counts(self) -> tuple[int, ...]:
-        conn = sqlite3.connect(self.db)
-        try:
-            return tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                         for t in ("bindings", "events", "runs"))
-        finally:
-            conn.close()
-
-    def check(self, *argv: str, name: str) -> int:
-        before = self.counts()
-        code, out, err = cli("-q", "--db", str(self.db), *argv)
-        with contextlib.suppress(Exception):  # outside @given (the sanity test)
-            event(f"exit {code}")
-        assert "Traceback" not in err and "Traceback" not in out
-        assert code in (0, 3), f"exit {code}: {err}"
-        if code == 3:
-            lines = err.strip().splitlines()
-            assert lines and lines[0].startswith("nhictl: error: "), err
-            assert len(lines) <= 2 and all(line.startswith(("nhictl: error:", "hint:"))
-                                           for line in lines), err
-            assert name in lines[0], f"the error does not name {name}: {lines[0]}"
-            assert self.counts() == before, "a failed run wrote to the inventory"
-        return code
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +32,6 @@ def inventory() -> Iterator[Inventory]:
     with tempfile.TemporaryDirectory(prefix="nhictl-props-") as tmp:
         os.chmod(tmp, 0o700)
         yield Inventory(Path(tmp))
-
-
-def write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
 
 
 # -- strategies ------------------------------------------------------------------------------
@@ -155,12 +93,8 @@ documents = st.one_of(
 )
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, allow_nan=True, ensure_ascii=False)
-
-
-def _encode(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
+_dump = dump
+_encode = encode
 
 
 @st.composite
