@@ -8,6 +8,7 @@ The ``[policy]`` and ``[purposes]`` tables are handed raw to :mod:`nhictl.policy
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 from nhictl.errors import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 SOURCE_KINDS = ("file", "slack-store", "workos", "nango")
 # Keys whose presence means someone pasted a secret into the config.
 LITERAL_SECRET_KEYS = (
@@ -181,10 +183,15 @@ def _parse_sources(raw: Any, path: Path) -> tuple[SourceConfig, ...]:
             purpose = [p.strip() for p in purpose.split(",") if p.strip()]
         if not isinstance(purpose, list) or not all(isinstance(p, str) for p in purpose):
             raise _fail(path, f"{where}.default_purpose", "must be a string or list of strings")
-        env_name = entry.get("api_key_env") or entry.get("secret_key_env")
-        if env_name and not str(env_name).replace("_", "").isalnum():
-            raise _fail(path, f"{where}.{'api_key_env' if kind == 'workos' else 'secret_key_env'}",
-                        "must be the NAME of an environment variable, not its value")
+        env_key = "api_key_env" if kind == "workos" else "secret_key_env"
+        env_name = entry.get(env_key)
+        if env_name is not None and not ENV_NAME.fullmatch(str(env_name)):
+            # Catches a key pasted where its variable's name belongs (never echo the value).
+            raise _fail(path, f"{where}.{env_key}",
+                        "must be the NAME of an environment variable (upper case, digits, _), "
+                        "not a key", hint=f'{env_key} = "WORKOS_API_KEY" and export that '
+                        "variable" if kind == "workos" else f'{env_key} = "NANGO_SECRET_KEY" '
+                        "and export that variable")
         options = {k: v for k, v in entry.items() if k not in COMMON_SOURCE_KEYS}
         out.append(
             SourceConfig(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -170,6 +171,10 @@ def run(argv: list[str] | None = None) -> None:
     from nhictl.errors import ExitCode, NhictlError
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and hasattr(signal, "SIGPIPE"):
+        # `nhictl inventory list | head`: die quietly like other Unix tools (status 141)
+        # instead of click's exit 1, which cron would read as "findings".
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     command = typer.main.get_command(app)
     try:
         command.main(args=args, prog_name="nhictl", standalone_mode=True)

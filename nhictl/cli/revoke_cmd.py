@@ -105,8 +105,9 @@ def revoke(
                 row = repo.get_binding(conn, repo.resolve_binding_id(conn, ref))
                 assert row is not None
                 targets.append((row, text))
+        shared = _shared_tokens(conn, [row for row, _ in targets])
     configured = {s.name: s.kind for s in st.config.sources}
-    steps = build_plan(targets, configured)
+    steps = build_plan(targets, configured, shared)
     if not steps:
         st.info("nothing to revoke: no row has decision revoke")
         return
@@ -122,6 +123,24 @@ def revoke(
         return
     with st.write_lock("nhictl revoke --yes"):
         _execute(st, inv, steps, preflight, output)
+
+
+def _shared_tokens(conn: Any, rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """For each target, the other live bindings with the same token fingerprint."""
+    from sqlalchemy import select
+
+    from nhictl.store.tables import BINDINGS
+
+    prints = {r["token_fingerprint"] for r in rows if r.get("token_fingerprint")}
+    if not prints:
+        return {}
+    holders: dict[str, list[str]] = {}
+    query = select(BINDINGS.c.id, BINDINGS.c.token_fingerprint).where(
+        BINDINGS.c.token_fingerprint.in_(sorted(prints)), BINDINGS.c.status != "revoked")
+    for bid, fp in conn.execute(query):
+        holders.setdefault(fp, []).append(bid)
+    return {r["id"]: sorted(b for b in holders.get(r["token_fingerprint"], []) if b != r["id"])
+            for r in rows if r.get("token_fingerprint")}
 
 
 def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: Format) -> None:

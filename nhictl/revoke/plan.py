@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nhictl.models import Status, TokenKind
@@ -82,9 +82,15 @@ def plan_step(binding: dict[str, Any], *, kind: str, reason: str) -> RevokeStep:
 
 
 def build_plan(
-    targets: list[tuple[dict[str, Any], str]], configured: Mapping[str, str]
+    targets: list[tuple[dict[str, Any], str]],
+    configured: Mapping[str, str],
+    shared: Mapping[str, list[str]] | None = None,
 ) -> list[RevokeStep]:
-    """One step per (binding, reason), in the given order, each binding once."""
+    """One step per (binding, reason), in the given order, each binding once.
+
+    ``shared`` maps a binding id to the other bindings holding the same token (same
+    fingerprint): revoking the token cuts them off too, which the plan must say.
+    """
     steps: list[RevokeStep] = []
     seen: set[str] = set()
     for binding, reason in targets:
@@ -92,5 +98,11 @@ def build_plan(
             continue
         seen.add(binding["id"])
         kind = source_kind(str(binding.get("source")), binding.get("source_spec"), configured)
-        steps.append(plan_step(binding, kind=kind, reason=reason))
+        step = plan_step(binding, kind=kind, reason=reason)
+        others = (shared or {}).get(step.binding_id, [])
+        if others and step.noop is None:
+            note = (f"shares its token with {', '.join(others)}: revoking it cuts "
+                    f"{'that binding' if len(others) == 1 else 'those bindings'} off too")
+            step = replace(step, notes=(*step.notes, note))
+        steps.append(step)
     return steps
