@@ -78,9 +78,8 @@ def _with_progress_bar(st: AppState, validator: Validator | None, fn: Any) -> Re
             if phase == "validate" and validator is not None:
                 snap = getattr(getattr(validator, "client", None), "stats", None)
                 if snap is not None:
-                    extra = (f"errors {int(snap.dead + snap.inconclusive)}  "
-                             f"429s {int(snap.http_429)}  "
-                             f"rate-limit waits {snap.rate_limit_wait_s:.1f}s")
+                    extra = (f"dead {int(snap.dead)}  inconclusive {int(snap.inconclusive)}  "
+                             f"429s {int(snap.http_429)}")
             if phase not in tasks:
                 tasks[phase] = bar.add_task(phase, total=total or None, extra=extra)
             bar.update(tasks[phase], completed=done, total=total or None, extra=extra)

@@ -44,7 +44,7 @@ def apply(
     st.info(f"{c['applied']} decision(s) {verb} (keep {c['keep']}, reduce {c['reduce']}, "
             f"revoke {c['revoke']}); {c['already_applied']} already applied; "
             f"{c['undecided']} row(s) without a decision; {c['bad_rows']} bad row(s)")
-    if c["revoke"] and not dry_run:
+    if c["revoke"] and not dry_run and not rep.problems:
         st.info(f"next: nhictl revoke --from-review {file} (add --yes to execute)")
     if rep.problems:
         raise InvalidInputError(

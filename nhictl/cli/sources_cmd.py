@@ -15,8 +15,8 @@ sources = typer.Typer(help="Configured binding sources.", no_args_is_help=True)
 COLUMNS = [
     Column("name", "NAME", 20),
     Column("kind", "KIND", 11),
-    Column("location", "LOCATION", 40),
-    Column("secret", "SECRET", 30),
+    Column("location", "LOCATION", 34),
+    Column("secret", "SECRET", 36),
     Column("default_purpose", "PURPOSE", 16),
 ]
 
@@ -28,12 +28,15 @@ def _row(cfg: Any, config: Any) -> dict[str, Any]:
         "https://api.nango.dev" if cfg.kind == "nango" else "")
     if cfg.kind == "file" and location:
         location = str(config.relative(str(location)))
+    elif cfg.kind == "slack-store" and location:
+        scheme, _, rest = str(location).partition(":")
+        if scheme in ("sqlite", "dir") and rest:
+            location = f"{scheme}:{config.relative(rest)}"
     var = cfg.secret_env
+    secret_state = "not needed"  # noqa: S105 (a status text, not a secret)
     if var:
-        secret = f"${var} " + ("set" if os.environ.get(var) else "NOT SET")
-    else:
-        secret = "none needed (tokens in the store)" if cfg.kind != "file" else "none needed"
-    return {"name": cfg.name, "kind": cfg.kind, "location": location, "secret": secret,
+        secret_state = f"${var} " + ("set" if os.environ.get(var) else "NOT SET")
+    return {"name": cfg.name, "kind": cfg.kind, "location": location, "secret": secret_state,
             "secret_env": var, "secret_set": bool(var and os.environ.get(var)),
             "default_purpose": cfg.default_purpose, "tenant": cfg.tenant}
 

@@ -125,7 +125,10 @@ def resolve(specs: Sequence[str], config: Config) -> list[tuple[Source, str | No
             out.append(from_spec(spec))
         else:
             known = ", ".join(s.name for s in config.sources) or "none configured"
-            raise UsageError(f"unknown source {spec!r} (configured: {known})")
+            hint = f"did you mean file:{spec}?" if os.path.exists(spec) else (
+                "a source is file:PATH, slack-store:sqlite:PATH|sqlalchemy:URL|dir:PATH, "
+                "or the name of a [[sources]] entry in nhictl.toml")
+            raise UsageError(f"unknown source {spec!r} (configured: {known})", hint=hint)
     return out
 
 
