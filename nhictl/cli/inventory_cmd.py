@@ -118,7 +118,10 @@ def show(
         flag = " [suppressed]" if f.get("suppressed") else ""
         print(f"  {f['severity']:<8} {f['rule_id']}{flag}: {f['message']}")
     print()
-    emit(st, Document("events", EVENT_COLUMNS, events, now_iso(), title=None), Format.TABLE)
+    print(f"events ({len(events)})")
+    for e in events:  # whole details: this is the one view meant for detail
+        details = EVENT_COLUMNS[-1].text(e)
+        print(f"  {e['at']}  {e['type']:<17} {e.get('actor') or '':<10} {details}".rstrip())
 
 
 def _findings(conn: object, bid: str) -> list[dict[str, object]]:
