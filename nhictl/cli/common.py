@@ -132,10 +132,17 @@ def state(ctx: typer.Context) -> AppState:
     return obj
 
 
+def _no_html(value: Format) -> Format:
+    if value is Format.HTML:
+        raise typer.BadParameter("html is only for `nhictl report access-review`; "
+                                 "use table, json, csv or markdown")
+    return value
+
+
 OutputOpt = Annotated[
     Format,
-    typer.Option("-o", "--output", help="Output format: table, json, csv, markdown.",
-                 case_sensitive=False),
+    typer.Option("-o", "--output", help="Output format: table, json, csv or markdown.",
+                 case_sensitive=False, callback=_no_html, metavar="FORMAT"),
 ]
 OutFileOpt = Annotated[
     Path | None,
