@@ -40,6 +40,12 @@ def hash_token(ctx: typer.Context) -> None:
     print(fingerprint(inv.key, Secret(token)))
 
 
+def _json_only(value: Format | None) -> Format | None:
+    if value is not None and value is not Format.JSON:
+        raise typer.BadParameter("reconcile prints its run report only as json")
+    return value
+
+
 def reconcile_cmd(
     ctx: typer.Context,
     source: Annotated[
@@ -47,6 +53,7 @@ def reconcile_cmd(
         typer.Option(
             "--source",
             "-s",
+            metavar="SPEC",
             help="file:PATH, slack-store:sqlite:PATH|sqlalchemy:URL|dir:PATH, or "
             "a configured source name (repeatable; default: every configured source).",
         ),
@@ -59,29 +66,45 @@ def reconcile_cmd(
     ] = False,
     concurrency: Annotated[
         int | None,
-        typer.Option("--concurrency", min=1, max=256, help="Parallel Slack calls (default 16)."),
+        typer.Option(
+            "--concurrency", metavar="N", min=1, max=256, help="Parallel Slack calls (default 16)."
+        ),
     ] = None,
     deadline: Annotated[
         float | None,
         typer.Option(
-            "--deadline", min=1, help="Give up validating after this many seconds (inconclusive)."
+            "--deadline",
+            metavar="SECONDS",
+            min=1,
+            help="Give up validating after this many seconds (inconclusive).",
         ),
     ] = None,
     fail_on: Annotated[
         Severity | None,
         typer.Option(
             "--fail-on",
+            metavar="SEVERITY",
             help="Run the checks afterwards; exit 1 if an unsuppressed finding is at "
             "or above this severity.",
         ),
     ] = None,
     allow_empty: Annotated[
         bool,
-        typer.Option("--allow-empty", help="Accept a source that returns no connections "
-                     "(all of its bindings become removed)."),
+        typer.Option(
+            "--allow-empty",
+            help="Accept a source that returns no connections "
+            "(all of its bindings become removed).",
+        ),
     ] = False,
     output: Annotated[
-        Format | None, typer.Option("-o", "--output", help="json: print the run report on stdout.")
+        Format | None,
+        typer.Option(
+            "-o",
+            "--output",
+            metavar="json",
+            callback=_json_only,
+            help="json: print the run report on stdout.",
+        ),
     ] = None,
 ) -> None:
     """Collect bindings from their sources, validate them live, and update the inventory."""
@@ -112,13 +135,16 @@ def _fail_on(st: AppState, fail_on: Severity, code: int) -> int:
 def events(
     ctx: typer.Context,
     binding: Annotated[
-        str | None, typer.Option("--binding", "-b", help="Only this binding (id or prefix).")
+        str | None,
+        typer.Option("--binding", "-b", metavar="ID", help="Only this binding (id or prefix)."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", help="ISO date/time or age like 7d, 12h.")
+        str | None,
+        typer.Option("--since", metavar="WHEN", help="ISO date/time or age like 7d, 12h."),
     ] = None,
     event_type: Annotated[
-        list[str] | None, typer.Option("--type", help="Only these event types (repeatable).")
+        list[str] | None,
+        typer.Option("--type", metavar="TYPE", help="Only these event types (repeatable)."),
     ] = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:

@@ -25,17 +25,21 @@ inventory = typer.Typer(help="Read the inventory of bindings.", no_args_is_help=
 def list_bindings(
     ctx: typer.Context,
     status: Annotated[
-        list[Status] | None, typer.Option("--status", help="Filter by status (repeatable).")
+        list[Status] | None,
+        typer.Option("--status", metavar="STATUS", help="Filter by status (repeatable)."),
     ] = None,
-    tenant: Annotated[str | None, typer.Option("--tenant", help="Filter by tenant.")] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", metavar="TENANT", help="Filter by tenant.")
+    ] = None,
     workspace: Annotated[
-        str | None, typer.Option("--workspace", help="Workspace id or name.")
+        str | None, typer.Option("--workspace", metavar="WORKSPACE", help="Workspace id or name.")
     ] = None,
     owner: Annotated[
-        str | None, typer.Option("--owner", help="Owner id, email or Slack user id.")
+        str | None,
+        typer.Option("--owner", metavar="OWNER", help="Owner id, email or Slack user id."),
     ] = None,
     scope: Annotated[
-        str | None, typer.Option("--scope", help="Bindings holding this scope.")
+        str | None, typer.Option("--scope", metavar="SCOPE", help="Bindings holding this scope.")
     ] = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:

@@ -92,6 +92,7 @@ def main(
         str,
         typer.Option(
             "--log-format",
+            metavar="text|json",
             envvar="NHICTL_LOG_FORMAT",
             help="text or json (one object per line on stderr).",
         ),
@@ -115,6 +116,7 @@ def main(
         str | None,
         typer.Option(
             "--actor",
+            metavar="NAME",
             envvar="NHICTL_ACTOR",
             help="Who is acting, recorded in events (default: the OS user).",
         ),
@@ -222,8 +224,13 @@ def _json_error(message: str, hint: str | None, code: int, kind: str) -> None:
 
     from nhictl.clock import iso, system_clock
 
-    record = {"time": iso(system_clock()), "level": "error", "event": message,
-              "error": kind, "exit_code": code}
+    record = {
+        "time": iso(system_clock()),
+        "level": "error",
+        "event": message,
+        "error": kind,
+        "exit_code": code,
+    }
     if hint:
         record["hint"] = hint
     print(json.dumps(record), file=sys.stderr)

@@ -14,15 +14,21 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 PLAN_COLUMNS = [
-    Column("binding_id", "BINDING", 12), Column("owner", "OWNER", 24),
-    Column("workspace", "WORKSPACE", 20), Column("token_kind", "KIND", 7),
-    Column("status", "STATUS", 15), Column("will_call", "WILL CALL", 60),
+    Column("binding_id", "BINDING", 12),
+    Column("owner", "OWNER", 24),
+    Column("workspace", "WORKSPACE", 20),
+    Column("token_kind", "KIND", 7),
+    Column("status", "STATUS", 15),
+    Column("will_call", "WILL CALL", 60),
     Column("notes", "NOTES", 50),
 ]
 OUTCOME_COLUMNS = [
-    Column("binding_id", "BINDING", 12), Column("outcome", "OUTCOME", 15),
-    Column("slack", "SLACK", 18), Column("broker_removal", "BROKER", 14),
-    Column("detail", "DETAIL", 60), Column("notes", "NOTES", 50),
+    Column("binding_id", "BINDING", 12),
+    Column("outcome", "OUTCOME", 15),
+    Column("slack", "SLACK", 18),
+    Column("broker_removal", "BROKER", 14),
+    Column("detail", "DETAIL", 60),
+    Column("notes", "NOTES", 50),
 ]
 
 
@@ -53,23 +59,33 @@ def _from_review(conn: Connection, path: Path) -> list[tuple[dict[str, Any], str
         assert binding is not None
         targets.append((binding, reason))
     if problems:
-        raise InputFileError(str(path), None, "; ".join(problems) + "; nothing was revoked",
-                             hint="fix the rows (see `nhictl review apply --dry-run FILE`)")
+        raise InputFileError(
+            str(path),
+            None,
+            "; ".join(problems) + "; nothing was revoked",
+            hint="fix the rows (see `nhictl review apply --dry-run FILE`)",
+        )
     return targets
 
 
 def revoke(
     ctx: typer.Context,
     bindings: Annotated[
-        list[str] | None, typer.Argument(help="Binding ids (or unique prefixes).")
+        list[str] | None,
+        typer.Argument(metavar="ID", help="Binding ids (or unique prefixes)."),
     ] = None,
     from_review: Annotated[
-        Path | None, typer.Option("--from-review", dir_okay=False,
-                                  help="Revoke the rows of this review CSV whose decision is "
-                                  "revoke.")
+        Path | None,
+        typer.Option(
+            "--from-review",
+            metavar="FILE",
+            dir_okay=False,
+            help="Revoke the rows of this review CSV whose decision is revoke.",
+        ),
     ] = None,
     reason: Annotated[
-        str | None, typer.Option("--reason", help="Why (recorded with the revocation).")
+        str | None,
+        typer.Option("--reason", metavar="TEXT", help="Why (recorded with the revocation)."),
     ] = None,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Execute. Without it only the plan is printed.")
@@ -91,8 +107,10 @@ def revoke(
 
     st = state(ctx)
     if bool(bindings) == (from_review is not None):
-        raise UsageError("give binding ids or --from-review FILE (one of them)",
-                         hint="nhictl revoke b-3f2a --reason 'offboarded'")
+        raise UsageError(
+            "give binding ids or --from-review FILE (one of them)",
+            hint="nhictl revoke b-3f2a --reason 'offboarded'",
+        )
     actor = repo.actor_name(st.actor)
     inv = st.open()
     with inv.engine.connect() as conn:
@@ -115,11 +133,18 @@ def revoke(
         if step.noop is not None:
             st.info(f"{step.binding_id}: {step.noop}; nothing to do")
     if not yes:
-        emit(st, Document("plan", PLAN_COLUMNS, [s.as_row() for s in steps], now_iso(),
-                          title="revoke plan"), output)
+        emit(
+            st,
+            Document(
+                "plan", PLAN_COLUMNS, [s.as_row() for s in steps], now_iso(), title="revoke plan"
+            ),
+            output,
+        )
         todo = sum(1 for s in steps if s.noop is None)
-        st.info(f"plan only, nothing changed: {todo} binding(s) to revoke, "
-                f"{len(steps) - todo} already revoked. Run again with --yes to execute.")
+        st.info(
+            f"plan only, nothing changed: {todo} binding(s) to revoke, "
+            f"{len(steps) - todo} already revoked. Run again with --yes to execute."
+        )
         return
     with st.write_lock("nhictl revoke --yes"):
         _execute(st, inv, steps, preflight, output)
@@ -136,11 +161,15 @@ def _shared_tokens(conn: Any, rows: list[dict[str, Any]]) -> dict[str, list[str]
         return {}
     holders: dict[str, list[str]] = {}
     query = select(BINDINGS.c.id, BINDINGS.c.token_fingerprint).where(
-        BINDINGS.c.token_fingerprint.in_(sorted(prints)), BINDINGS.c.status != "revoked")
+        BINDINGS.c.token_fingerprint.in_(sorted(prints)), BINDINGS.c.status != "revoked"
+    )
     for bid, fp in conn.execute(query):
         holders.setdefault(fp, []).append(bid)
-    return {r["id"]: sorted(b for b in holders.get(r["token_fingerprint"], []) if b != r["id"])
-            for r in rows if r.get("token_fingerprint")}
+    return {
+        r["id"]: sorted(b for b in holders.get(r["token_fingerprint"], []) if b != r["id"])
+        for r in rows
+        if r.get("token_fingerprint")
+    }
 
 
 def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: Format) -> None:
@@ -159,17 +188,34 @@ def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: 
     for step in steps:
         if step.noop is None and step.notes:
             st.info(f"{step.binding_id}: " + "; ".join(step.notes))
-    report = execute(inv, steps, client=SlackClient(st.api_url()), open_source=opener,
-                     clock=system_clock, actor=repo.actor_name(st.actor), preflight=preflight)
-    emit(st, Document("outcomes", OUTCOME_COLUMNS, [o.as_row() for o in report.outcomes],
-                      now_iso(), title="revoke outcome"), output)
+    report = execute(
+        inv,
+        steps,
+        client=SlackClient(st.api_url()),
+        open_source=opener,
+        clock=system_clock,
+        actor=repo.actor_name(st.actor),
+        preflight=preflight,
+    )
+    emit(
+        st,
+        Document(
+            "outcomes",
+            OUTCOME_COLUMNS,
+            [o.as_row() for o in report.outcomes],
+            now_iso(),
+            title="revoke outcome",
+        ),
+        output,
+    )
     counts = report.counts()
     st.info("revoke: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if report.failed:
         raise RevokeFailedError(
             f"{len(report.failed)} of {len(report.outcomes)} revocation(s) failed: "
             + ", ".join(o.binding_id for o in report.failed),
-            hint="the failures are recorded; fix the cause and run the same command again")
+            hint="the failures are recorded; fix the cause and run the same command again",
+        )
 
 
 def register(app: typer.Typer) -> None:

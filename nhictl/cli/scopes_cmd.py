@@ -13,8 +13,9 @@ from nhictl.cli.common import OutputOpt, emit, example, now_iso, state
 from nhictl.exporters.base import Column, Document, Format
 from nhictl.models import Severity
 
-scopes = typer.Typer(help="The Slack scope catalog: risk, data exposed, status.",
-                     no_args_is_help=True)
+scopes = typer.Typer(
+    help="The Slack scope catalog: risk, data exposed, status.", no_args_is_help=True
+)
 
 SCOPE_TABLE = [
     Column("scope", "SCOPE", 34),
@@ -24,16 +25,27 @@ SCOPE_TABLE = [
     Column("status", "STATUS", 10),
     Column("data_exposed", "EXPOSES", 50),
 ]
-SCOPE_CSV = [Column(k, k) for k in (
-    "scope", "token_types", "access", "data_exposed", "risk", "risk_reason", "status",
-    "status_note", "review_note")]
+SCOPE_CSV = [
+    Column(k, k)
+    for k in (
+        "scope",
+        "token_types",
+        "access",
+        "data_exposed",
+        "risk",
+        "risk_reason",
+        "status",
+        "status_note",
+        "review_note",
+    )
+]
 
 
 @scopes.command("list", epilog=example("nhictl scopes list --risk critical -o csv"))
 def list_scopes(
     ctx: typer.Context,
     risk: Annotated[
-        Severity | None, typer.Option("--risk", help="Only scopes of this risk.")
+        Severity | None, typer.Option("--risk", metavar="RISK", help="Only scopes of this risk.")
     ] = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
@@ -62,8 +74,9 @@ def explain(
     st = state(ctx)
     data = explain_scope(load_catalog(), resolve_policy(st, policy_file), scope)
     if output is Format.JSON:
-        json.dump({"schema_version": 1, "generated_at": now_iso(), "scope": data},
-                  sys.stdout, indent=2)
+        json.dump(
+            {"schema_version": 1, "generated_at": now_iso(), "scope": data}, sys.stdout, indent=2
+        )
         sys.stdout.write("\n")
     else:
         print(explain_text(data))

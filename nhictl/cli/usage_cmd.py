@@ -11,8 +11,9 @@ import typer
 
 from nhictl.cli.common import example, state
 
-usage = typer.Typer(help="Token-use evidence for last-used and dormancy checks.",
-                    no_args_is_help=True)
+usage = typer.Typer(
+    help="Token-use evidence for last-used and dormancy checks.", no_args_is_help=True
+)
 
 
 @usage.command(
@@ -21,10 +22,10 @@ usage = typer.Typer(help="Token-use evidence for last-used and dormancy checks."
 )
 def ingest(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="JSON Lines of token-use events.",
-                                         dir_okay=False)],
+    file: Annotated[Path, typer.Argument(help="JSON Lines of token-use events.", dir_okay=False)],
     output: Annotated[
-        str | None, typer.Option("-o", "--output", help="json: print the ingest report.")
+        str | None,
+        typer.Option("-o", "--output", metavar="json", help="json: print the ingest report."),
     ] = None,
 ) -> None:
     """Record token-use events (idempotent: the same file twice changes nothing).
@@ -45,8 +46,10 @@ def ingest(
     if output == "json":
         json.dump({"schema_version": 1, "usage": report.as_dict()}, sys.stdout, indent=2)
         sys.stdout.write("\n")
-    st.info(f"{file}: {report.events} events, {report.inserted} new, {report.duplicates} "
-            f"already recorded, {report.bindings_updated} bindings updated")
+    st.info(
+        f"{file}: {report.events} events, {report.inserted} new, {report.duplicates} "
+        f"already recorded, {report.bindings_updated} bindings updated"
+    )
     if report.unknown:
         shown = ", ".join(report.unknown_refs[:5])
         more = "" if len(report.unknown_refs) <= 5 else ", ..."
