@@ -170,7 +170,8 @@ def build_policy(
                     )
                 values[key] = value
             elif key == "suppressions":
-                if not isinstance(value, str) or not value.strip():
+                if (not isinstance(value, str) or not value.strip()
+                        or any(ord(c) < 32 for c in value)):  # NUL, a newline: a mistake
                     raise ConfigError(f"{origin}: policy.suppressions must be a file path")
                 sup = Path(value).expanduser()
                 if not sup.is_absolute() and path is not None:
