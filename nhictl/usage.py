@@ -110,8 +110,14 @@ def parse_line(text: str, n: int, path: str) -> UsageEvent:
 
     try:
         obj = json.loads(text)
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")  # no lone surrogate (\ud800)
     except json.JSONDecodeError as exc:
         raise InputFileError(path, f"line {n}", f"not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise InputFileError(path, f"line {n}", "not JSON (nested too deeply)") from None
+    except UnicodeEncodeError:
+        raise InputFileError(path, f"line {n}", "a \\u escape is not a character "
+                             "(lone surrogate)") from None
     if not isinstance(obj, dict):
         fail("each line must be a JSON object")
     for key in _FORBIDDEN:
@@ -121,8 +127,11 @@ def parse_line(text: str, n: int, path: str) -> UsageEvent:
     if not isinstance(raw_time, str):
         fail("'time' is required (ISO 8601)")
     try:
-        at = iso(parse_time(str(raw_time)))
-    except ValueError:
+        moment = parse_time(str(raw_time))
+        if moment.year < 1000:  # would not be stored as ISO 8601 (``1-01-01T...``)
+            raise ValueError("out of range")
+        at = iso(moment)
+    except (ValueError, OverflowError):
         raise InputFileError(path, f"line {n}", f"'time' is not ISO 8601: {raw_time!r}") from None
     action = _opt_str(obj, "action", fail)
     if action is None:
@@ -155,14 +164,16 @@ def parse_usage_file(path: str | Path) -> tuple[int, list[UsageEvent]]:
     """(lines read, events); any malformed line raises InputFileError naming it."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputFileError(str(p), None, "file not found") from None
     except UnicodeDecodeError:
         raise InputFileError(str(p), None, "not UTF-8 text") from None
     except OSError as exc:
         raise InputFileError(str(p), None, f"cannot read: {exc.strerror}") from None
-    lines = text.splitlines()
+    lines = text.split("\n")  # not splitlines(): JSON strings may hold U+2028, U+0085
+    if lines[-1] == "":
+        lines.pop()
     events = [parse_line(line, n, str(p)) for n, line in enumerate(lines, 1) if line.strip()]
     return len(lines), events
 

@@ -379,8 +379,30 @@ def usage_files(draw: st.DrawFn, ids: list[str]) -> bytes:
     return draw(damaged(draw(st.sampled_from(["\n", "\r\n", "\r"])).join(lines)))
 
 
+@PROPS
+@given(data=st.data())
+def test_usage_jsonl(inv: Populated, data: st.DataObject) -> None:
+    path = inv.path(".jsonl")
+    write_private(path, data.draw(usage_files(inv.ids)))
+    before = inv.counts(TABLES)
+    inv.attempt("usage", "ingest", str(path), names=(path.name,))
+    if inv.counts(TABLES) != before:
+        inv.still_readable()
 
 
+@settings(PROPS, max_examples=40)
+@given(data=st.data())
+def test_well_formed_usage_is_accepted(inv: Populated, data: st.DataObject) -> None:
+    """Valid events (any unicode in free-text fields, any line ending) always ingest."""
+    events = data.draw(st.lists(good_events(inv.ids), min_size=1, max_size=4))
+    for ev in events:
+        ev["note"] = data.draw(clean_text | st.sampled_from(["\u2028", "a\x85b", "\u2029\ufeff"]))
+    sep = data.draw(st.sampled_from(["\n", "\r\n"]))
+    bom = data.draw(st.sampled_from(["", "\ufeff"]))
+    path = inv.path(".jsonl")
+    write_private(path, (bom + sep.join(dump(e) for e in events) + sep).encode())
+    code, head = inv.attempt("usage", "ingest", str(path), names=(path.name,))
+    assert code == 0, head
 
 
 # -- sandbox scenario (`nhictl sandbox slack --scenario FILE`) --------------------------------
@@ -418,8 +440,24 @@ def _jsonl(inv: Populated, *lines: str, bom: str = "") -> Path:
     return path
 
 
+@pytest.mark.parametrize(("line", "says"), [
+    ('{"time": "0001-01-01T00:00:00+01:00", "action": "x", "connection_id": "c1"}', "'time'"),
+    ('{"time": "0999-06-01", "action": "x", "connection_id": "c1"}', "'time'"),
+    ('{"time": "2026-01-01", "action": "\\ud800", "connection_id": "c1"}', "surrogate"),
+    ("[" * 100_000, "nested too deeply"),
+])
+def test_usage_bad_line_is_exit_3(inv: Populated, line: str, says: str) -> None:
+    path = _jsonl(inv, '{"time": "2026-01-01", "action": "x", "connection_id": "c1"}', line)
+    code, head = inv.attempt("usage", "ingest", str(path), names=(path.name,))
+    assert code == 3 and "line 2" in head and says in head, head
 
 
+def test_usage_bom_and_unicode_line_separators_are_valid(inv: Populated) -> None:
+    path = _jsonl(inv, '{"time": "2026-01-01", "action": "x", "connection_id": "c1", '
+                       '"note": "a\u2028b\x85c"}', bom="\ufeff")
+    code, out, err = cli("--db", str(inv.db), "usage", "ingest", str(path), "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["usage"]["events"] == 1
 
 
 
