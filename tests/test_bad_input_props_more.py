@@ -332,6 +332,18 @@ def review_csvs(draw: st.DrawFn, ids: list[str]) -> bytes:
     return draw(damaged(buf.getvalue()))
 
 
+@PROPS
+@given(data=st.data())
+def test_review_csv(inv: Populated, data: st.DataObject) -> None:
+    path = inv.path(".csv")
+    write_private(path, data.draw(review_csvs(inv.ids)))
+    dry = data.draw(st.booleans())
+    before = inv.counts(TABLES)
+    argv = ("review", "apply", str(path), *(["--dry-run"] if dry else []))
+    # bad rows: the valid ones are applied (documented), unless --dry-run
+    inv.attempt(*argv, names=(path.name,), partial_ok=None if dry else "bad row(s)")
+    if inv.counts(TABLES) != before:
+        inv.still_readable()
 
 
 # -- usage events JSONL (`nhictl usage ingest FILE`) ------------------------------------------
@@ -460,6 +472,22 @@ def test_usage_bom_and_unicode_line_separators_are_valid(inv: Populated) -> None
     assert json.loads(out)["usage"]["events"] == 1
 
 
+@pytest.mark.parametrize(("ref", "when", "says"), [
+    (None, "0001-01-01T00:00:00+01:00", "out of range"),
+    (None, "0999-06-01", "out of range"),
+    ("x" * 70_000, "", "unknown binding"),
+])
+def test_review_bad_row_is_reported(inv: Populated, ref: str | None, when: str,
+                                    says: str) -> None:
+    path = inv.path(".csv")
+    write_private(path, f"binding_id,decision,reviewer,decided_at\n"
+                        f"{ref or inv.ids[0]},keep,grace,{when}\n".encode())
+    before = inv.counts(TABLES)
+    code, _, err = cli("-q", "--db", str(inv.db), "review", "apply", str(path))
+    assert code == 3, err
+    assert "line 2" in err and says in err and "Traceback" not in err
+    assert inv.counts(TABLES) == before  # the only row was bad: nothing applied
+    inv.still_readable()
 
 
 @pytest.mark.parametrize("escaped", ["\\u0000", "\\n"])

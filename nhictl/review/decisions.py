@@ -72,6 +72,8 @@ class ApplyReport:
 
 
 def _resolve(conn: Connection, ref: str) -> str | None:
+    if len(ref) > 200:  # no binding id is this long (and SQLite refuses huge LIKE patterns)
+        return None
     try:
         return repo.resolve_binding_id(conn, ref)
     except UsageError:
@@ -118,7 +120,12 @@ def row_digest(row: CsvRow) -> str:
 def _decided_at(text: str, now: datetime) -> str:
     if not text:
         return iso(now)
-    moment = parse_time(text)  # ValueError: caller reports the line
+    try:
+        moment = parse_time(text)  # ValueError: caller reports the line
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("out of range") from None
+    if moment.year < 1000:  # would be stored as 1-01-01T..., not ISO 8601
+        raise ValueError("out of range")
     if moment > now + timedelta(days=1):
         raise ValueError("in the future")
     return iso(moment)
