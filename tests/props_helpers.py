@@ -45,7 +45,7 @@ def note_exit(code: int) -> None:
 
 def assert_clear_error(err: str, name: str) -> list[str]:
     """The stderr of an exit-3 run: one ``nhictl: error:`` line naming ``name`` (+ a hint)."""
-    lines = err.strip().splitlines()
+    lines = err.strip().split("\n")  # real line breaks only (U+2028 in a key is one line)
     assert lines and lines[0].startswith("nhictl: error: "), err
     assert len(lines) <= 2 and all(line.startswith(("nhictl: error:", "hint:"))
                                    for line in lines), err

@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nhictl.checks import all_rules
+from nhictl.sandbox.world import World
 from tests.props_helpers import (
     SETTINGS,
     Inventory,
@@ -438,10 +439,36 @@ def scenarios(draw: st.DrawFn) -> bytes:
     return draw(damaged(dump(doc)))
 
 
+@PROPS
+@given(data=scenarios())
+def test_sandbox_scenario(tmp_path_factory: pytest.TempPathFactory, data: bytes) -> None:
+    path = tmp_path_factory.mktemp("scenario") / "scenario.json"
+    write_private(path, data)
+    try:
+        World.load(path)
+    except (ValueError, KeyError, TypeError):
+        pass  # what the CLI translates; the CLI itself is checked below
+    else:
+        return  # a loadable scenario: the CLI would serve it forever
+    code, _, err = cli("sandbox", "slack", "--scenario", str(path))
+    note_exit(code)
+    assert code == 3, f"exit {code}: {err}"
+    assert_clear_error(err, path.name)
 
 
 # -- sanity: the properties can fail ----------------------------------------------------------
 
+def test_known_bad_inputs_are_refused(inv: Populated) -> None:
+    policy = inv.path(".toml")
+    write_private(policy, b"[policy]\nreview_interval_days = -1\n")
+    assert inv.attempt("check", "--policy", str(policy), names=(policy.name,))[0] == 3
+    usage = inv.path(".jsonl")
+    write_private(usage, b'{"time": "2026-01-01", "action": "x", "connection_id": "c1"}\n{')
+    assert inv.attempt("usage", "ingest", str(usage), names=(usage.name,))[0] == 3
+    review = inv.path(".csv")
+    write_private(review, b"binding_id,decision\nb-1,keep\n")
+    code, head = inv.attempt("review", "apply", str(review), names=(review.name,))
+    assert code == 3 and "missing column" in head
 
 
 # -- regressions found by the properties above ----------------------------------------------
@@ -499,3 +526,15 @@ def test_policy_suppressions_path_with_control_char_is_exit_3(inv: Populated,
     assert code == 3 and "policy.suppressions" in head, head
 
 
+@pytest.mark.parametrize("doc", [
+    "[1, 2]", "null", '{"teams": null}', '{"method_latency_ms": [1]}',
+    '{"latency_ms": 1' + "0" * 400 + "}", "[" * 100_000,
+])
+def test_sandbox_scenario_junk_is_exit_3(tmp_path: Path, doc: str) -> None:
+    path = tmp_path / "scenario.json"
+    write_private(path, doc.encode())
+    with pytest.raises((ValueError, KeyError, TypeError)):  # what the CLI translates
+        World.load(path)
+    code, _, err = cli("sandbox", "slack", "--scenario", str(path))
+    assert code == 3, err
+    assert_clear_error(err, path.name)

@@ -167,6 +167,8 @@ def sandbox_slack(
         world = World.load(scenario)
     except (ValueError, KeyError, TypeError) as exc:
         raise InputFileError(str(scenario), None, f"invalid scenario: {exc}") from None
+    except OSError as exc:
+        raise InputFileError(str(scenario), None, f"cannot read: {exc.strerror}") from None
     servers: list[object] = []
     with SlackSandbox(world, port=port) as slack:
         print(f"slack  {slack.url}", flush=True)

@@ -106,7 +106,17 @@ class World:
 
     @classmethod
     def load(cls, path: str | Path) -> World:
-        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        """A scenario file; ValueError (or KeyError/TypeError) when it is not one."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
+        if not isinstance(data, dict):
+            raise ValueError("a scenario must be a JSON object")
+        try:
+            return cls.from_dict(data)
+        except (AttributeError, OverflowError) as exc:  # a section of the wrong type/size
+            raise ValueError(f"wrong shape: {exc}") from None
 
     def token(self, value: str) -> dict[str, Any] | None:
         with self.lock:
