@@ -25,12 +25,17 @@ def parse_time(text: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before datetime.min in UTC
+        raise ValueError(f"{text[:40]!r} is out of range") from None
 
 
 def iso(moment: datetime) -> str:
     """The canonical stored form: ``2026-11-29T19:41:14Z`` (second precision, UTC)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC)
+    # strftime("%Y") does not pad years before 1000, which would not parse back.
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}Z"
 
 
 def parse_since(text: str, now: datetime) -> datetime:

@@ -184,12 +184,13 @@ def run(argv: list[str] | None = None) -> None:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except NhictlError as exc:
+        message, hint = _one_line(exc.message), _one_line(exc.hint) if exc.hint else None
         if _json_logs(args):
-            _json_error(exc.message, exc.hint, exc.exit_code, type(exc).__name__)
+            _json_error(message, hint, exc.exit_code, type(exc).__name__)
         else:
-            print(f"nhictl: error: {exc.message}", file=sys.stderr)
-            if exc.hint:
-                print(f"hint: {exc.hint}", file=sys.stderr)
+            print(f"nhictl: error: {message}", file=sys.stderr)
+            if hint:
+                print(f"hint: {hint}", file=sys.stderr)
         code = exc.exit_code
     except BrokenPipeError:
         code = ExitCode.OK
@@ -234,6 +235,16 @@ def _json_error(message: str, hint: str | None, code: int, kind: str) -> None:
     if hint:
         record["hint"] = hint
     print(json.dumps(record), file=sys.stderr)
+
+
+def _one_line(text: str, limit: int = 600) -> str:
+    """Errors are one line: control characters shown escaped, long echoes of input cut,
+    anything token-shaped masked (messages may quote what the user wrote)."""
+    import re
+
+    flat = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    flat = re.sub(r"xox[a-z.]*-[A-Za-z0-9-]{6,}", "xox…", flat)
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _safe(exc: BaseException) -> str:

@@ -23,3 +23,12 @@ def test_text_errors_by_default(tmp_path: Path) -> None:
     result = nhictl("--db", str(tmp_path / "none.db"), "inventory", "list")
     assert result.code == 3
     assert result.err.startswith("nhictl: error: no inventory")
+
+
+def test_error_messages_are_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "nhictl.toml"
+    config.write_text('[slack]\n"bad\\nkey" = 1\n')
+    result = nhictl("--config", str(config), "sources", "list")
+    assert result.code == 3
+    assert len(result.err.strip().splitlines()) == 1
+    assert "\\n" in result.err
