@@ -114,6 +114,12 @@ def demo(
         st.info("demo: run 2 of 2 (today: drift since run 1)")
         run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
         _after_runs(st, out)
+        # Save the world as it is now, with what `nhictl sandbox slack` needs to serve it
+        # again on the same WorkOS port the demo's config names.
+        ds.expand_scopes()
+        ds.scenario["workos"]["api_key_env"] = WORKOS_KEY_ENV
+        ds.scenario["workos"]["port"] = int(workos.url.rsplit(":", 1)[1])
+        _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
     _closing(st, out, PLANTED)
 
 
@@ -136,14 +142,15 @@ def _closing(st: AppState, out: Path, planted: dict[str, str]) -> None:
         f"demo: planted problems ({len(planted)}): see `nhictl check` findings;"
         " the export's connection ids are in the binding JSON.",
         "",
-        "Try next:",
+        "Try next (after `source .venv/bin/activate` if nhictl is not on your PATH):",
         f"  export NHICTL_DB={db} NHICTL_CONFIG={out / 'nhictl.toml'}",
         "  nhictl inventory list --status needs_reconnect --status expired",
         "  nhictl events --type scope_changed --type identity_changed",
         "  nhictl check --min-severity high",
         "  nhictl report access-review -o html --out review.html",
-        f"  nhictl sandbox slack --scenario {out / 'sandbox' / 'scenario.json'}"
-        "   # to validate or revoke again",
+        f"  nhictl sandbox slack --scenario {out / 'sandbox' / 'scenario.json'}",
+        "      # serves the demo world again (in another terminal) and prints the two exports",
+        "      # that point reconcile and revoke at it",
     ]
     st.stderr().print("\n".join(lines), markup=False, highlight=False)
 
@@ -173,8 +180,12 @@ def sandbox_slack(
     with SlackSandbox(world, port=port) as slack:
         print(f"slack  {slack.url}", flush=True)
         if world.workos:
-            servers.append(WorkOSSandbox(world).__enter__())
+            servers.append(WorkOSSandbox(world, port=int(world.workos.get("port") or 0))
+                           .__enter__())
             print(f"workos {servers[-1].url}", flush=True)  # type: ignore[attr-defined]
+            key_env = world.workos.get("api_key_env")
+            if key_env:  # the sandbox's own fake key, for the demo config's source
+                print(f"export {key_env}={world.workos.get('api_key')}", flush=True)
         if world.nango:
             servers.append(NangoSandbox(world).__enter__())
             print(f"nango  {servers[-1].url}", flush=True)  # type: ignore[attr-defined]
