@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from nhictl.catalog.loader import Catalog
+from nhictl.checks.common import gc_paused
 from nhictl.checks.model import Finding, Rule, Snapshot
 from nhictl.checks.registry import all_rules, get_rule
 from nhictl.checks.suppressions import EXPIRED_RULE, Suppression, apply_suppressions
@@ -43,11 +44,12 @@ def evaluate(
     selected = list(rules) if rules is not None else all_rules()
     ids = {r.id for r in selected}
     findings: list[Finding] = []
-    for rule in selected:
-        if rule.check is not None:
-            findings.extend(rule.check(rule, snapshot, policy, catalog, now))
-    findings = apply_suppressions(findings, list(suppressions), snapshot, now,
-                                  get_rule(EXPIRED_RULE))
+    with gc_paused():
+        for rule in selected:
+            if rule.check is not None:
+                findings.extend(rule.check(rule, snapshot, policy, catalog, now))
+        findings = apply_suppressions(findings, list(suppressions), snapshot, now,
+                                      get_rule(EXPIRED_RULE))
     if EXPIRED_RULE not in ids:
         findings = [f for f in findings if f.rule_id != EXPIRED_RULE]
     return sorted(findings, key=sort_key)

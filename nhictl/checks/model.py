@@ -18,7 +18,7 @@ from nhictl.policy import Policy
 FRAMEWORKS: tuple[str, ...] = ("owasp_nhi", "nist_csf", "nist_800_53", "cis_v8")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BindingView:
     """What the rules know about one binding (a read-only view of a BindingRow)."""
 
@@ -57,6 +57,9 @@ class BindingView:
     last_reviewed_at: str | None = None
     last_review_decision: str | None = None
     revoked_at: str | None = None
+    # Not read by rules; carried for the review packet, which builds its rows from views.
+    status_reason: str | None = None
+    revoke_reason: str | None = None
     # Granted-scope additions seen by validation: (time, scopes added), oldest first.
     scope_additions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
@@ -111,7 +114,7 @@ class Snapshot:
         return {b.id: b for b in self.bindings}
 
 
-@dataclass
+@dataclass(slots=True)
 class Finding:
     rule_id: str
     severity: Severity
@@ -147,6 +150,19 @@ class Finding:
             "first_seen_at": self.first_seen_at,
             "new": self.new,
         }
+
+
+# One normalised framework mapping per rule, shared by its findings (read-only by convention:
+# ``Finding.as_dict`` hands out copies). Keyed by the rule object itself.
+_FRAMEWORKS_CACHE: dict[int, tuple[Rule, dict[str, list[str]]]] = {}
+
+
+def _normalised_frameworks(rule: Rule) -> dict[str, list[str]]:
+    hit = _FRAMEWORKS_CACHE.get(id(rule))
+    if hit is None or hit[0] is not rule:
+        hit = (rule, {k: list(rule.frameworks.get(k, [])) for k in FRAMEWORKS})
+        _FRAMEWORKS_CACHE[id(rule)] = hit
+    return hit[1]
 
 
 RuleFn = Callable[["Rule", Snapshot, Policy, Catalog, datetime], list[Finding]]
@@ -190,7 +206,7 @@ class Rule:
             message=message,
             evidence=evidence,
             remediation=self.remediation_for(binding_id),
-            frameworks={k: list(self.frameworks.get(k, [])) for k in FRAMEWORKS},
+            frameworks=_normalised_frameworks(self),
             discriminator=discriminator,
         )
 

@@ -100,9 +100,8 @@ def token_shared(
         if b.token_fingerprint:
             groups[b.token_fingerprint].append(b)
     out: list[Finding] = []
-    for fp, members in sorted(groups.items()):
-        if len(members) < 2:
-            continue
+    shared = sorted((fp, members) for fp, members in groups.items() if len(members) > 1)
+    for fp, members in shared:
         for b in members:
             others = sorted(o.id for o in members if o.id != b.id)
             out.append(rule.finding(
@@ -121,7 +120,8 @@ def cross_tenant_workspace(
         if b.team and b.user:
             groups[(b.team, b.user)].append(b)
     out: list[Finding] = []
-    for (team, user), members in sorted(groups.items()):
+    # A group of one binding cannot span two tenants: only larger groups are looked at.
+    for (team, user), members in sorted(item for item in groups.items() if len(item[1]) > 1):
         tenants = sorted({m.tenant for m in members if m.tenant})
         if len(tenants) < 2:
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -97,23 +97,17 @@ def run_checks(
             findings = evaluate(snapshot, policy, catalog, now, rules=selected,
                                 suppressions=sups)
             prev = findings_repo.previous_run(conn, ids)
-            before = {
-                r["fingerprint"]: r
-                for r in (findings_repo.run_findings(conn, prev["id"]) if prev else [])
-                if r["rule_id"] in ids
-            }
-            out: list[Finding] = []
-            for f in findings:
+            # fingerprint -> (pk, first_seen_at) of the previous run's findings, oldest first
+            before = findings_repo.run_fingerprints(conn, prev["id"], ids) if prev else {}
+            out: list[Finding] = findings  # fresh objects from evaluate: updated in place
+            for f in out:
                 old = before.get(f.fingerprint)
-                first = old["first_seen_at"] if old else stamp
-                out.append(replace(f, first_seen_at=first, new=old is None))
+                f.first_seen_at = old[1] if old else stamp
+                f.new = old is None
             current = {f.fingerprint for f in out}
-            resolved = [
-                {"rule_id": r["rule_id"], "binding_id": r["binding_id"],
-                 "severity": r["severity"], "first_seen_at": r["first_seen_at"],
-                 "message": r["message"]}
-                for fp, r in before.items() if fp not in current
-            ]
+            gone = [pk for fp, (pk, _) in before.items() if fp not in current]
+            resolved = findings_repo.findings_by_pk(
+                conn, gone, ("rule_id", "binding_id", "severity", "first_seen_at", "message"))
             report = CheckReport(run_id, stamp, out, ids, len(snapshot.bindings),
                                  prev["id"] if prev else None, resolved)
             counts = {**report.summary(), "rules": ids,

@@ -9,10 +9,10 @@ from typing import Any, TextIO
 
 from tabulate import tabulate
 
-from nhictl.exporters.base import Document
+from nhictl.exporters.base import Column, Document, cell_text
 
 SCHEMA_VERSION = 1
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # one character each
 
 
 def neutralise(cell: str) -> str:
@@ -21,16 +21,102 @@ def neutralise(cell: str) -> str:
 
 
 class JsonExporter:
+    """``json.dump(payload, indent=2, default=str)``, byte for byte, streamed row by row.
+
+    The stdlib's indenting encoder is pure Python and writes one tiny chunk at a time; with
+    100,000 rows that dominates. Here each row is encoded to one string (see ``_pretty``)
+    and written at once, so rows can also come from a generator.
+    """
+
     def write(self, doc: Document, out: TextIO) -> None:
-        rows = [doc.json_row(r) if doc.json_row else r for r in doc.rows]
+        rows: Any = _ROWS
         payload: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
             "generated_at": doc.generated_at,
             doc.kind: rows,
         }
         payload.update(doc.extra)
-        json.dump(payload, out, indent=2, sort_keys=False, default=str)
+        if payload[doc.kind] is not _ROWS:  # an extra key replaced the rows: plain dump
+            json.dump(payload, out, indent=2, sort_keys=False, default=str)
+            out.write("\n")
+            return
+        out.write("{")
+        first_key = True
+        for key, value in payload.items():
+            out.write(("\n  " if first_key else ",\n  ") + _key(key) + ": ")
+            first_key = False
+            if value is not _ROWS:
+                out.write(_pretty(value, 1))
+                continue
+            first_row = True
+            for row in doc.rows:
+                encoded = _pretty(doc.json_row(row) if doc.json_row else row, 2)
+                out.write(("[\n    " if first_row else ",\n    ") + encoded)
+                first_row = False
+            out.write("[]" if first_row else "\n  ]")
+        out.write("\n}" if not first_key else "}")
         out.write("\n")
+
+
+_ROWS = object()
+_INDENT = "  "
+_encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+
+
+def _float(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value == float("inf"):
+        return "Infinity"
+    if value == -float("inf"):
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return str(_encode_str(key))
+    if isinstance(key, float):
+        return str(_encode_str(_float(key)))
+    if key is True:
+        return '"true"'
+    if key is False:
+        return '"false"'
+    if key is None:
+        return '"null"'
+    if isinstance(key, int):
+        return str(_encode_str(int.__repr__(key)))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
+def _pretty(value: Any, level: int) -> str:
+    """``value`` as ``json.dumps(indent=2, default=str)`` writes it ``level`` deep."""
+    if isinstance(value, str):
+        return str(_encode_str(value))
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        inner = "\n" + _INDENT * (level + 1)
+        return ("[" + inner + ("," + inner).join(_pretty(v, level + 1) for v in value)
+                + "\n" + _INDENT * level + "]")
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = "\n" + _INDENT * (level + 1)
+        return ("{" + inner + ("," + inner).join(
+            _key(k) + ": " + _pretty(v, level + 1) for k, v in value.items())
+            + "\n" + _INDENT * level + "}")
+    return _pretty(str(value), level)  # default=str
 
 
 class CsvExporter:
@@ -39,8 +125,23 @@ class CsvExporter:
     def write(self, doc: Document, out: TextIO) -> None:
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow([c.key for c in doc.columns])
+        plain = [c.key if type(c) is Column and c.render is None else None
+                 for c in doc.columns]
+        if None in plain:
+            for row in doc.rows:
+                writer.writerow([neutralise(c.text(row)) for c in doc.columns])
+            return
+        # Every column is a plain key lookup: the same cells as Column.text + neutralise,
+        # without two calls per cell (100,000 rows x 23 columns).
+        keys = [str(k) for k in plain]
+        starters = frozenset(FORMULA_PREFIXES)
         for row in doc.rows:
-            writer.writerow([neutralise(c.text(row)) for c in doc.columns])
+            cells = []
+            for key in keys:
+                value = row.get(key)
+                text = value if type(value) is str else cell_text(value)
+                cells.append("'" + text if text[:1] in starters else text)
+            writer.writerow(cells)
 
 
 class MarkdownExporter:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
 
 from nhictl.store.tables import FINDINGS, RUNS
 
@@ -49,6 +49,38 @@ def run_findings(conn: Connection, run_id: str) -> list[dict[str, Any]]:
     return out
 
 
+def run_fingerprints(
+    conn: Connection, run_id: str, rule_ids: Iterable[str]
+) -> dict[str, tuple[int, str]]:
+    """``fingerprint -> (pk, first_seen_at)`` of a run's findings under ``rule_ids``, in
+    insertion order (what a new check run needs of the previous one, without the rows)."""
+    wanted = set(rule_ids)
+    rows = conn.execute(
+        select(FINDINGS.c.pk, FINDINGS.c.fingerprint, FINDINGS.c.rule_id,
+               FINDINGS.c.first_seen_at)
+        .where(FINDINGS.c.run_id == run_id).order_by(FINDINGS.c.pk)
+    )
+    shared: dict[str, str] = {}
+    return {fp: (int(pk), shared.setdefault(first, first))
+            for pk, fp, rule, first in rows if rule in wanted}
+
+
+def findings_by_pk(
+    conn: Connection, pks: Sequence[int], columns: Sequence[str]
+) -> list[dict[str, Any]]:
+    """``columns`` of the findings with these primary keys, in the order given."""
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(pks), 500):
+        chunk = list(pks[start:start + 500])
+        rows = conn.execute(
+            select(FINDINGS.c.pk, *[FINDINGS.c[c] for c in columns])
+            .where(FINDINGS.c.pk.in_(chunk))
+        )
+        for row in rows:
+            found[int(row[0])] = dict(zip(columns, row[1:], strict=True))
+    return [found[pk] for pk in pks if pk in found]
+
+
 def latest_findings(conn: Connection, binding_id: str | None = None) -> list[dict[str, Any]]:
     """Findings of the newest complete (all rules) check run, optionally for one binding."""
     runs = [r for r in check_runs(conn) if not r["counts"].get("partial")]
@@ -76,4 +108,24 @@ def insert_run(
         ended_at=at, outcome="ok", counts=json.dumps({**counts, "seq": seq}, sort_keys=True),
     ))
     if findings:
-        conn.execute(FINDINGS.insert(), [{**f, "run_id": run_id} for f in findings])
+        insert_many(conn, FINDINGS, [{**f, "run_id": run_id} for f in findings])
+
+
+def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows with one driver-level executemany (all rows have the same keys).
+
+    The statement is compiled once for the connection's dialect; the rows go to the driver as
+    plain tuples (or dicts for a named paramstyle), skipping per-row parameter processing,
+    which dominates inserting 100,000 findings. Values must already be driver types.
+    """
+    if not rows:
+        return
+    keys = list(rows[0])
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
+    order = compiled.positiontup
+    params: list[Any]
+    if order is not None:
+        params = [tuple(r[k] for k in order) for r in rows]
+    else:
+        params = [dict(r) for r in rows]
+    conn.exec_driver_sql(str(compiled), params)
