@@ -13,14 +13,15 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.catalog.loader import Catalog
+from nhictl.checks.common import gc_paused
 from nhictl.checks.engine import evaluate
+from nhictl.checks.model import BindingView, Finding
 from nhictl.checks.runner import policy_suppressions
 from nhictl.checks.snapshot import load_snapshot
 from nhictl.clock import iso
 from nhictl.errors import InvalidInputError
 from nhictl.policy import Policy
 from nhictl.review.report import build_rows, summarise
-from nhictl.store import repo
 from nhictl.store.engine import Inventory
 
 
@@ -42,11 +43,35 @@ def build_packet(
     try:
         with inv.engine.connect() as conn:
             snapshot = load_snapshot(conn)
-            findings = evaluate(snapshot, policy, catalog, now,
-                                suppressions=policy_suppressions(policy))
-            bindings = list(repo.iter_bindings(conn))
     except SQLAlchemyError as exc:
         raise InvalidInputError(f"cannot read {inv.location}: {exc}") from exc
-    rows = build_rows(bindings, [f.as_dict() for f in findings],
-                      include_revoked=include_revoked)
+    findings = evaluate(snapshot, policy, catalog, now,
+                        suppressions=policy_suppressions(policy))
+    # The rows are built from the snapshot's views (which share equal values) rather than
+    # a second read of every binding; only what a row reads of each finding is kept.
+    slim = [_slim(f) for f in findings]
+    del findings
+    with gc_paused():
+        rows = build_rows((_binding(v) for v in snapshot.bindings), slim,
+                          include_revoked=include_revoked)
     return Packet(iso(now), rows, summarise(rows))
+
+
+# What ``review_row`` reads of a binding (``repo.decode_binding`` keys).
+_BINDING_KEYS: tuple[str, ...] = (
+    "id", "tenant", "owner_id", "owner_email", "owner_name", "owner_status", "workspace_id",
+    "workspace_name", "source_team_id", "slack_user_id", "source_slack_user_id", "token_kind",
+    "purpose", "granted_scopes", "status", "status_reason", "last_validated_at",
+    "last_validation_outcome", "last_used_at", "revoke_reason", "source",
+)
+
+
+def _binding(view: BindingView) -> dict[str, Any]:
+    return {key: getattr(view, key) for key in _BINDING_KEYS}
+
+
+def _slim(f: Finding) -> dict[str, Any]:
+    """The keys of ``Finding.as_dict`` that packet rows read."""
+    return {"rule_id": f.rule_id, "severity": f.severity.value, "binding_id": f.binding_id,
+            "title": f.title, "message": f.message, "evidence": f.evidence,
+            "suppressed": f.suppressed}
