@@ -242,9 +242,11 @@ def _write_source(
         row.id: dict(row._mapping)
         for row in conn.execute(select(BINDINGS).where(BINDINGS.c.source == name))
     }
-    inserts: list[dict[str, Any]] = []
+    # New rows and events are kept as value tuples (not dicts): 100,000 of them at once.
+    columns = [col.name for col in BINDINGS.columns]
+    inserts: list[tuple[Any, ...]] = []
     updates: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    events: list[tuple[Any, ...]] = []
     seen: set[str] = set()
     for record in c.records:
         bid = binding_id(name, record.connection_id)
@@ -254,11 +256,14 @@ def _write_source(
                   fingerprint=fingerprints.get(bid), validation=results.get(bid),
                   now=now, run_id=run_id)
         for etype, details in m.events:
-            events.append(repo.event_row(at=now, run_id=run_id, binding_id=bid, type=etype,
-                                         actor=actor, details=details))
+            events.append(_event(at=now, run_id=run_id, binding_id=bid, type=etype,
+                                 actor=actor, details=details))
             report.counts[etype] += 1
         if m.is_new:
-            inserts.append(m.row)
+            inserts.append(tuple(m.row.get(k) for k in columns))
+            if len(inserts) >= 5000:  # same rows, same order: just not all held at once
+                repo.insert_tuples(conn, BINDINGS, columns, inserts)
+                inserts.clear()
         else:
             updates.append(m.row)
             if not m.events:
@@ -269,13 +274,12 @@ def _write_source(
         updates.append({**row, "status": Status.REMOVED.value,
                         "status_reason": "no longer present in its source",
                         "status_changed_at": now, "run_id": run_id})
-        events.append(repo.event_row(at=now, run_id=run_id, binding_id=bid,
-                                     type=EventType.REMOVED.value, actor=actor,
-                                     details={"from": row["status"]}))
+        events.append(_event(at=now, run_id=run_id, binding_id=bid,
+                             type=EventType.REMOVED.value, actor=actor,
+                             details={"from": row["status"]}))
         report.counts["removed"] += 1
-    if inserts:
-        columns = [col.name for col in BINDINGS.columns]
-        conn.execute(BINDINGS.insert(), [{k: r.get(k) for k in columns} for r in inserts])
+    repo.insert_tuples(conn, BINDINGS, columns, inserts)
+    del inserts
     if updates:
         columns = [col.name for col in BINDINGS.columns if col.name != "id"]
         stmt = BINDINGS.update().where(BINDINGS.c.id == bindparam("b_id")).values(
@@ -284,6 +288,12 @@ def _write_source(
                             for r in updates])
     repo.append_events(conn, events)
     report.counts["seen"] += len(seen)
+
+
+def _event(**fields: Any) -> tuple[Any, ...]:
+    """``repo.event_row`` as a value tuple in ``repo.EVENT_KEYS`` order."""
+    row = repo.event_row(**fields)
+    return tuple(row[k] for k in repo.EVENT_KEYS)
 
 
 def summary_line(report: ReconcileReport) -> str:

@@ -273,12 +273,13 @@ class ExportFileSource(InMemoryTokenMixin):
 
     def read_all(self) -> list[SourceRecord]:
         """Parse and validate the whole file; raise on the first bad record."""
-        text = self._read_text()
+        pairs = self._raw_records(self._read_text())  # the text is freed once parsed
         records: list[SourceRecord] = []
         seen: dict[str, str] = {}
         has_tokens = False
         self._secret_metadata = False
-        for where, raw in self._raw_records(text):
+        for i, (where, raw) in enumerate(pairs):
+            pairs[i] = ("", None)  # each parsed object is freed once it became a record
             record = self._record(where, raw)
             if record is None:
                 continue

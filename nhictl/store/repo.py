@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select
+from sqlalchemy import Connection, Table, func, or_, select
 
 from nhictl.clock import iso
 from nhictl.errors import UsageError
@@ -102,9 +102,45 @@ def event_row(
     }
 
 
-def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(EVENTS.insert(), list(rows))
+EVENT_KEYS: tuple[str, ...] = ("at", "run_id", "binding_id", "type", "actor", "details")
+
+
+def append_events(
+    conn: Connection, rows: Sequence[dict[str, Any]] | Sequence[tuple[Any, ...]]
+) -> None:
+    """Append events: ``event_row`` dicts, or value tuples in ``EVENT_KEYS`` order."""
+    if not rows:
+        return
+    if isinstance(rows[0], dict):
+        dicts: Sequence[dict[str, Any]] = rows  # type: ignore[assignment]
+        keys = list(dicts[0])
+        insert_tuples(conn, EVENTS, keys, [tuple(r[k] for k in keys) for r in dicts])
+    else:
+        insert_tuples(conn, EVENTS, EVENT_KEYS, rows)  # type: ignore[arg-type]
+
+
+def insert_tuples(
+    conn: Connection, table: Table, keys: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert rows given as value tuples (in ``keys`` order) with one driver executemany.
+
+    The statement is compiled once for the connection's dialect and the values go to the
+    driver as they are (no per-row parameter processing, which dominates 100,000 rows), so
+    they must already be driver types (str, int, bool, None).
+    """
+    if not rows:
+        return
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(keys))
+    order = compiled.positiontup
+    params: list[Any]
+    if order is not None and list(order) == list(keys):
+        params = list(rows)
+    elif order is not None:
+        at = [list(keys).index(k) for k in order]
+        params = [tuple(r[i] for i in at) for r in rows]
+    else:
+        params = [dict(zip(keys, r, strict=True)) for r in rows]
+    conn.exec_driver_sql(str(compiled), params)
 
 
 def decode_binding(row: Any) -> dict[str, Any]:
