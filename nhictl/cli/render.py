@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nhictl.exporters.base import Document
+from nhictl.exporters.formats import KEEP_WHOLE
 
 STATUS_STYLE = {
     "active": "green",
@@ -27,10 +28,15 @@ SEVERITY_STYLE = {
 def rich_table(doc: Document, *, no_color: bool = False) -> None:
     console = Console(no_color=no_color, highlight=False)
     table = Table(title=doc.title, header_style="bold", expand=False, box=None, pad_edge=False)
+    rows = list(doc.rows)
     for col in doc.columns:
-        table.add_column(col.header, max_width=col.max_width, overflow="ellipsis", no_wrap=True)
+        if col.key in KEEP_WHOLE:  # ids are typed back into commands: never cut
+            longest = max([len(col.header), *(len(col.text(r)) for r in rows)])
+            table.add_column(col.header, min_width=longest, no_wrap=True)
+        else:
+            table.add_column(col.header, overflow="ellipsis", no_wrap=True)
     count = 0
-    for row in doc.rows:
+    for row in rows:
         cells = []
         for col in doc.columns:
             text = col.text(row)

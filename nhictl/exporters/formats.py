@@ -161,8 +161,15 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+# Columns a reader must see whole (ids are typed back into commands); the rest shrink.
+KEEP_WHOLE = frozenset({"id", "binding_id", "rule_id", "severity", "max_severity", "status",
+                        "state", "outcome", "token_kind", "seq", "name", "kind", "secret"})
+
+
 class PlainTableExporter:
-    """A plain-text table that fits the terminal width (100 columns when not a TTY)."""
+    """A plain-text table that fits the terminal width (100 columns when not a TTY, or
+    ``COLUMNS``). Ids, rule ids, severities and statuses are never cut; other columns shrink,
+    widest first, only as far as needed."""
 
     def __init__(self, width: int | None = None) -> None:
         self.width = width or shutil.get_terminal_size((100, 24)).columns
@@ -173,7 +180,9 @@ class PlainTableExporter:
             out.write(f"no {doc.kind}\n")
             return
         headers = [c.header for c in doc.columns]
-        widths = fit_widths(headers, rows, [c.max_width for c in doc.columns], self.width)
+        keep = [c.key in KEEP_WHOLE for c in doc.columns]
+        widths = fit_widths(headers, rows, [c.max_width for c in doc.columns], self.width,
+                            keep)
         # Laid out here rather than by tabulate, which pads headers by 2 more characters and
         # so overflows the width computed above.
         out.write(_line(headers, widths) + "\n")
@@ -192,18 +201,32 @@ def clip(text: str, width: int) -> str:
 
 
 def fit_widths(
-    headers: list[str], rows: list[list[str]], caps: list[int | None], total: int
+    headers: list[str],
+    rows: list[list[str]],
+    caps: list[int | None],
+    total: int,
+    keep: list[bool] | None = None,
 ) -> list[int]:
-    """Column widths that fit ``total`` characters (2 spaces between columns)."""
+    """Column widths that fit ``total`` characters (2 spaces between columns).
+
+    Natural widths when they fit; otherwise shrinkable columns go down to their cap, then
+    the widest shrinkable one loses a character at a time (never below 6). ``keep`` columns
+    are never cut, even if the line then overflows.
+    """
+    keep = keep or [False] * len(headers)
     widths = [len(h) for h in headers]
     for row in rows:
         for i, value in enumerate(row):
             widths[i] = max(widths[i], len(value))
-    widths = [min(w, cap) if cap else w for w, cap in zip(widths, caps, strict=True)]
     budget = total - 2 * (len(widths) - 1)
+    if sum(widths) <= budget:
+        return widths
+    widths = [w if k or not cap else min(w, cap)
+              for w, cap, k in zip(widths, caps, keep, strict=True)]
     while sum(widths) > budget:
-        i = max(range(len(widths)), key=lambda k: widths[k])
-        if widths[i] <= 6:
+        shrinkable = [i for i in range(len(widths)) if not keep[i] and widths[i] > 6]
+        if not shrinkable:
             break
+        i = max(shrinkable, key=lambda k: widths[k])
         widths[i] -= 1
     return widths
