@@ -6,7 +6,7 @@ plain data built from the store (``nhictl.checks.snapshot``) or by hand in tests
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -109,6 +109,9 @@ class Snapshot:
     bindings: tuple[BindingView, ...] = ()
     # Sources for which any usage evidence was ingested (dormancy needs evidence).
     usage_sources: frozenset[str] = frozenset()
+    # Per source, the earliest usage event: evidence shorter than the dormancy threshold
+    # cannot show dormancy.
+    usage_since: Mapping[str, str] = field(default_factory=dict)
 
     def by_id(self) -> dict[str, BindingView]:
         return {b.id: b for b in self.bindings}

@@ -124,7 +124,11 @@ def dormant_binding(
             continue
         if b.source not in snap.usage_sources:
             continue  # no evidence for this source: absence of use proves nothing
-        since = b.last_used_at or _earliest(b.created_at, b.first_seen_at)
+        start = snap.usage_since.get(b.source)
+        if start is not None and not older_than(start, limit, now):
+            continue  # the evidence covers less than the threshold: it cannot show dormancy
+        since = b.last_used_at or max(
+            (t for t in (start, _earliest(b.created_at, b.first_seen_at)) if t), default=None)
         if not older_than(since, limit, now):
             continue
         what = (f"was last used {_days(b.last_used_at, now)} days ago" if b.last_used_at
@@ -133,6 +137,6 @@ def dormant_binding(
             b, f"{b.describe()} {what}.",
             {"last_used_at": b.last_used_at, "idle_since": since,
              "idle_days": _days(since, now), "dormant_after_days": limit,
-             "usage_evidence_source": b.source},
+             "usage_evidence_source": b.source, "usage_evidence_since": start},
         ))
     return out

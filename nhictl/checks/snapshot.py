@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from nhictl.checks.common import gc_paused
 from nhictl.checks.model import BindingView, Snapshot
@@ -144,7 +144,10 @@ def load_snapshot(conn: Connection) -> Snapshot:
     additions = scope_additions(conn)
     with gc_paused():
         views = tuple(_iter_views(conn, additions))
-    sources = frozenset(
-        str(s) for (s,) in conn.execute(select(USAGE.c.source).distinct()) if s is not None
-    )
-    return Snapshot(bindings=views, usage_sources=sources)
+    since = {
+        str(source): str(first)
+        for source, first in conn.execute(
+            select(USAGE.c.source, func.min(USAGE.c.at)).group_by(USAGE.c.source))
+        if source is not None
+    }
+    return Snapshot(bindings=views, usage_sources=frozenset(since), usage_since=since)
