@@ -133,6 +133,11 @@ class ExportFileSource(InMemoryTokenMixin):
             raise self._error(None, f"invalid JSON: {_json_problem(exc)}") from None
         if isinstance(data, dict):
             if "connections" not in data:
+                if "id" not in data:
+                    lists = [k for k, v in data.items() if isinstance(v, list)][:3]
+                    found = f" (found {', '.join(map(repr, lists))})" if lists else ""
+                    raise self._error(None, "expected a JSON array of connections, an object "
+                                      f'with a "connections" array{found}, or JSON Lines')
                 return self._jsonl_records(text)  # JSON Lines holding a single record
             data = data["connections"]
         if not isinstance(data, list):

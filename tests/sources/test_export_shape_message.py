@@ -1,0 +1,25 @@
+"""A JSON object without "connections" gets a message about the shape, not a field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nhictl.errors import InputFileError
+from nhictl.sources.export_file import ExportFileSource
+
+
+def test_object_without_connections_names_the_expected_shape(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"items": [{"id": "a"}]}))
+    with pytest.raises(InputFileError, match=r'"connections" array \(found \'items\'\)'):
+        ExportFileSource("file:export.json", path).read_all()
+
+
+def test_single_record_object_is_still_json_lines(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps({"id": "a", "tenant": "acme"}))
+    (record,) = ExportFileSource("file:export.json", path).read_all()
+    assert record.connection_id == "a" and record.tenant == "acme"
