@@ -155,6 +155,8 @@ def emit(st: AppState, doc: Document, fmt: Format, out: Path | None = None) -> N
     """Render a document to stdout (or ``out``, written atomically with mode 0600)."""
     from nhictl.exporters import exporter_for
 
+    if out is not None and str(out) == "-":
+        out = None  # the usual spelling of "standard output"
     if out is not None:
         import io
 

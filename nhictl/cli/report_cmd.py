@@ -46,7 +46,7 @@ def _when(value: object) -> str:
 def _write_text(st: AppState, text: str, out: Path | None) -> None:
     import sys
 
-    if out is None:
+    if out is None or str(out) == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
