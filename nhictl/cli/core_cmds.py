@@ -174,7 +174,12 @@ def register(app: typer.Typer) -> None:
     app.command("init", epilog=example("nhictl --db ./inventory.db init"))(init)
     app.command(
         "reconcile",
+        short_help="Collect, validate live and update the inventory (one run).",
         epilog=example("nhictl reconcile --source file:exports/connections.json --fail-on high"),
     )(reconcile_cmd)
     app.command("events", epilog=example("nhictl events --binding b-3f2a --since 7d"))(events)
-    app.command("hash", epilog=example("printenv SLACK_TOKEN | nhictl hash"))(hash_token)
+    app.command(
+        "hash",
+        short_help="Fingerprint of a token read on stdin.",
+        epilog=example("printenv SLACK_TOKEN | nhictl hash"),
+    )(hash_token)

@@ -200,7 +200,8 @@ def sandbox_slack(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo", epilog=example("nhictl demo --out /tmp/nhictl-demo"))(demo)
+    app.command("demo", short_help="The whole pipeline against the bundled sandbox.",
+                epilog=example("nhictl demo --out /tmp/nhictl-demo"))(demo)
     sandbox = typer.Typer(help="Loopback fakes of Slack and the brokers.", no_args_is_help=True)
     sandbox.command("slack", epilog=example(
         "nhictl sandbox slack --scenario nhictl-demo/sandbox/scenario.json"))(sandbox_slack)

@@ -56,7 +56,7 @@ def _write_text(st: AppState, text: str, out: Path | None) -> None:
     st.info(f"wrote {out}")
 
 
-@report.command("access-review",
+@report.command("access-review", short_help="The review packet: csv, json, markdown or html.",
                 epilog=example("nhictl report access-review -o csv --out review-2026Q4.csv"))
 def access_review(
     ctx: typer.Context,
@@ -119,7 +119,8 @@ def access_review(
         f"{k} {v}" for k, v in actions.items()) + " recommended")
 
 
-@report.command("evidence", epilog=example("nhictl report evidence --since 2026-10-01 -o json"))
+@report.command("evidence", short_help="What a review cycle did: kept, reduced, revoked, open.",
+                epilog=example("nhictl report evidence --since 2026-10-01 -o json"))
 def evidence(
     ctx: typer.Context,
     since: Annotated[

@@ -219,4 +219,5 @@ def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: 
 
 
 def register(app: typer.Typer) -> None:
-    app.command("revoke", epilog=example("nhictl revoke --from-review review.csv --yes"))(revoke)
+    app.command("revoke", short_help="Revoke at Slack, then at the broker (a plan without "
+                "--yes).", epilog=example("nhictl revoke --from-review review.csv --yes"))(revoke)
