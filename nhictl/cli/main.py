@@ -148,6 +148,9 @@ def main(
     from nhictl import logs
 
     logs.setup(log_format)
+    if config:
+        # A config named explicitly must exist and parse, whatever the command reads.
+        ctx.obj.config  # noqa: B018 (loads and validates)
 
 
 for _name in COMMAND_MODULES:

@@ -12,6 +12,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -269,8 +270,16 @@ class ExportFileSource(InMemoryTokenMixin):
     def _time_field(self, where: str, key: str, value: Any) -> str | None:
         if value is None or value == "":
             return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            # Epoch seconds, as many apps store expiries (slack_sdk does too).
+            if not 0 <= value < 253402300800:  # up to 9999-12-31
+                raise self._error(where, f'field "{key}": epoch {value!r} is out of range')
+            return iso(datetime.fromtimestamp(value, UTC))
         if not isinstance(value, str):
-            raise self._error(where, f'field "{key}": expected an ISO 8601 date-time string')
+            raise self._error(where, f'field "{key}": expected an ISO 8601 date-time string '
+                              "or epoch seconds")
+        if value.strip().isdigit() and len(value.strip()) <= 11:
+            return self._time_field(where, key, int(value.strip()))  # CSV cells are text
         try:
             return iso(parse_time(value))
         except (ValueError, OverflowError):

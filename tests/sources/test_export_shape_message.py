@@ -23,3 +23,18 @@ def test_single_record_object_is_still_json_lines(tmp_path: Path) -> None:
     path.write_text(json.dumps({"id": "a", "tenant": "acme"}))
     (record,) = ExportFileSource("file:export.json", path).read_all()
     assert record.connection_id == "a" and record.tenant == "acme"
+
+
+def test_epoch_seconds_are_accepted_for_times(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([{"id": "a", "expires_at": 1764000000},
+                                {"id": "b", "expires_at": "1764000000"}]))
+    a, b = ExportFileSource("file:export.json", path).read_all()
+    assert a.token_expires_at == b.token_expires_at == "2025-11-24T16:00:00Z"
+
+
+def test_epoch_out_of_range_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([{"id": "a", "expires_at": -5}]))
+    with pytest.raises(InputFileError, match="out of range"):
+        ExportFileSource("file:export.json", path).read_all()
