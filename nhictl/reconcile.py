@@ -173,8 +173,12 @@ def reconcile(
     fingerprints = {bid: fingerprint(inv.key, tok) for bid, tok in tokens.items()}
     results: dict[str, ValidationResult] = {}
     if validator is not None:
-        hints = _workspace_hints(inv, collected)
-        items = [(bid, tok, hints.get(bid)) for bid, tok in tokens.items()]
+        hints, revoked = _workspace_hints(inv, collected)
+        # A token nhictl revoked stays revoked: calling Slack with it again would only add
+        # noise to the workspace's logs (a reconnect brings a new token, and is validated).
+        items = [(bid, tok, hints.get(bid)) for bid, tok in tokens.items()
+                 if revoked.get(bid) != fingerprints[bid]]
+        report.counts["not_revalidated_revoked"] = len(tokens) - len(items)
         if progress:
             progress("validate", 0, len(items))
         cb = (lambda done, total: progress("validate", done, total)) if progress else None
@@ -215,16 +219,26 @@ def _live_count(inv: Inventory, source: str) -> int:
         ).scalar_one())
 
 
-def _workspace_hints(inv: Inventory, collected: list[_Collected]) -> dict[str, str | None]:
-    """The workspace each token is expected in, so the limiter can pace per workspace."""
+def _workspace_hints(
+    inv: Inventory, collected: list[_Collected]
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """The workspace each token is expected in, so the limiter can pace per workspace; and
+    the fingerprints of bindings revoked through nhictl."""
     hints: dict[str, str | None] = {}
+    revoked: dict[str, str] = {}
+    known: dict[str, str | None] = {}
     with inv.engine.connect() as conn:
-        known = dict(conn.execute(select(BINDINGS.c.id, BINDINGS.c.workspace_id)).all())
+        rows = conn.execute(select(BINDINGS.c.id, BINDINGS.c.workspace_id, BINDINGS.c.status,
+                                   BINDINGS.c.token_fingerprint))
+        for bid, workspace, status, fp in rows:
+            known[bid] = workspace
+            if status == Status.REVOKED.value and fp:
+                revoked[bid] = fp
     for c in collected:
         for r in c.records:
             bid = binding_id(c.source.name, r.connection_id)
             hints[bid] = known.get(bid) or r.source_team_id
-    return hints
+    return hints, revoked
 
 
 def _write_source(

@@ -183,3 +183,22 @@ def test_no_validate_makes_no_slack_calls(tmp_path: Path, env: dict[str, str]) -
         assert slack.count() == 0
     assert result.code == 0
     assert _by_conn(env)["c1"]["status"] == "unvalidated"
+
+
+def test_revoked_tokens_are_not_validated_again(tmp_path: Path, env: dict[str, str]) -> None:
+    tok = _token()
+    world = _world([{"token": tok, "team_id": "T1", "user_id": "U1", "kind": "user",
+                     "scopes": ["chat:write"]}])
+    export = write_private(tmp_path / "e.json", [{"id": "c1", "access_token": tok}])
+    assert nhictl("init", env=env).code == 0
+    with SlackSandbox(world) as slack:
+        assert _reconcile(env, slack.url, export).code == 0
+        bid = _by_conn(env)["c1"]["id"]
+        revoked = nhictl("--slack-api-url", slack.url, "revoke", bid, "--yes", env=env)
+        assert revoked.code == 0, revoked.err
+        calls = slack.count("auth.test")
+        again = _reconcile(env, slack.url, export)
+        assert again.code == 0, again.err
+        assert slack.count("auth.test") == calls
+    assert again.json()["counts"]["not_revalidated_revoked"] == 1
+    assert _by_conn(env)["c1"]["status"] == "revoked"
