@@ -118,7 +118,8 @@ def summary_line(report: CheckReport) -> str:
     s = report.summary()
     sev = ", ".join(f"{n} {k}" for k, n in s["by_severity"].items() if n) or "none"
     since = "since the previous check" if report.previous_run_id else "(first check run)"
-    return (f"checked {s['bindings_checked']} bindings with {len(report.rules)} rules: "
+    rules = f"{len(report.rules)} rule{'' if len(report.rules) == 1 else 's'}"
+    return (f"checked {s['bindings_checked']} bindings with {rules}: "
             f"{s['unsuppressed']} findings ({sev}), {s['suppressed']} suppressed; "
             f"{s['new']} new, {s['resolved']} resolved {since}")
 

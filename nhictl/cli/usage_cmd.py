@@ -53,7 +53,8 @@ def ingest(
     if report.unknown:
         shown = ", ".join(report.unknown_refs[:5])
         more = "" if len(report.unknown_refs) <= 5 else ", ..."
-        st.warn(f"{report.unknown} events name no known binding ({shown}{more})")
+        noun = "event names" if report.unknown == 1 else "events name"
+        st.warn(f"{report.unknown} {noun} no known binding ({shown}{more})")
 
 
 def register(app: typer.Typer) -> None:
