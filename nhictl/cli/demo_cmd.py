@@ -113,6 +113,7 @@ def demo(
         st.info(f"demo: between runs, {conn_id} re-authorised with {scope} (planted drift)")
         st.info("demo: run 2 of 2 (today: drift since run 1)")
         run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
+        _by_source(st)
         _after_runs(st, out)
         # Save the world as it is now, with what `nhictl sandbox slack` needs to serve it
         # again on the same WorkOS port the demo's config names.
@@ -121,6 +122,42 @@ def demo(
         ds.scenario["workos"]["port"] = int(workos.url.rsplit(":", 1)[1])
         _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
     _closing(st, out, PLANTED)
+
+
+def _by_source(st: AppState) -> None:
+    """Bindings per source and status: the demo reads three kinds of source."""
+    import io
+
+    from sqlalchemy import func, select
+
+    from nhictl.exporters import exporter_for
+    from nhictl.exporters.base import Column, Document, Format
+    from nhictl.store.tables import BINDINGS
+
+    if st.quiet:
+        return
+    kinds = {s.name: s.kind for s in st.config.sources}
+    inv = st.open()
+    try:
+        with inv.engine.connect() as conn:
+            rows = conn.execute(select(BINDINGS.c.source, BINDINGS.c.status, func.count())
+                                .group_by(BINDINGS.c.source, BINDINGS.c.status)).all()
+    finally:
+        inv.dispose()
+    table: dict[str, dict[str, int]] = {}
+    for source, status, n in rows:
+        table.setdefault(source, {})[status] = int(n)
+    doc = Document("sources", [Column("source", "SOURCE", 12), Column("kind", "KIND", 12),
+                               Column("bindings", "BINDINGS", 8),
+                               Column("statuses", "STATUSES", 50)],
+                   [{"source": name, "kind": kinds.get(name, "?"),
+                     "bindings": sum(counts.values()),
+                     "statuses": ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))}
+                    for name, counts in sorted(table.items())], "")
+    buffer = io.StringIO()
+    exporter_for(Format.TABLE).write(doc, buffer)
+    st.stderr().print("demo: bindings by source\n" + buffer.getvalue(), markup=False,
+                      highlight=False, end="")
 
 
 def _after_runs(st: AppState, out: Path) -> None:
