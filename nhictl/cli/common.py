@@ -144,10 +144,24 @@ OutputOpt = Annotated[
     typer.Option("-o", "--output", help="Output format: table, json, csv or markdown.",
                  case_sensitive=False, callback=_no_html, metavar="FORMAT"),
 ]
+def _not_a_filled_packet(value: Path | None) -> Path | None:
+    """Refuse to overwrite a review packet that reviewers have filled in: that file is the
+    review's evidence, and rewriting it is never what the user meant."""
+    if value is None or str(value) == "-" or not value.is_file():
+        return value
+    from nhictl.review.csvread import has_decisions
+
+    if has_decisions(value):
+        raise typer.BadParameter(f"{value} is a review packet with reviewers' decisions; "
+                                 "it is not overwritten (remove it or choose another name)")
+    return value
+
+
 OutFileOpt = Annotated[
     Path | None,
-    typer.Option("--out", help="Write the output to this file instead of stdout.",
-                 dir_okay=False, writable=True),
+    typer.Option("--out", metavar="FILE", help="Write the output to this file instead of "
+                 "stdout ('-' for stdout).", dir_okay=False, writable=True,
+                 callback=_not_a_filled_packet),
 ]
 
 

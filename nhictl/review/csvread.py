@@ -103,3 +103,12 @@ def read_rows(path: Path, required: tuple[str, ...] = REQUIRED) -> list[CsvRow]:
     if header is None:
         raise InputFileError(name, None, "empty file: no header row")
     return rows
+
+
+def has_decisions(path: Path) -> bool:
+    """Whether ``path`` is a review CSV in which some row already carries a decision."""
+    try:
+        rows = read_rows(path)
+    except InputFileError:
+        return False  # not a review packet (or not readable as one)
+    return any(row.get("decision") for row in rows)
