@@ -128,10 +128,12 @@ def _revoke_one(step: RevokeStep, sources: _Sources, client: RevokeClient,
     except NhictlError as exc:
         raise _Failure("token", f"cannot obtain the token: {exc.message}") from None
     if got.dead_reason:
-        out.outcome, out.slack = "already_dead", "not called"
-        out.detail = f"holder reports the grant dead ({got.dead_reason})"
-        out.broker = _remove(src, record, out.slack)
-        return out
+        # The holder's word is not Slack's: without a token nhictl cannot revoke the grant,
+        # and deleting the holder's copy would only hide a grant that may still work.
+        raise _Failure("token", f"the holder cannot provide the token ({got.dead_reason}), so "
+                       "it was not revoked at Slack and the connection was left in place; "
+                       "remove the app's access in the workspace, or have the owner reconnect "
+                       "and revoke again", slack="not called", broker="not called")
     if got.token is None:
         raise _Failure("token", f"source {step.source!r} holds no token for it (export the "
                        "access_token, or revoke it in the app)")
