@@ -214,6 +214,13 @@ class ExportFileSource(InMemoryTokenMixin):
             raise self._error(
                 where, f'field "owner_status": {status!r} is not one of {", ".join(OWNER_STATUSES)}'
             )
+        for key in (*STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, "id"):
+            value = raw.get(key)
+            texts = value if isinstance(value, list) else [value]
+            if any(isinstance(t, str) and TOKEN_SHAPE.search(t) for t in texts):
+                # Most likely a shifted CSV column: storing it would store a token.
+                raise self._error(where, f'field "{key}" holds what looks like a Slack token '
+                                  "(a shifted column?); nothing was stored")
         token_value = values.get("access_token")
         kind = values.get("token_kind") or (token_kind_of(token_value) if token_value else None)
         if kind is not None and kind not in ("user", "bot"):

@@ -38,3 +38,14 @@ def test_epoch_out_of_range_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps([{"id": "a", "expires_at": -5}]))
     with pytest.raises(InputFileError, match="out of range"):
         ExportFileSource("file:export.json", path).read_all()
+
+
+def test_token_in_a_non_token_field_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    token = "xoxp-FAKE-" + "ab12" * 6
+    path = tmp_path / "export.csv"
+    path.write_text(f"id,owner_id,team_id,access_token\nx9,{token},T1,{token}\n")
+    path.chmod(0o600)
+    with pytest.raises(InputFileError) as caught:
+        ExportFileSource("file:export.csv", path).read_all()
+    assert 'field "owner_id" holds what looks like a Slack token' in str(caught.value)
+    assert token not in str(caught.value)
