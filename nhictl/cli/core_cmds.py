@@ -111,6 +111,11 @@ def reconcile_cmd(
     from nhictl.cli.progress import run_reconcile
 
     st = state(ctx)
+    # A bad [policy]/[purposes] must fail before anything is written, with or without
+    # --fail-on (a typo would otherwise go unnoticed until the next check).
+    from nhictl.policy import build_policy
+
+    build_policy(st.config.policy or None, st.config.purposes or None, path=st.config.path)
     code = run_reconcile(
         st,
         source or [],

@@ -91,3 +91,17 @@ def test_reconcile_without_sources_is_a_usage_error(tmp_path: Path) -> None:
     result = nhictl("--config", str(_config(tmp_path, "")), "reconcile", env=env)
     assert result.code == 2
     assert "no sources" in result.err
+
+
+def test_reconcile_refuses_bad_policy_before_writing(tmp_path: Path) -> None:
+    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+    assert nhictl("init", env=env).code == 0
+    export = tmp_path / "e.json"
+    export.write_text('[{"id": "c1"}]')
+    config = _config(tmp_path, "[policy]\nmax_validation_age_day = 3\n")
+    result = nhictl("--config", str(config), "reconcile", "-s", f"file:{export}",
+                    "--no-validate", env=env)
+    assert result.code == 3
+    assert "max_validation_age_day" in result.err
+    listed = nhictl("events", "-o", "json", env=env)
+    assert listed.json()["events"] == []
