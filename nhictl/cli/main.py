@@ -182,10 +182,14 @@ def run(argv: list[str] | None = None) -> None:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="nhictl", standalone_mode=True)
-        code: int = ExitCode.OK
+        # Not standalone: usage errors come back here, so --log-format json covers them.
+        result = command.main(args=args, prog_name="nhictl", standalone_mode=False)
+        code: int = result if isinstance(result, int) else ExitCode.OK
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except (KeyboardInterrupt, typer.Abort):
+        print("nhictl: interrupted", file=sys.stderr)
+        code = 130
     except NhictlError as exc:
         message, hint = _one_line(exc.message), _one_line(exc.hint) if exc.hint else None
         if _json_logs(args):
@@ -198,6 +202,9 @@ def run(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         code = ExitCode.OK
     except Exception as exc:  # a bug: one line, traceback only with -v
+        if _is_usage_error(exc):
+            code = _usage_error(exc, args)
+            sys.exit(code)
         if _verbose_requested(args):
             import traceback
 
@@ -211,6 +218,21 @@ def run(argv: list[str] | None = None) -> None:
     with contextlib.suppress(BrokenPipeError):
         sys.stdout.flush()
     sys.exit(code)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    # click's ClickException family (vendored inside typer on recent versions): duck-typed.
+    return hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _usage_error(exc: Exception, args: list[str]) -> int:
+    code = int(exc.exit_code)  # type: ignore[attr-defined]
+    if _json_logs(args):
+        message = _one_line(exc.format_message())  # type: ignore[attr-defined]
+        _json_error(message, "see --help", code, type(exc).__name__)
+    else:
+        exc.show()  # type: ignore[attr-defined]
+    return code
 
 
 def _json_logs(argv: list[str]) -> bool:

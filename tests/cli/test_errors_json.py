@@ -32,3 +32,13 @@ def test_error_messages_are_one_line(tmp_path: Path) -> None:
     assert result.code == 3
     assert len(result.err.strip().splitlines()) == 1
     assert "\\n" in result.err
+
+
+def test_usage_errors_are_json_lines_too() -> None:
+    result = nhictl("--log-format", "json", "reconcile", "--fail-on", "bogus")
+    assert result.code == 2
+    (line,) = result.err.strip().splitlines()
+    record = json.loads(line)
+    assert record["exit_code"] == 2 and "--fail-on" in record["event"]
+    plain = nhictl("reconcile", "--fail-on", "bogus")
+    assert plain.code == 2 and "Usage:" in plain.err
