@@ -150,7 +150,18 @@ def run_checks_after_reconcile(st: AppState, fail_on: Severity) -> int:
 
     report = execute(st, command="reconcile --fail-on")
     st.info(summary_line(report))
-    return fail_exit_code(report.findings, fail_on)
+    code = fail_exit_code(report.findings, fail_on)
+    if code:
+        # Said even with -q: a cron job that exits 1 must say why.
+        hits = [f for f in report.findings
+                if not f.suppressed and f.severity.rank >= fail_on.rank]
+        by_rule: dict[str, int] = {}
+        for f in hits:
+            by_rule[f.rule_id] = by_rule.get(f.rule_id, 0) + 1
+        rules = ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items()))
+        st.warn(f"--fail-on {fail_on.value}: {len(hits)} unsuppressed finding(s) at or above "
+                f"{fail_on.value} ({rules}); see `nhictl check --min-severity {fail_on.value}`")
+    return code
 
 
 def check(

@@ -91,12 +91,6 @@ def _with_progress_bar(st: AppState, validator: Validator | None, fn: Any) -> Re
 def _summary(st: AppState, report: ReconcileReport, tty: bool) -> None:
     from nhictl.reconcile import summary_line
 
-    if st.log_format == "json":
-        from nhictl.logs import log
-
-        log("reconcile finished", run_id=report.run_id, counts=dict(report.counts),
-            statuses=report.status_counts, partial=report.partial,
-            failed_sources=[s.name for s in report.sources if not s.complete])
     for s in report.sources:
         if not s.complete:
             st.warn(f"source {s.name!r} was not read completely: {s.error}"
@@ -105,6 +99,12 @@ def _summary(st: AppState, report: ReconcileReport, tty: bool) -> None:
     if report.inconclusive:
         st.warn(f"{len(report.inconclusive)} validation(s) inconclusive; statuses unchanged "
                 f"(first: {report.inconclusive[0][0]}: {report.inconclusive[0][1]})")
+    if st.log_format == "json":  # the run's last word, after its warnings
+        from nhictl.logs import log
+
+        log("reconcile finished", run_id=report.run_id, counts=dict(report.counts),
+            statuses=report.status_counts, partial=report.partial,
+            failed_sources=[s.name for s in report.sources if not s.complete])
     if st.quiet or st.log_format == "json":
         return
     if tty:
