@@ -75,6 +75,11 @@ def build_evidence(conn: Connection, *, since: str, generated_at: str) -> dict[s
         elif decision == "reduce" and not next(r["done"] for r in reduced
                                                if r["binding_id"] == bid):
             why = "reduce decided, scopes not reduced yet"
+        elif decision == "keep":
+            grown = sorted(set(b.get("granted_scopes") or [])
+                           - set(b.get("approved_scopes") or []))
+            if b.get("approved_scopes") is not None and grown:
+                why = f"kept, but scopes grew since the decision: {', '.join(grown)}"
         if why:
             still_open.append({**who(bid), "why": why})
     return {

@@ -202,3 +202,37 @@ def test_revoked_tokens_are_not_validated_again(tmp_path: Path, env: dict[str, s
         assert slack.count("auth.test") == calls
     assert again.json()["counts"]["not_revalidated_revoked"] == 1
     assert _by_conn(env)["c1"]["status"] == "revoked"
+
+
+def test_evidence_flags_a_kept_binding_whose_scopes_grew(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    import csv
+
+    tok = _token()
+    world = _world([{"token": tok, "team_id": "T1", "user_id": "U1", "kind": "user",
+                     "scopes": ["chat:write"]}])
+    export = write_private(tmp_path / "e.json", [{"id": "c1", "access_token": tok,
+                                                  "owner_email": "grace@example.com"}])
+    assert nhictl("init", env=env).code == 0
+    with SlackSandbox(world) as slack:
+        assert _reconcile(env, slack.url, export).code == 0
+        packet = tmp_path / "review.csv"
+        assert nhictl("report", "access-review", "--out", str(packet), env=env).code == 0
+        with packet.open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        rows[0].update(decision="keep", reviewer="ciso@example.com")
+        with packet.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        applied = nhictl("review", "apply", str(packet), env=env)
+        assert applied.code == 0, applied.err
+        entry = world.token(tok)
+        assert entry is not None
+        entry["scopes"] = ["chat:write", "im:history"]
+        assert _reconcile(env, slack.url, export).code == 0
+    evidence = nhictl("report", "evidence", "-o", "json", env=env)
+    assert evidence.code == 0, evidence.err
+    (still_open,) = evidence.json()["open"]
+    assert "scopes grew since the decision: im:history" in still_open["why"]
