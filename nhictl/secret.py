@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 
 class Secret:
@@ -56,3 +57,12 @@ def token_kind_of(token: str) -> str | None:
     if body.startswith("xoxb-"):
         return "bot"
     return None
+
+
+_TOKEN_SHAPE = re.compile(r"xox[a-z.]*-[A-Za-z0-9-]{4,}", re.IGNORECASE)
+
+
+def mask_tokens(text: str) -> str:
+    """Replace anything shaped like a Slack token with ``xox…`` (for text that may quote
+    what a user typed: command lines, paths, error messages)."""
+    return _TOKEN_SHAPE.sub("xox…", text)

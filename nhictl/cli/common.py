@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nhictl.exporters.base import Document, Format
+from nhictl.secret import mask_tokens
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -106,6 +107,7 @@ class AppState:
         """A human message on stderr (suppressed by -q, plain when not a terminal)."""
         if self.quiet:
             return
+        message = mask_tokens(message)
         if self.log_format == "json":
             from nhictl.logs import log
 
@@ -114,6 +116,7 @@ class AppState:
         self.stderr().print(message, markup=False)
 
     def warn(self, message: str) -> None:
+        message = mask_tokens(message)
         if self.log_format == "json":
             import logging
 
@@ -188,6 +191,19 @@ def emit(st: AppState, doc: Document, fmt: Format, out: Path | None = None) -> N
         return
     exporter_for(fmt).write(doc, sys.stdout)
     sys.stdout.flush()
+
+
+def command_line() -> str:
+    """This invocation as text for run records and lock messages (token-shaped parts
+    masked: a spec or URL could quote one)."""
+    import shlex
+
+    args = INVOCATION if INVOCATION is not None else sys.argv[1:]
+    return mask_tokens("nhictl " + " ".join(shlex.quote(a) for a in args))
+
+
+# The arguments `run()` was given (tests call it in-process, where sys.argv is pytest's).
+INVOCATION: list[str] | None = None
 
 
 def now_iso() -> str:

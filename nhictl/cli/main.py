@@ -180,6 +180,9 @@ def run(argv: list[str] | None = None) -> None:
         # `nhictl inventory list | head`: die quietly like other Unix tools (status 141)
         # instead of click's exit 1, which cron would read as "findings".
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    from nhictl.cli import common
+
+    common.INVOCATION = args
     command = typer.main.get_command(app)
     try:
         # Not standalone: usage errors come back here, so --log-format json covers them.
@@ -265,10 +268,10 @@ def _json_error(message: str, hint: str | None, code: int, kind: str) -> None:
 def _one_line(text: str, limit: int = 600) -> str:
     """Errors are one line: control characters shown escaped, long echoes of input cut,
     anything token-shaped masked (messages may quote what the user wrote)."""
-    import re
+    from nhictl.secret import mask_tokens
 
     flat = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    flat = re.sub(r"xox[a-z.]*-[A-Za-z0-9-]{6,}", "xox…", flat)
+    flat = mask_tokens(flat)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from nhictl.cli.common import AppState
+from nhictl.cli.common import AppState, command_line
 from nhictl.exporters.base import Format
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def run_reconcile(
     sources = resolve(specs, st.config)
     workers = concurrency or st.config.slack_concurrency or 16
     validator = _validator(st, workers, deadline) if validate else None
-    command = "nhictl reconcile " + " ".join(sys.argv[2:] if len(sys.argv) > 2 else [])
+    command = command_line()
     with st.open_for_write(command.strip()) as inv:  # one writer for the whole run
         tty = sys.stderr.isatty() and not st.quiet and st.log_format == "text"
         st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))

@@ -42,3 +42,18 @@ def test_usage_errors_are_json_lines_too() -> None:
     assert record["exit_code"] == 2 and "--fail-on" in record["event"]
     plain = nhictl("reconcile", "--fail-on", "bogus")
     assert plain.code == 2 and "Usage:" in plain.err
+
+
+def test_run_records_the_real_command_line_with_tokens_masked(tmp_path: Path) -> None:
+    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+    assert nhictl("init", env=env).code == 0
+    odd = tmp_path / "xoxp-FAKE-0123456789abcdef.json"
+    odd.write_text('[{"id": "c1"}]')
+    result = nhictl("-q", "reconcile", "-s", f"file:{odd}", "--no-validate", env=env)
+    assert result.code == 0, result.err
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "inv.db") as db:
+        (command,) = db.execute("SELECT command FROM runs WHERE kind='reconcile'").fetchone()
+    assert command.startswith("nhictl -q reconcile -s ")
+    assert "0123456789abcdef" not in command
