@@ -75,6 +75,7 @@ class AppState:
     @contextlib.contextmanager
     def write_lock(self, command: str, create: bool = False) -> Iterator[None]:
         """Hold the inventory's write lock (``<db>.lock``); a URL database is not locked."""
+        from nhictl.fsutil import private_dirs
         from nhictl.store.engine import default_db_path
         from nhictl.store.lock import write_lock
 
@@ -85,7 +86,7 @@ class AppState:
         db_path = Path(location).expanduser()
         if create:
             try:
-                db_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                private_dirs(db_path.parent)
             except OSError as exc:
                 from nhictl.errors import InvalidInputError
 

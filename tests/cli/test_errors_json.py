@@ -57,3 +57,16 @@ def test_run_records_the_real_command_line_with_tokens_masked(tmp_path: Path) ->
         (command,) = db.execute("SELECT command FROM runs WHERE kind='reconcile'").fetchone()
     assert command.startswith("nhictl -q reconcile -s ")
     assert "0123456789abcdef" not in command
+
+
+def test_init_makes_every_new_directory_private(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        result = nhictl("--db", str(tmp_path / "a" / "b" / "inv.db"), "init")
+    finally:
+        os.umask(old)
+    assert result.code == 0, result.err
+    for d in (tmp_path / "a", tmp_path / "a" / "b"):
+        assert d.stat().st_mode & 0o777 == 0o700
