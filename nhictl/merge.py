@@ -39,6 +39,7 @@ SOURCE_COLUMNS: dict[str, str] = {
     "missing_scopes": "missing_scopes",
     "metadata_json": "metadata",
 }
+EMPTY = (None, "", "[]", "{}", "null")
 JSON_COLUMNS = {"purpose", "declared_scopes", "missing_scopes", "metadata_json"}
 
 
@@ -97,6 +98,11 @@ def merge(
     diff: dict[str, list[Any]] = {}
     for column, attr in SOURCE_COLUMNS.items():
         new = _encode(column, getattr(record, attr))
+        if (record.dead_reason and previous is not None and new in EMPTY
+                and previous.get(column) not in EMPTY):
+            # A dead connection's holder often cannot describe it any more (no credentials,
+            # no scopes): keep what was known rather than blank it.
+            new = previous.get(column)
         if previous is not None and previous.get(column) != new:
             diff[column.removesuffix("_json")] = [_decode(column, previous.get(column)),
                                                   _decode(column, new)]

@@ -145,3 +145,14 @@ def test_scope_and_identity_changes_between_validations() -> None:
     assert scope["added"] == ["channels:history"] and scope["removed"] == []
     assert scope["basis"] == "previous_validation"
     assert dict(m.events)["identity_changed"]["fields"] == {"slack_user_id": ["U1", "U9"]}
+
+
+def test_dead_connection_keeps_what_was_known() -> None:
+    row = first()
+    dead = record(dead_reason="invalid_credentials", declared_scopes=[], source_team_id=None,
+                  source_slack_user_id=None)
+    m = again(row, dead)
+    assert json.loads(m.row["declared_scopes"]) == ["chat:write"]
+    assert m.row["source_team_id"] == "T1" and m.row["source_slack_user_id"] == "U1"
+    assert m.row["status"] == "needs_reconnect"
+    assert "changed" not in types(m)
