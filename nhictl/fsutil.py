@@ -31,5 +31,9 @@ def private_dirs(path: Path) -> None:
     while not current.exists() and current != current.parent:
         missing.append(current)
         current = current.parent
+    if not current.is_dir():
+        import errno
+
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(current))
     for directory in reversed(missing):
         directory.mkdir(mode=0o700, exist_ok=True)

@@ -32,10 +32,16 @@ OUTCOME_COLUMNS = [
 ]
 
 
-def _from_review(conn: Connection, path: Path) -> list[tuple[dict[str, Any], str]]:
-    """Bindings whose row says ``revoke``; any bad revoke row refuses the whole file."""
+def _from_review(
+    conn: Connection, path: Path, notes: dict[str, list[str]] | None = None
+) -> list[tuple[dict[str, Any], str]]:
+    """Bindings whose row says ``revoke``; any bad revoke row refuses the whole file.
+
+    A binding that changed since the packet is still revoked (the reviewer rejected the
+    connection), but ``notes`` says what changed, so the plan shows it."""
     from nhictl.errors import InputFileError, UsageError
     from nhictl.review.csvread import read_rows
+    from nhictl.review.decisions import changed_since_packet
     from nhictl.store import repo
 
     targets: list[tuple[dict[str, Any], str]] = []
@@ -57,6 +63,10 @@ def _from_review(conn: Connection, path: Path) -> list[tuple[dict[str, Any], str
             reason += f": {row.get('justification')}"
         binding = repo.get_binding(conn, bid)
         assert binding is not None
+        changed = changed_since_packet(row, binding)
+        if changed and notes is not None:
+            notes.setdefault(bid, []).append(changed.replace("; review it again from a fresh "
+                                                             "packet", ""))
         targets.append((binding, reason))
     if problems:
         raise InputFileError(
@@ -114,8 +124,9 @@ def revoke(
     actor = repo.actor_name(st.actor)
     inv = st.open()
     with inv.engine.connect() as conn:
+        notes: dict[str, list[str]] = {}
         if from_review is not None:
-            targets = _from_review(conn, from_review)
+            targets = _from_review(conn, from_review, notes)
         else:
             text = reason or f"revoked by {actor} with nhictl"
             targets = []
@@ -125,7 +136,7 @@ def revoke(
                 targets.append((row, text))
         shared = _shared_tokens(conn, [row for row, _ in targets])
     configured = {s.name: s.kind for s in st.config.sources}
-    steps = build_plan(targets, configured, shared)
+    steps = build_plan(targets, configured, shared, notes)
     if not steps:
         st.info("nothing to revoke: no row has decision revoke")
         return
@@ -133,13 +144,11 @@ def revoke(
         if step.noop is not None:
             st.info(f"{step.binding_id}: {step.noop}; nothing to do")
     if not yes:
-        emit(
-            st,
-            Document(
-                "plan", PLAN_COLUMNS, [s.as_row() for s in steps], now_iso(), title="revoke plan"
-            ),
-            output,
-        )
+        if output is Format.TABLE:
+            _print_plan(steps)
+        else:
+            emit(st, Document("plan", PLAN_COLUMNS, [s.as_row() for s in steps], now_iso(),
+                              title="revoke plan"), output)
         todo = sum(1 for s in steps if s.noop is None)
         st.info(
             f"plan only, nothing changed: {todo} binding(s) to revoke, "
@@ -148,6 +157,17 @@ def revoke(
         return
     with st.write_lock("nhictl revoke --yes"):
         _execute(st, inv, steps, preflight, output)
+
+
+def _print_plan(steps: list[Any]) -> None:
+    """The plan as blocks: what will be called is the point, so it is never cut."""
+    for step in steps:
+        row = step.as_row()
+        print(f"{row['binding_id']}  {row['owner']}  {row['workspace']}  "
+              f"{row['token_kind']} token, {row['status']}")
+        print(f"  will call: {row['will_call']}")
+        for note in step.notes:
+            print(f"  note: {note}")
 
 
 def _shared_tokens(conn: Any, rows: list[dict[str, Any]]) -> dict[str, list[str]]:
@@ -208,6 +228,8 @@ def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: 
         ),
         output,
     )
+    for o in report.failed:  # the table cuts long causes; say each one whole
+        st.warn(f"{o.binding_id}: {o.detail}")
     counts = report.counts()
     st.info("revoke: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     if report.failed:

@@ -163,7 +163,8 @@ def _md(text: str) -> str:
 
 # Columns a reader must see whole (ids are typed back into commands); the rest shrink.
 KEEP_WHOLE = frozenset({"id", "binding_id", "rule_id", "severity", "max_severity", "status",
-                        "state", "outcome", "token_kind", "seq", "name", "kind", "secret"})
+                        "state", "outcome", "token_kind", "seq", "name", "kind", "secret",
+                        "scope"})
 
 
 class PlainTableExporter:

@@ -93,7 +93,7 @@ def _latest_decision(conn: Connection, binding_id: str) -> dict[str, Any] | None
     return details
 
 
-def _changed(row: CsvRow, binding: dict[str, Any]) -> str | None:
+def changed_since_packet(row: CsvRow, binding: dict[str, Any]) -> str | None:
     """Why the binding no longer matches what the reviewer saw, or None."""
     status = row.get("status").lower()
     if "status" in row.cells and status != (binding.get("status") or ""):
@@ -179,7 +179,7 @@ def validate_rows(
         if last and last.get("row_digest") == item.digest:
             done.append(item)
             continue
-        why = _changed(row, binding)
+        why = changed_since_packet(row, binding)
         if why:
             problems.append(Problem(row.line, bid, why))
             continue

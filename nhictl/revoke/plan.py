@@ -13,6 +13,9 @@ BROKER_NAMES = {"workos": "WorkOS Pipes", "nango": "Nango"}
 BOT_NOTE = ("bot token: auth.revoke deactivates the bot user in this workspace; it does NOT "
             "uninstall the app (uninstall it from the workspace's app management page)")
 
+STORE_NOTE = ("the installation row (with its now-dead token) stays in the app's slack_sdk "
+              "store; the app should delete it (installation_store.delete_installation)")
+
 
 @dataclass(frozen=True)
 class RevokeStep:
@@ -67,6 +70,8 @@ def plan_step(binding: dict[str, Any], *, kind: str, reason: str) -> RevokeStep:
     if kind in REMOVABLE_KINDS:
         calls.append(f"{holder} removal of connection {binding.get('connection_id')}")
     notes = [BOT_NOTE] if token_kind == TokenKind.BOT.value else []
+    if kind == "slack-store":
+        notes.append(STORE_NOTE)
     noop = None
     if status == Status.REVOKED.value:
         when = binding.get("revoked_at") or "earlier"
@@ -85,6 +90,7 @@ def build_plan(
     targets: list[tuple[dict[str, Any], str]],
     configured: Mapping[str, str],
     shared: Mapping[str, list[str]] | None = None,
+    notes: Mapping[str, list[str]] | None = None,
 ) -> list[RevokeStep]:
     """One step per (binding, reason), in the given order, each binding once.
 
@@ -104,5 +110,8 @@ def build_plan(
             note = (f"shares its token with {', '.join(others)}: revoking it cuts "
                     f"{'that binding' if len(others) == 1 else 'those bindings'} off too")
             step = replace(step, notes=(*step.notes, note))
+        extra = (notes or {}).get(step.binding_id, [])
+        if extra and step.noop is None:
+            step = replace(step, notes=(*step.notes, *extra))
         steps.append(step)
     return steps
