@@ -45,8 +45,7 @@ class SlackValidator:
 
     def stats(self) -> dict[str, Any]:
         snap = self.client.stats.snapshot()
-        return {"slack calls": snap.calls, "429s": snap.http_429, "retries": snap.retries,
-                "rate-limit wait s (all workers)": round(snap.rate_limit_wait_s, 1)}
+        return {"slack calls": snap.calls, "429s": snap.http_429, "retries": snap.retries}
 
 
 def make_validator(
