@@ -121,13 +121,14 @@ def _decided_at(text: str, now: datetime) -> str:
     if not text:
         return iso(now)
     try:
-        moment = parse_time(text)  # ValueError: caller reports the line
-    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
-        raise ValueError("out of range") from None
-    if moment.year < 1000:  # would be stored as 1-01-01T..., not ISO 8601
-        raise ValueError("out of range")
+        moment = parse_time(text)
+    except (ValueError, OverflowError) as exc:
+        why = "is out of range" if "out of range" in str(exc) else "is not an ISO 8601 date/time"
+        raise ValueError(why) from None
+    if moment.year < 1000:
+        raise ValueError("is out of range")
     if moment > now + timedelta(days=1):
-        raise ValueError("in the future")
+        raise ValueError("is in the future")
     return iso(moment)
 
 
@@ -169,8 +170,8 @@ def validate_rows(
         try:
             decided_at = _decided_at(row.get("decided_at"), now)
         except ValueError as exc:
-            problems.append(Problem(row.line, bid, f"decided_at {row.get('decided_at')!r} is "
-                                    f"not an ISO 8601 date/time ({exc})"))
+            problems.append(Problem(row.line, bid,
+                                    f"decided_at {row.get('decided_at')!r} {exc}"))
             continue
         item = Decision(row.line, bid, decision, reviewer, decided_at,
                         row.get("justification"), row.get("recommended_action"),
