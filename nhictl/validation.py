@@ -45,7 +45,8 @@ class SlackValidator:
 
     def stats(self) -> dict[str, Any]:
         snap = self.client.stats.snapshot()
-        return {"slack calls": snap.calls, "429s": snap.http_429, "retries": snap.retries}
+        return {"slack calls": snap.calls, "429s": snap.http_429, "retries": snap.retries,
+                "rate-limit waits": snap.rate_limit_waits}
 
 
 def make_validator(

@@ -79,6 +79,7 @@ def _with_progress_bar(st: AppState, validator: Validator | None, fn: Any) -> Re
                 snap = getattr(getattr(validator, "client", None), "stats", None)
                 if snap is not None:
                     extra = (f"dead {int(snap.dead)}  inconclusive {int(snap.inconclusive)}  "
+                             f"rate-limit waits {int(snap.rate_limit_waits)}  "
                              f"429s {int(snap.http_429)}")
             if phase not in tasks:
                 tasks[phase] = bar.add_task(phase, total=total or None, extra=extra)

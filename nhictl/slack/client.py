@@ -63,6 +63,7 @@ class ClientStats:
     http_429: int = 0
     retries: int = 0
     rate_limit_wait_s: float = 0.0
+    rate_limit_waits: int = 0  # times a call was held back (limiter or Retry-After)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -168,7 +169,7 @@ class SlackClient:
                 if waited < 0:
                     return CallFailure("transient", None, f"{method}: run deadline reached")
                 if waited:
-                    self.stats.add(rate_limit_wait_s=waited)
+                    self.stats.add(rate_limit_wait_s=waited, rate_limit_waits=1)
             acquired = False
             self.stats.add(calls=1)
             outcome = self._send(method, token, params)
@@ -185,7 +186,7 @@ class SlackClient:
                 pause = after if after > 0 else self._backoff(0) / 4
                 if not self._wait(pause, deadline):
                     return _exhausted(outcome, "rate limited past the run deadline")
-                self.stats.add(retries=1, rate_limit_wait_s=pause)
+                self.stats.add(retries=1, rate_limit_wait_s=pause, rate_limit_waits=1)
                 continue
             if not outcome.retryable:
                 return outcome

@@ -58,7 +58,8 @@ class _Scheduler:
                     if wait <= 0.0:
                         item = self._pop(index)
                         if waited:
-                            self._client.stats.add(rate_limit_wait_s=waited)
+                            self._client.stats.add(rate_limit_wait_s=waited,
+                                                   rate_limit_waits=1)
                         return item, True
                     soonest = min(soonest, wait)
             pause = min(soonest, _MAX_IDLE_S)
