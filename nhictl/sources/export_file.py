@@ -44,6 +44,7 @@ KNOWN = {"id", *STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, *SECRET_FIELDS}
 OWNER_STATUSES = ("active", "deactivated")
 # Unknown fields are kept as metadata, except ones that look like secrets: never stored.
 SECRET_KEY_WORDS = ("token", "secret", "password", "apikey", "api_key")
+TOKEN_CHECKED = (*STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, "id")
 TOKEN_SHAPE = re.compile(r"xox[a-z.]*-", re.IGNORECASE)
 
 
@@ -214,13 +215,17 @@ class ExportFileSource(InMemoryTokenMixin):
             raise self._error(
                 where, f'field "owner_status": {status!r} is not one of {", ".join(OWNER_STATUSES)}'
             )
-        for key in (*STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, "id"):
+        for key in TOKEN_CHECKED:
             value = raw.get(key)
-            texts = value if isinstance(value, list) else [value]
-            if any(isinstance(t, str) and TOKEN_SHAPE.search(t) for t in texts):
-                # Most likely a shifted CSV column: storing it would store a token.
-                raise self._error(where, f'field "{key}" holds what looks like a Slack token '
-                                  "(a shifted column?); nothing was stored")
+            if value is None:
+                continue
+            texts = value if isinstance(value, list) else (value,)
+            for text in texts:
+                if isinstance(text, str) and ("xox" in text or "XOX" in text) and \
+                        TOKEN_SHAPE.search(text):
+                    # Most likely a shifted CSV column: storing it would store a token.
+                    raise self._error(where, f'field "{key}" holds what looks like a Slack '
+                                      "token (a shifted column?); nothing was stored")
         token_value = values.get("access_token")
         kind = values.get("token_kind") or (token_kind_of(token_value) if token_value else None)
         if kind is not None and kind not in ("user", "bot"):
