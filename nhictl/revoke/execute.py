@@ -89,13 +89,25 @@ class _Sources:
         if entry is None:
             try:
                 src = self.opener(step)
-                entry = (src, {r.connection_id: r for r in src.collect()})
+                # A broker that can look one connection up is asked for just that one;
+                # others (files, stores) are read once and indexed.
+                records = {} if callable(getattr(src, "find", None)) else {
+                    r.connection_id: r for r in src.collect()}
+                entry = (src, records)
             except NhictlError as exc:
                 entry = exc
             self.cache[step.source] = entry
         if isinstance(entry, NhictlError):
             raise _Failure("source", f"cannot read source {step.source!r}: {entry.message}")
         src, records = entry
+        find = getattr(src, "find", None)
+        if callable(find):
+            try:
+                found: SourceRecord | None = find(step.connection_id, step.owner_id)
+            except NhictlError as exc:
+                raise _Failure("source", f"cannot read source {step.source!r}: "
+                               f"{exc.message}") from None
+            return src, found
         return src, records.get(step.connection_id)
 
     def close(self) -> None:

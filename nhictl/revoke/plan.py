@@ -33,6 +33,7 @@ class RevokeStep:
     calls: tuple[str, ...]
     notes: tuple[str, ...] = ()
     noop: str | None = None  # why nothing will be done
+    owner_id: str | None = None  # lets a broker look the one connection up
 
     @property
     def removable(self) -> bool:
@@ -82,7 +83,7 @@ def plan_step(binding: dict[str, Any], *, kind: str, reason: str) -> RevokeStep:
         token_kind=token_kind, status=status, source=source,
         source_spec=binding.get("source_spec"), source_kind=kind,
         connection_id=str(binding.get("connection_id")), workspace_id=team, reason=reason,
-        calls=tuple(calls), notes=tuple(notes), noop=noop,
+        calls=tuple(calls), notes=tuple(notes), noop=noop, owner_id=binding.get("owner_id"),
     )
 
 

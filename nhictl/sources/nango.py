@@ -139,6 +139,17 @@ class NangoSource:
             raise SourceError(self.name, f"connection {conn_id} has no usable Slack token")
         return TokenFetch(token=token, expires_at=expires, granted_scopes=tuple(scopes))
 
+    def find(self, connection_id: str, owner_id: str | None = None) -> SourceRecord | None:
+        """One connection by the id ``collect`` gave it (one credentials call, not a
+        listing); None when Nango no longer holds it."""
+        found = self._record({"connection_id": connection_id,
+                              "provider_config_key": self.provider_config_key})
+        key, sep, conn_id = connection_id.partition(":")
+        if found is None and sep and key != self.provider_config_key:
+            # `collect` names connections under another config key "KEY:connection_id".
+            found = self._record({"connection_id": conn_id, "provider_config_key": key})
+        return found
+
     def remove(self, record: SourceRecord) -> None:
         """Delete the connection at Nango. Already gone (404) counts as removed."""
         conn_id, key = self._address(record)

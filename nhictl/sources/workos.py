@@ -130,6 +130,15 @@ class WorkOSSource:
             missing_scopes=tuple(_strings(access.get("missing_scopes"))),
         )
 
+    def find(self, connection_id: str, owner_id: str | None = None) -> SourceRecord | None:
+        """One connected account, asked of its user only (the owner id ``collect`` gave
+        it); without an owner id, the full listing."""
+        if owner_id:
+            candidates: Iterator[SourceRecord] = self._records_for(owner_id, {"id": owner_id})
+        else:
+            candidates = self.collect()
+        return next((r for r in candidates if r.connection_id == connection_id), None)
+
     def remove(self, record: SourceRecord) -> None:
         """Delete the connected account. Already gone (404) counts as removed."""
         user_id = record.owner_id or _str(record.metadata.get("user_id"))
