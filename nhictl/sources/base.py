@@ -66,3 +66,13 @@ class InMemoryTokenMixin:
         if record.token is None:
             return TokenFetch()
         return TokenFetch(token=record.token)
+
+
+@runtime_checkable
+class FindableSource(Source, Protocol):
+    """A source that can look one connection up without listing all of them (brokers);
+    revoke uses it so that revoking one binding fetches one token."""
+
+    def find(self, connection_id: str, owner_id: str | None = None) -> SourceRecord | None:
+        """The record ``collect`` would give for this connection, or None if gone."""
+        ...
