@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nhictl.errors import ConfigError
+from nhictl.tomlfile import read_toml
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
@@ -88,15 +88,7 @@ def load_config(explicit: str | None) -> Config:
         path = Path("nhictl.toml")
         if not path.is_file():
             return Config()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not valid UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_config(data, path)
+    return parse_config(read_toml(path, "config file"), path)
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:

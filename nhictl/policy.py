@@ -12,13 +12,13 @@ warning (returned as text, with the closest catalog name), since Slack adds scop
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from nhictl.catalog.loader import Catalog, load_catalog
 from nhictl.errors import ConfigError
+from nhictl.tomlfile import read_toml
 
 THRESHOLDS: dict[str, int] = {
     "max_validation_age_days": 7,
@@ -192,16 +192,7 @@ def load_policy_file(
 ) -> tuple[Policy, list[str]]:
     """A ``--policy FILE``: TOML with the same ``[policy]`` and ``[purposes]`` tables."""
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{p}: policy file not found") from exc
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read policy file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+    data = read_toml(p, "policy file")
     unknown = set(data) - {"policy", "purposes"}
     if unknown:
         raise ConfigError(f"{p}: [{sorted(unknown)[0]}] is not a policy table")

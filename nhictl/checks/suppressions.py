@@ -18,7 +18,6 @@ for ``--fail-on``. After its expiry a suppression hides nothing and raises
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 from nhictl.checks.model import BindingView, Finding, Rule, Snapshot
 from nhictl.errors import ConfigError
+from nhictl.tomlfile import read_toml
 
 SELECTORS: tuple[str, ...] = ("binding", "tenant", "workspace", "owner")
 TEXT_KEYS: tuple[str, ...] = ("reason", "ticket", "approver")
@@ -129,16 +129,7 @@ def parse_suppressions(
 
 def load_suppressions(path: str | Path, rule_ids: tuple[str, ...] | list[str]) -> list[Suppression]:
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{p}: suppressions file not found") from exc
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read suppressions file: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{p}: invalid TOML: {exc}") from exc
+    data = read_toml(p, "suppressions file")
     return parse_suppressions(data, str(p), rule_ids)
 
 
