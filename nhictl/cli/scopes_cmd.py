@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from nhictl.catalog.loader import COLUMNS as CATALOG_COLUMNS
 from nhictl.cli.check_cmd import PolicyOpt, resolve_policy
 from nhictl.cli.common import OutputOpt, emit, example, now_iso, state
 from nhictl.exporters.base import Column, Document, Format
@@ -25,20 +26,7 @@ SCOPE_TABLE = [
     Column("status", "STATUS", 10),
     Column("data_exposed", "EXPOSES", 50),
 ]
-SCOPE_CSV = [
-    Column(k, k)
-    for k in (
-        "scope",
-        "token_types",
-        "access",
-        "data_exposed",
-        "risk",
-        "risk_reason",
-        "status",
-        "status_note",
-        "review_note",
-    )
-]
+SCOPE_CSV = [Column(k, k) for k in CATALOG_COLUMNS]
 
 
 @scopes.command("list", epilog=example("nhictl scopes list --risk critical -o csv"))
