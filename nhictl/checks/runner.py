@@ -79,6 +79,7 @@ def run_checks(
     rules: Sequence[Rule] | None = None,
     suppressions: Sequence[Suppression] | None = None,
     command: str | None = None,
+    trial: bool = False,
 ) -> CheckReport:
     """Run the rules over the inventory and record the findings as one check run.
 
@@ -111,7 +112,7 @@ def run_checks(
             report = CheckReport(run_id, stamp, out, ids, len(snapshot.bindings),
                                  prev["id"] if prev else None, resolved)
             counts = {**report.summary(), "rules": ids,
-                      "partial": len(ids) != len(all_rules())}
+                      "partial": len(ids) != len(all_rules()), "trial": trial}
             findings_repo.insert_run(conn, run_id=run_id, at=stamp, actor=actor,
                                      command=command, counts=counts,
                                      findings=[_row(f) for f in out])

@@ -141,18 +141,25 @@ def execute(
     policy = resolve_policy(st, policy_file)
     with st.open_for_write(f"nhictl {command}") as inv:  # a check run writes findings
         return run_checks(inv, policy, load_catalog(), now=system_clock(),
-                          actor=actor_name(st.actor), rules=rules, command=command)
+                          actor=actor_name(st.actor), rules=rules, command=command,
+                          trial=policy_file is not None)
 
 
 def run_checks_after_reconcile(st: AppState, fail_on: Severity) -> int:
     """For ``nhictl reconcile --fail-on SEV``: run every rule, summary on stderr, exit code."""
-    from nhictl.checks import fail_exit_code
 
     report = execute(st, command="reconcile --fail-on")
     st.info(summary_line(report))
+    return explain_fail_on(st, report, fail_on)
+
+
+def explain_fail_on(st: AppState, report: CheckReport, fail_on: Severity | None) -> int:
+    """The --fail-on exit code; when it is 1, say which findings (even with -q: a cron job
+    that exits 1 must say why)."""
+    from nhictl.checks import fail_exit_code
+
     code = fail_exit_code(report.findings, fail_on)
-    if code:
-        # Said even with -q: a cron job that exits 1 must say why.
+    if code and fail_on is not None:
         hits = [f for f in report.findings
                 if not f.suppressed and f.severity.rank >= fail_on.rank]
         by_rule: dict[str, int] = {}
@@ -184,7 +191,7 @@ def check(
     out: OutFileOpt = None,
 ) -> None:
     """Run the least-privilege and lifecycle rules over the inventory."""
-    from nhictl.checks import all_rules, at_least, fail_exit_code, select_rules
+    from nhictl.checks import all_rules, at_least, select_rules
 
     st = state(ctx)
     if list_rules:
@@ -208,7 +215,12 @@ def check(
     )
     emit(st, doc, output, out)
     st.info(summary_line(report))
-    raise typer.Exit(fail_exit_code(report.findings, fail_on))
+    if min_severity is not None:
+        st.info(f"showing {len(shown)} finding(s) at or above {min_severity.value}")
+    if policy_file is not None:
+        st.info("trial run with --policy: compared with the last check, not kept as its "
+                "history")
+    raise typer.Exit(explain_fail_on(st, report, fail_on))
 
 
 def _finding_json(row: dict[str, Any]) -> dict[str, Any]:

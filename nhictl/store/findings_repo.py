@@ -12,7 +12,9 @@ from nhictl.store.tables import FINDINGS, RUNS
 
 
 def check_runs(conn: Connection) -> list[dict[str, Any]]:
-    """Completed check runs, oldest first (ordered by start time, then sequence number)."""
+    """Completed check runs of the configured policy, oldest first (by start time, then
+    sequence number). Trial runs (``check --policy FILE``) are recorded but are not part of
+    the history: they never become the baseline for new/resolved or the current findings."""
     rows = conn.execute(
         select(RUNS).where(RUNS.c.kind == "check", RUNS.c.outcome == "ok")
     ).all()
@@ -20,7 +22,8 @@ def check_runs(conn: Connection) -> list[dict[str, Any]]:
     for row in rows:
         data = dict(row._mapping)
         data["counts"] = json.loads(data["counts"] or "{}")
-        runs.append(data)
+        if not data["counts"].get("trial"):
+            runs.append(data)
     runs.sort(key=lambda r: (r["started_at"], int(r["counts"].get("seq", 0))))
     return runs
 
