@@ -44,9 +44,10 @@ _RULES: tuple[Rule, ...] = (
         "Without a declared purpose nobody can tell which scopes the binding needs or whether "
         "it should exist.",
         "Record the purpose in the source (or a default_purpose for the source in nhictl.toml), "
-        "or define the purpose under [purposes] in the policy.",
+        "or define the purpose under [purposes] in the policy; then re-check.",
         fw("NHI5:2025", "PR.AA-05, ID.AM-02", "AC-6", "5.5"), ri.purpose_undeclared,
-        "nhictl scopes explain SCOPE",
+        "nhictl check --rule purpose_undeclared",
+        "high if the binding holds a scope rated high or critical in the catalog",
     ),
     Rule(
         "owner_missing", "Binding has no accountable owner", S.HIGH,

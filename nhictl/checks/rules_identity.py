@@ -7,6 +7,7 @@ from datetime import datetime
 
 from nhictl.catalog.loader import Catalog
 from nhictl.checks.model import BindingView, Finding, Rule, Snapshot
+from nhictl.models import Severity
 from nhictl.policy import Policy
 
 OFFBOARDED = frozenset({"deactivated", "inactive", "disabled", "deleted", "suspended",
@@ -27,10 +28,19 @@ def purpose_undeclared(
             continue
         what = (f"declares purpose(s) {', '.join(undefined)} the policy does not define"
                 if b.purpose else "declares no purpose")
+        # Without a purpose no scope can be judged excess: show what it holds, and what
+        # that exposes, so the reviewer sees the stakes.
+        held = list(b.granted_scopes if b.granted_scopes is not None else b.declared_scopes)
+        risks = {s: r.value for s in held if (r := catalog.risk_of(s)) is not None}
+        risky = sorted(s for s, r in risks.items() if r in ("high", "critical"))
+        text = f"{b.describe()} {what}" + (
+            f" and holds {', '.join(risky)} (high risk)." if risky else ".")
         out.append(rule.finding(
-            b, f"{b.describe()} {what}.",
+            b, text,
             {"purpose": list(b.purpose), "undefined": undefined,
-             "policy_purposes": sorted(policy.purposes), "policy": policy.origin},
+             "policy_purposes": sorted(policy.purposes), "policy": policy.origin,
+             "scopes": held, "scope_risk": risks},
+            severity=Severity.HIGH if risky else None,
         ))
     return out
 
