@@ -140,9 +140,28 @@ def execute(
     rules = select_rules(rule_ids)
     policy = resolve_policy(st, policy_file)
     with st.open_for_write(f"nhictl {command}") as inv:  # a check run writes findings
-        return run_checks(inv, policy, load_catalog(), now=system_clock(),
-                          actor=actor_name(st.actor), rules=rules, command=command,
-                          trial=policy_file is not None)
+        report = run_checks(inv, policy, load_catalog(), now=system_clock(),
+                            actor=actor_name(st.actor), rules=rules, command=command,
+                            trial=policy_file is not None)
+    _warn_idle_suppressions(st, policy, report)
+    return report
+
+
+def _warn_idle_suppressions(st: AppState, policy: Policy, report: CheckReport) -> None:
+    """An active suppression that hid nothing is usually a mistyped selector."""
+    import json
+
+    from nhictl.checks.runner import policy_suppressions
+    from nhictl.clock import system_clock
+
+    used = {json.dumps(f.suppression, sort_keys=True) for f in report.findings
+            if f.suppression}
+    now = system_clock()
+    for sup in policy_suppressions(policy):
+        if (sup.rule in report.rules and sup.active(now)
+                and json.dumps(sup.as_dict(), sort_keys=True) not in used):
+            st.warn(f"suppression #{sup.index} ({sup.rule} for {sup.selector} {sup.value}) "
+                    "matched no finding; check its selector (binding ids must be whole)")
 
 
 def run_checks_after_reconcile(st: AppState, fail_on: Severity) -> int:

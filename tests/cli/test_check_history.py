@@ -43,3 +43,22 @@ def test_fail_on_names_the_findings_even_quiet(tmp_path: Path) -> None:
     result = nhictl("-q", "check", "--fail-on", "medium", env=env)
     assert result.code == 1
     assert "scope_exceeds_purpose" in result.err and "--fail-on medium" in result.err
+
+
+def test_a_suppression_that_hides_nothing_is_reported(tmp_path: Path) -> None:
+    env = _setup(tmp_path)
+    (finding,) = _exceeds(env)
+    (tmp_path / "sup.toml").write_text(
+        f'[[suppressions]]\nrule = "scope_exceeds_purpose"\nbinding = "{finding["binding_id"]}"\n'
+        'reason = "r"\nticket = "T-1"\napprover = "a"\nexpires = 2099-01-01\n'
+        '[[suppressions]]\nrule = "scope_exceeds_purpose"\nbinding = "b-00"\n'
+        'reason = "r"\nticket = "T-2"\napprover = "a"\nexpires = 2099-01-01\n')
+    config = tmp_path / "nhictl.toml"
+    config.write_text('[policy]\nsuppressions = "sup.toml"\n')
+    result = nhictl("--config", str(config), "check", "--rule", "scope_exceeds_purpose",
+                    "-o", "json", env=env)
+    assert result.code == 0, result.err
+    (shown,) = result.json()["findings"]
+    assert shown["suppressed"] is True
+    assert "suppression #2" in result.err and "matched no finding" in result.err
+    assert "suppression #1" not in result.err
