@@ -20,7 +20,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,7 @@ def _opt_str(obj: dict[str, Any], key: str, fail: Any) -> str | None:
     return str(value).strip()
 
 
-def parse_line(text: str, n: int, path: str) -> UsageEvent:
+def parse_line(text: str, n: int, path: str, now: datetime | None = None) -> UsageEvent:
     def fail(message: str) -> None:
         raise InputFileError(path, f"line {n}", message)
 
@@ -133,6 +133,9 @@ def parse_line(text: str, n: int, path: str) -> UsageEvent:
         at = iso(moment)
     except (ValueError, OverflowError):
         raise InputFileError(path, f"line {n}", f"'time' is not ISO 8601: {raw_time!r}") from None
+    if now is not None and moment > now + timedelta(days=1):
+        # A future "last use" would hide dormancy until that date.
+        fail(f"'time' {raw_time[:40]!r} is in the future")
     action = _opt_str(obj, "action", fail)
     if action is None:
         fail("'action' is required")
@@ -160,7 +163,9 @@ def parse_line(text: str, n: int, path: str) -> UsageEvent:
     )
 
 
-def parse_usage_file(path: str | Path) -> tuple[int, list[UsageEvent]]:
+def parse_usage_file(
+    path: str | Path, now: datetime | None = None
+) -> tuple[int, list[UsageEvent]]:
     """(lines read, events); any malformed line raises InputFileError naming it."""
     p = Path(path)
     try:
@@ -174,7 +179,8 @@ def parse_usage_file(path: str | Path) -> tuple[int, list[UsageEvent]]:
     lines = text.split("\n")  # not splitlines(): JSON strings may hold U+2028, U+0085
     if lines[-1] == "":
         lines.pop()
-    events = [parse_line(line, n, str(p)) for n, line in enumerate(lines, 1) if line.strip()]
+    events = [parse_line(line, n, str(p), now) for n, line in enumerate(lines, 1)
+              if line.strip()]
     return len(lines), events
 
 
@@ -213,7 +219,7 @@ class _Resolver:
 
 def ingest_usage(inv: Inventory, path: str | Path, *, now: datetime, actor: str) -> UsageReport:
     """Validate the whole file, then record it in one transaction (idempotent)."""
-    lines, events = parse_usage_file(path)
+    lines, events = parse_usage_file(path, now)
     report = UsageReport(path=str(path), lines=lines, events=len(events))
     try:
         with inv.engine.begin() as conn:
@@ -233,7 +239,11 @@ def _write(
         bid = resolver.resolve(ev)
         if bid is None:
             report.unknown += 1
-            unknown.add(f"{ev.ref_kind}={ev.ref}")
+            shared = resolver.by_fp.get(ev.ref, []) if ev.ref_kind == "token_fingerprint" else []
+            # A fingerprint two bindings share cannot be attributed: say so, it is the
+            # token_shared investigation's first clue.
+            unknown.add(f"{ev.ref_kind}={ev.ref}" + (
+                f" (ambiguous: {', '.join(sorted(shared))})" if len(shared) > 1 else ""))
             continue
         report.matched += 1
         key = usage_key(bid, ev)

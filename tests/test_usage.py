@@ -151,3 +151,14 @@ def test_inferred_scopes() -> None:
     assert inferred_scopes("channel_selected", "C1", True) == ("groups:read",)
     assert inferred_scopes("token_requested", None, False) == ()
     assert inferred_scopes("something_new", None, False) == ()
+
+
+def test_future_usage_is_refused(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from nhictl.usage import parse_usage_file
+
+    path = tmp_path / "usage.jsonl"
+    path.write_text('{"time": "2030-01-01T00:00:00Z", "action": "x", "binding_id": "b-1"}\n')
+    with pytest.raises(InputFileError, match="in the future"):
+        parse_usage_file(path, datetime(2026, 11, 29, tzinfo=UTC))

@@ -272,7 +272,10 @@ def _one_line(text: str, limit: int = 600) -> str:
 
     flat = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
     flat = mask_tokens(flat)
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    if len(flat) <= limit:
+        return flat
+    # Keep both ends: the place (file, line) leads and the reason usually closes.
+    return flat[: limit // 2] + " … " + flat[-(limit // 2) :]
 
 
 def _safe(exc: BaseException) -> str:
