@@ -105,9 +105,15 @@ def parse_suppressions(
             raise ConfigError(f"{where}.{unknown[0]} is not a known key")
         rule = entry.get("rule")
         if not isinstance(rule, str) or rule not in rule_ids or rule == EXPIRED_RULE:
-            raise ConfigError(f"{where}.rule must be a rule id (not {EXPIRED_RULE})",
-                              hint="valid rules: " + ", ".join(r for r in rule_ids
-                                                               if r != EXPIRED_RULE))
+            import difflib
+
+            valid = [r for r in rule_ids if r != EXPIRED_RULE]
+            close = difflib.get_close_matches(str(rule), valid, n=1)
+            shown = repr(rule)[:60]
+            raise ConfigError(
+                f"{where}.rule {shown} is not a rule that can be suppressed"
+                + (f" (did you mean {close[0]!r}?)" if close else ""),
+                hint="valid rules: " + ", ".join(valid))
         chosen = [s for s in SELECTORS if s in entry]
         if len(chosen) != 1:
             raise ConfigError(f"{where}: needs exactly one selector of {', '.join(SELECTORS)}")

@@ -61,6 +61,7 @@ FINDING_CSV = [
 FINDING_MARKDOWN = [
     Column("severity", "Severity"), Column("rule_id", "Rule"), Column("binding_id", "Binding"),
     Column("state", "State"), Column("message", "Message"), Column("remediation", "Remediation"),
+    Column("suppression_reason", "Suppressed because"),
 ]
 RULE_COLUMNS = [
     Column("rule_id", "RULE", 26), Column("default_severity", "SEVERITY", 8),
