@@ -6,6 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from nhictl.catalog.loader import Catalog
+from nhictl.checks.common import risk_map
 from nhictl.checks.model import BindingView, Finding, Rule, Snapshot
 from nhictl.models import Severity
 from nhictl.policy import Policy
@@ -30,8 +31,8 @@ def purpose_undeclared(
                 if b.purpose else "declares no purpose")
         # Without a purpose no scope can be judged excess: show what it holds, and what
         # that exposes, so the reviewer sees the stakes.
-        held = list(b.granted_scopes if b.granted_scopes is not None else b.declared_scopes)
-        risks = {s: r.value for s in held if (r := catalog.risk_of(s)) is not None}
+        held = list(b.scopes)
+        risks = risk_map(catalog, held)
         risky = sorted(s for s, r in risks.items() if r in ("high", "critical"))
         text = f"{b.describe()} {what}" + (
             f" and holds {', '.join(risky)} (high risk)." if risky else ".")
@@ -39,7 +40,7 @@ def purpose_undeclared(
             b, text,
             {"purpose": list(b.purpose), "undefined": undefined,
              "policy_purposes": sorted(policy.purposes), "policy": policy.origin,
-             "scopes": held, "scope_risk": risks},
+             "scopes_basis": b.scopes_basis, "scopes": held, "scope_risk": risks},
             severity=Severity.HIGH if risky else None,
         ))
     return out
