@@ -311,3 +311,38 @@ def purpose_list(value: str | Collection[str] | None) -> list[str]:
 def quote_segment(value: str) -> str:
     """One URL path segment, escaped (ids from a broker never reshape the path)."""
     return quote(value, safe="")
+
+
+class BrokerSource:
+    """What the WorkOS and Nango sources share: naming, defaults, paging limits and the
+    robust API client (their constructors keep their own secret-parameter names)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        base_url: str,
+        secret: Secret,
+        env_var: str | None,
+        default_purpose: str | Collection[str] | None,
+        tenant: str | None,
+        client: httpx.Client | None,
+        transport: httpx.BaseTransport | None,
+        timeout: float,
+        sleep: Sleep,
+        max_attempts: int,
+        page_limit: int,
+        max_pages: int,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url
+        self.default_purpose = purpose_list(default_purpose)
+        self.tenant = tenant
+        self.page_limit = max(1, page_limit)
+        self.max_pages = max_pages
+        self._api = ApiClient(source=name, base_url=base_url, secret=secret, env_var=env_var,
+                              client=client, transport=transport, timeout=timeout,
+                              max_attempts=max_attempts, sleep=sleep)
+
+    def close(self) -> None:
+        self._api.close()

@@ -31,12 +31,11 @@ from nhictl.sources.http import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_PAGES,
     DEFAULT_TIMEOUT,
-    ApiClient,
+    BrokerSource,
     PageGuard,
     Sleep,
     error_code,
     normalize_time,
-    purpose_list,
     quote_segment,
 )
 
@@ -63,7 +62,7 @@ def _scopes(value: object) -> list[str]:
     return []
 
 
-class NangoSource:
+class NangoSource(BrokerSource):
     """A Nango source (implements ``Source`` and ``RemovableSource``)."""
 
     kind = "nango"
@@ -87,26 +86,24 @@ class NangoSource:
         page_limit: int = 100,
         max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
-        self.name = name
-        self.base_url = base_url
-        self.secret_key_env = secret_key_env
-        self.provider_config_key = provider_config_key
-        self.default_purpose = purpose_list(default_purpose)
-        self.tenant = tenant
-        self.clock = clock
-        self.page_limit = max(1, page_limit)
-        self.max_pages = max_pages
-        self._api = ApiClient(
-            source=name,
-            base_url=base_url,
+        super().__init__(
+            name,
             secret=secret_key,
             env_var=secret_key_env,
+            base_url=base_url,
+            default_purpose=default_purpose,
+            tenant=tenant,
             client=client,
             transport=transport,
             timeout=timeout,
-            max_attempts=max_attempts,
             sleep=sleep,
+            max_attempts=max_attempts,
+            page_limit=page_limit,
+            max_pages=max_pages,
         )
+        self.secret_key_env = secret_key_env
+        self.provider_config_key = provider_config_key
+        self.clock = clock
 
     # -- Source protocol -------------------------------------------------------------------
     def describe(self) -> str:
@@ -160,9 +157,6 @@ class NangoSource:
         """Connectivity and credentials: lists connections (no credentials fetched)."""
         count = sum(1 for _ in self._slack_connections())
         return f"ok: {count} Slack connection{'s' if count != 1 else ''} listed"
-
-    def close(self) -> None:
-        self._api.close()
 
     # -- listing ---------------------------------------------------------------------------
     def _is_slack(self, conn: dict[str, Any]) -> bool:

@@ -25,11 +25,10 @@ from nhictl.sources.http import (
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_PAGES,
     DEFAULT_TIMEOUT,
-    ApiClient,
+    BrokerSource,
     PageGuard,
     Sleep,
     normalize_time,
-    purpose_list,
     quote_segment,
     safe_code,
 )
@@ -50,7 +49,7 @@ def _strings(value: object) -> list[str]:
     return [v for v in value if isinstance(v, str) and v]
 
 
-class WorkOSSource:
+class WorkOSSource(BrokerSource):
     """A WorkOS Pipes source (implements ``Source`` and ``RemovableSource``)."""
 
     kind = "workos"
@@ -72,24 +71,22 @@ class WorkOSSource:
         page_limit: int = 100,
         max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
-        self.name = name
-        self.base_url = base_url
-        self.api_key_env = api_key_env
-        self.default_purpose = purpose_list(default_purpose)
-        self.tenant = tenant
-        self.page_limit = page_limit
-        self.max_pages = max_pages
-        self._api = ApiClient(
-            source=name,
-            base_url=base_url,
+        super().__init__(
+            name,
             secret=api_key,
             env_var=api_key_env,
+            base_url=base_url,
+            default_purpose=default_purpose,
+            tenant=tenant,
             client=client,
             transport=transport,
             timeout=timeout,
-            max_attempts=max_attempts,
             sleep=sleep,
+            max_attempts=max_attempts,
+            page_limit=page_limit,
+            max_pages=max_pages,
         )
+        self.api_key_env = api_key_env
 
     # -- Source protocol -------------------------------------------------------------------
     def describe(self) -> str:
@@ -151,9 +148,6 @@ class WorkOSSource:
         """Connectivity and credentials: lists every user (not their providers)."""
         count = sum(1 for _ in self._users())
         return f"ok: {count} user{'s' if count != 1 else ''} listed"
-
-    def close(self) -> None:
-        self._api.close()
 
     # -- internals -------------------------------------------------------------------------
     def _users(self) -> Iterator[dict[str, Any]]:
