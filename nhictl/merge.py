@@ -175,7 +175,9 @@ def _next_status(
             return Status.ACTIVE.value, None
         if validation.outcome == "dead" and validation.error:
             status = DEAD_TOKEN_STATUS.get(validation.error, Status.NEEDS_RECONNECT)
-            return status.value, f"slack: {validation.error}"
+            # detail: what the code honestly means (deleted user? revoked? uninstalled?)
+            meaning = f" ({validation.detail})" if validation.detail else ""
+            return status.value, f"slack: {validation.error}{meaning}"
     if current == Status.REMOVED.value:
         return Status.UNVALIDATED.value, "reappeared in its source"
     return current, current_reason

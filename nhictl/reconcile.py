@@ -20,7 +20,14 @@ from sqlalchemy import bindparam, select
 from nhictl.clock import Clock, iso
 from nhictl.errors import ExitCode, NhictlError, SourceError
 from nhictl.merge import merge
-from nhictl.models import EventType, SourceRecord, Status, ValidationResult, binding_id
+from nhictl.models import (
+    EventType,
+    SourceRecord,
+    Status,
+    TokenKind,
+    ValidationResult,
+    binding_id,
+)
 from nhictl.secret import Secret, fingerprint
 from nhictl.sources.base import Source
 from nhictl.store import repo
@@ -31,11 +38,13 @@ ProgressCallback = Callable[[str, int, int], None]  # phase, done, total
 
 
 class Validator(Protocol):
-    """Validates tokens live; results keyed like the items. Never raises for one token."""
+    """Validates tokens live; results keyed like the items. Never raises for one token.
+
+    Items: (binding id, token, workspace hint, a bot token's installer Slack user id)."""
 
     def validate_all(
         self,
-        items: Sequence[tuple[str, Secret, str | None]],
+        items: Sequence[tuple[str, Secret, str | None, str | None]],
         on_progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, ValidationResult]: ...
 
@@ -176,7 +185,8 @@ def reconcile(
         hints, revoked = _workspace_hints(inv, collected)
         # A token nhictl revoked stays revoked: calling Slack with it again would only add
         # noise to the workspace's logs (a reconnect brings a new token, and is validated).
-        items = [(bid, tok, hints.get(bid)) for bid, tok in tokens.items()
+        installers = _installers(collected)
+        items = [(bid, tok, hints.get(bid), installers.get(bid)) for bid, tok in tokens.items()
                  if revoked.get(bid) != fingerprints[bid]]
         report.counts["not_revalidated_revoked"] = len(tokens) - len(items)
         if progress:
@@ -239,6 +249,18 @@ def _workspace_hints(
             bid = binding_id(c.source.name, r.connection_id)
             hints[bid] = known.get(bid) or r.source_team_id
     return hints, revoked
+
+
+def _installers(collected: list[_Collected]) -> dict[str, str]:
+    """The Slack user who installed each bot token, where the source records it (slack_sdk
+    stores, or an export's ``installer_user_id``): the person a bot token is checked against."""
+    out: dict[str, str] = {}
+    for c in collected:
+        for r in c.records:
+            installer = r.metadata.get("installer_user_id")
+            if r.token_kind == TokenKind.BOT.value and isinstance(installer, str) and installer:
+                out[binding_id(c.source.name, r.connection_id)] = installer
+    return out
 
 
 def _write_source(

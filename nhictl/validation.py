@@ -31,7 +31,7 @@ class SlackValidator:
 
     def validate_all(
         self,
-        items: Sequence[tuple[str, Secret, str | None]],
+        items: Sequence[tuple[str, Secret, str | None, str | None]],
         on_progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, ValidationResult]:
         total = len(items)

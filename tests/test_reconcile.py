@@ -60,11 +60,11 @@ class FakeValidator:
         self.results = results
         self.seen: list[str] = []
 
-    def validate_all(self, items: Sequence[tuple[str, Secret, str | None]],
+    def validate_all(self, items: Sequence[tuple[str, Secret, str | None, str | None]],
                      on_progress: Callable[[int, int], None] | None = None
                      ) -> dict[str, ValidationResult]:
-        self.seen = [bid for bid, _, _ in items]
-        return {bid: self.results[bid] for bid, _, _ in items if bid in self.results}
+        self.seen = [bid for bid, *_ in items]
+        return {bid: self.results[bid] for bid, *_ in items if bid in self.results}
 
     def stats(self) -> dict[str, Any]:
         return {"calls": len(self.seen)}

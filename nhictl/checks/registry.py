@@ -58,7 +58,8 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "owner_offboarded", "Owner is deactivated but the binding is not revoked", S.CRITICAL,
         "A departed person's token keeps acting as them in Slack: the classic offboarding gap. "
-        "Slack-side evidence is users.info deleted or auth.test account_inactive.",
+        "Evidence is positive only: the app directory's owner status, or users.info deleted "
+        "for the token's user (a bot token's installer); a dead token alone is not.",
         "Revoke the binding now.",
         fw("NHI1:2025", "PR.AA-01", "AC-2(3)", "6.2"), ri.owner_offboarded, REVOKE,
     ),

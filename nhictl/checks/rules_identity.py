@@ -63,19 +63,25 @@ def owner_missing(
 def owner_offboarded(
     rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
 ) -> list[Finding]:
+    """Positive directory evidence only: the app directory (``owner_status``, which a source
+    fills from its own directory, e.g. a WorkOS membership status) or ``users.info``
+    ``deleted: true`` about the person behind the token (a bot token's installer). A dead
+    token is no evidence: Slack's ``token_revoked``/``account_inactive`` do not say whether
+    a user left, revoked the grant, or the app or workspace went away."""
     out: list[Finding] = []
     for b in _current(snap):
         app_off = (b.owner_status or "").strip().lower() in OFFBOARDED
-        # users.info says deleted, or auth.test answered account_inactive (Slack's answer
-        # for a deactivated user's token, before users.info can even be asked).
-        slack_off = b.slack_user_deleted is True or b.last_validation_error == "account_inactive"
+        slack_off = b.slack_user_deleted is True
         if not (app_off or slack_off):
             continue
+        whose = ("was installed by someone" if b.token_kind == "bot" and not app_off
+                 else "belongs to an owner")
         where = " and ".join(w for w, on in (("the app directory", app_off),
-                                              ("Slack", slack_off)) if on)
+                                              ("Slack (users.info)", slack_off)) if on)
         out.append(rule.finding(
-            b, f"{b.describe()} belongs to an owner deactivated in {where} but is not revoked.",
+            b, f"{b.describe()} {whose} deactivated in {where} but is not revoked.",
             {"owner_status": b.owner_status, "slack_user_deleted": b.slack_user_deleted,
+             "slack_user_checked": "installer" if b.token_kind == "bot" else "token user",
              "slack_error": b.last_validation_error, "slack_user_id": b.user,
              "binding_status": b.status},
         ))

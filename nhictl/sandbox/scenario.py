@@ -227,10 +227,19 @@ class SlackBehaviour:
         return entry.get("kind") == "bot" or bool(entry.get("bot_id"))
 
     def _dead_code(self, entry: dict[str, Any]) -> str | None:
+        """The dead code Slack answers for this token, per token kind.
+
+        Slack's error table (docs.slack.dev/reference/methods/auth.test, "Errors"):
+        ``account_inactive`` is "for a deleted user or workspace when using a bot token",
+        ``token_revoked`` "for a deleted user or workspace or the app has been removed when
+        using a user token". A bot token's user is its bot user (auth.revoke on a bot token
+        deactivates it, docs .../auth.revoke); its installer leaving does not kill it.
+        """
         state = entry.get("state", "active")
         bot = self._is_bot(entry)
+        gone = "account_inactive" if bot else "token_revoked"
         if state == "revoked":
-            return "account_inactive" if bot else "token_revoked"
+            return gone
         if state == "inactive":
             return "account_inactive"
         if state == "invalid":
@@ -242,10 +251,14 @@ class SlackBehaviour:
             return "token_expired"
         team = self.world.teams.get(str(entry.get("team_id")), {})
         if team.get("deleted"):
-            return "account_inactive" if bot else "token_revoked"
-        user = self.world.users.get(str(entry.get("user_id")), {})
-        if user.get("deleted") and entry.get("dead_when_user_deleted", True):
-            return "account_inactive"
+            return gone
+        own_user = (entry.get("bot_user_id") or entry.get("user_id")) if bot else \
+            entry.get("user_id")
+        user = self.world.users.get(str(own_user), {})
+        # dead_when_user_deleted: false is a lab knob, not Slack: a deleted user's user token
+        # that still answers, so tests can reach the users.info "deleted" path on it.
+        if user.get("deleted") and (bot or entry.get("dead_when_user_deleted", True)):
+            return gone
         return None
 
     def _scopes(self, entry: dict[str, Any]) -> list[str]:

@@ -17,8 +17,12 @@ Scenario shape (every key optional except ``tokens``)::
                   "scopes": ["chat:write"], "state": "active",        # active|revoked|expired|
                   "bot_id": null, "expires_in": null,                 #  invalid|inactive
                   "refresh_token": null,
-                  "dead_when_user_deleted": true}],   # false: auth.test still answers and
-                                                       # users.info shows deleted: true
+                  "dead_when_user_deleted": true}],   # false (lab knob, not Slack): a
+                            # deleted user's user token still answers, users.info deleted: true
+      # Dead tokens answer as Slack does (scenario.SlackBehaviour._dead_code): a deleted user
+      # or team -> token_revoked for user tokens, account_inactive for bot tokens (whose user
+      # is the bot user: an installer's deletion leaves a bot token working).
+      # A team may carry "deleted": true.
       "latency_ms": 0,
       "method_latency_ms": {"users.info": 20},                # added to latency_ms
       "rate_limits": {"auth.test": 600},                      # default per team, per method:

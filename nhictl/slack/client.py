@@ -1,17 +1,20 @@
 """Live validation and revocation of Slack tokens on slack_sdk's sync ``WebClient``.
 
 ``SlackClient.validate`` calls ``auth.test`` (identity, granted scopes from ``x-oauth-scopes``)
-and, when the token holds ``users:read``, ``users.info`` on the token's own user. Outcomes:
+and, when the token holds ``users:read``, ``users.info`` on the person behind it (the token's
+own user; a bot token's installer when the source knows it). Outcomes:
 
 * ``ok``: the token works; identity fields set.
 * ``dead``: Slack says the grant is gone (``error`` in SLACK_DEAD_CODES; the status mapping is
-  ``models.DEAD_TOKEN_STATUS``). A dead code from ``users.info`` (revoked between the calls)
-  counts too.
+  ``models.DEAD_TOKEN_STATUS``; ``detail`` says what the code means for this kind of token,
+  as ambiguous as Slack is: ``errors.dead_meaning``). A dead code from ``users.info``
+  (revoked between the calls) counts too.
 * ``inconclusive``: nothing can be concluded, the status must not change. Transient failures
   (5xx, non-JSON bodies, connection errors, timeouts, ``fatal_error`` after retries, a 429 that
   outlasts the retry budget, the run deadline) and answers that do not describe the token:
   ``auth.test`` needs no scope, so ``missing_scope``/``no_permission`` or any other unexpected
-  code there is recorded (``error`` set) but does not kill the binding. Inconclusive results
+  code there is recorded (``error`` set) but does not kill the binding, and so is a reply
+  without the documented shape (``nhictl.slack.replies``). Inconclusive results
   carry only ``error``/``detail``. A transient failure of ``users.info`` makes the whole
   validation inconclusive, so a run after a fault clears equals a clean run.
 
@@ -36,8 +39,9 @@ from slack_sdk.errors import SlackApiError
 from nhictl.clock import Clock, iso, system_clock
 from nhictl.models import ValidationResult
 from nhictl.secret import Secret, token_kind_of
-from nhictl.slack.errors import CallFailure, from_api_error, from_exception, header
+from nhictl.slack.errors import CallFailure, dead_meaning, from_api_error, from_exception
 from nhictl.slack.ratelimit import Limit, RateLimiter
+from nhictl.slack.replies import SLACK_ID, ReplyShapeError, parse_auth_test, parse_users_info
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -205,6 +209,10 @@ class SlackClient:
             response = self._web.api_call(method, params=args)
         except SlackApiError as exc:
             return from_api_error(method, exc)
+        except AttributeError:
+            # slack_sdk's SlackResponse.validate() calls .get on the parsed body: a JSON array,
+            # string or number answer lands here. A strange reply, not a bug of ours.
+            return CallFailure("malformed", None, f"{method}: reply is not a JSON object")
         except Exception as exc:  # translate transport errors; anything else is a bug
             failure = from_exception(method, exc)
             if failure is None:
@@ -222,38 +230,46 @@ class SlackClient:
         *,
         deadline: float | None = None,
         acquired: bool = False,
+        installer_user_id: str | None = None,
     ) -> ValidationResult:
-        """Validate one token (see module doc for outcomes)."""
+        """Validate one token (see module doc for outcomes).
+
+        ``users.info`` (when the token holds ``users:read``) asks about the token's own user
+        for a user token, and about ``installer_user_id`` (when the source knows it) for a bot
+        token: the bot user is no person, its installer is the accountable one.
+        """
         kind_by_prefix = token_kind_of(token.reveal())
         auth = self.call(
             "auth.test", token, workspace=workspace_hint, deadline=deadline, acquired=acquired
         )
         if isinstance(auth, CallFailure):
             return _failed(auth, kind_by_prefix)
-        data, headers = auth
-        bot_id = _text(data.get("bot_id"))
-        scopes_header = header(headers, "x-oauth-scopes") or ""
-        scopes = sorted({s.strip() for s in scopes_header.split(",") if s.strip()})
+        try:
+            reply = parse_auth_test(*auth)
+        except ReplyShapeError as exc:
+            return ValidationResult(outcome="inconclusive", detail=str(exc))
         expires_at = None
-        if isinstance(data.get("expires_in"), int | float):
-            expires_at = iso(self.now() + timedelta(seconds=float(data["expires_in"])))
+        if reply.expires_in is not None:
+            expires_at = iso(self.now() + timedelta(seconds=reply.expires_in))
+        is_bot = bool(reply.bot_id) or kind_by_prefix == "bot"
         result = ValidationResult(
             outcome="ok",
-            workspace_id=_text(data.get("team_id")),
-            workspace_name=_text(data.get("team")),
-            enterprise_id=_text(data.get("enterprise_id")),
-            slack_user_id=_text(data.get("user_id")),
-            bot_id=bot_id,
-            token_kind="bot" if bot_id or kind_by_prefix == "bot" else "user",
-            granted_scopes=scopes,
+            workspace_id=reply.team_id,
+            workspace_name=reply.team_name,
+            enterprise_id=reply.enterprise_id,
+            slack_user_id=reply.user_id,
+            bot_id=reply.bot_id,
+            token_kind="bot" if is_bot else "user",
+            granted_scopes=reply.scopes,
             token_expires_at=expires_at,
         )
-        if "users:read" not in scopes or not result.slack_user_id:
+        person = installer_user_id if is_bot else reply.user_id
+        if "users:read" not in reply.scopes or not person or not SLACK_ID.fullmatch(person):
             return result
         info = self.call(
             "users.info",
             token,
-            {"user": result.slack_user_id},
+            {"user": person},
             workspace=result.workspace_id,
             deadline=deadline,
         )
@@ -262,14 +278,18 @@ class SlackClient:
                 result.detail = info.reason
                 return result
             return _failed(info, kind_by_prefix)
-        user = info[0].get("user")
+        try:
+            deleted = parse_users_info(info[0], person)
+        except ReplyShapeError as exc:
+            return ValidationResult(outcome="inconclusive", detail=str(exc))
         result.slack_user_checked = True
-        result.slack_user_deleted = bool(user.get("deleted")) if isinstance(user, dict) else None
+        result.slack_user_deleted = deleted
         return result
 
     def validate_many(
         self,
-        items: Iterable[ValidationItem | tuple[str, Secret, str | None]],
+        items: Iterable[ValidationItem | tuple[str, Secret, str | None]
+                        | tuple[str, Secret, str | None, str | None]],
         *,
         concurrency: int = 16,
         deadline_s: float | None = None,
@@ -302,18 +322,16 @@ class SlackClient:
         return RevokeResult("failed", None, "auth.revoke: ok but revoked is false")
 
 
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
 def _exhausted(failure: CallFailure, why: str) -> CallFailure:
     return CallFailure("transient", failure.code, f"{failure.reason}: {why}", failure.status)
 
 
 def _failed(failure: CallFailure, kind_by_prefix: str | None) -> ValidationResult:
     if failure.kind == "dead":
+        meaning = dead_meaning(failure.code, kind_by_prefix)
         return ValidationResult(
-            outcome="dead", error=failure.code, token_kind=kind_by_prefix, detail=failure.reason
+            outcome="dead", error=failure.code, token_kind=kind_by_prefix,
+            detail=meaning or failure.reason,
         )
     return ValidationResult(outcome="inconclusive", error=failure.code, detail=failure.reason)
 

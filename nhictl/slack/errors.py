@@ -35,6 +35,31 @@ RETRYABLE_CODES: frozenset[str] = frozenset(
 
 NON_JSON_PREFIX = "Received a response in a non-JSON format"
 
+# What each dead code honestly tells, by token kind. Slack's error tables
+# (docs.slack.dev/reference/methods/auth.test, "Errors"; the same rows on every method page):
+# account_inactive "Authentication token is for a deleted user or workspace when using a bot
+# token"; token_revoked "... for a deleted user or workspace or the app has been removed when
+# using a user token". Neither says which, so neither is evidence the owner left.
+_DEAD_MEANING: dict[tuple[str, str | None], str] = {
+    ("token_revoked", "user"): "ambiguous: the user was deleted, the user revoked the grant, "
+    "the app was removed or the workspace was deleted",
+    ("token_revoked", None): "ambiguous: the user or workspace was deleted, the grant was "
+    "revoked or the app was removed",
+    ("account_inactive", "bot"): "ambiguous: the workspace was deleted or the bot user was "
+    "deactivated",
+    ("account_inactive", None): "ambiguous: the token's user or workspace was deleted",
+    ("invalid_auth", None): "the token is not valid (revoked, rotated away or never issued)",
+    ("not_authed", None): "Slack received no token",
+    ("token_expired", None): "the rotating token expired",
+}
+
+
+def dead_meaning(code: str | None, token_kind: str | None) -> str | None:
+    """What a dead code means for this kind of token, said no more certainly than Slack does."""
+    if code is None:
+        return None
+    return _DEAD_MEANING.get((code, token_kind)) or _DEAD_MEANING.get((code, None))
+
 
 class SlackUnavailableError(UnavailableError):
     """Slack could not be reached or answered unusably; a partial result (exit 4)."""
@@ -46,8 +71,9 @@ class CallFailure:
 
     ``kind``: ``dead`` (token is dead, ``code`` in SLACK_DEAD_CODES), ``api`` (a definite
     ``ok: false`` answer with ``code``), ``ratelimited`` (429, ``retry_after`` seconds),
-    ``transient`` (5xx, non-JSON, connection error, timeout, fatal_error: worth retrying) or
-    ``http`` (another non-200 status: not retried).
+    ``transient`` (5xx, non-JSON, connection error, timeout, fatal_error: worth retrying),
+    ``http`` (another non-200 status: not retried) or ``malformed`` (an answer without the
+    documented shape, see ``nhictl.slack.replies``: not retried, proves nothing).
     """
 
     kind: str

@@ -28,6 +28,7 @@ class ValidationItem(NamedTuple):
     key: str
     token: Secret
     workspace_hint: str | None = None
+    installer_user_id: str | None = None  # a bot token's installer, when the source knows it
 
 
 class _Scheduler:
@@ -81,7 +82,8 @@ class _Scheduler:
 
 def validate_many(
     client: SlackClient,
-    items: Iterable[ValidationItem | tuple[str, Secret, str | None]],
+    items: Iterable[ValidationItem | tuple[str, Secret, str | None]
+                    | tuple[str, Secret, str | None, str | None]],
     *,
     concurrency: int = 16,
     deadline_s: float | None = None,
@@ -120,7 +122,8 @@ def validate_many(
                 continue
             finish(
                 item.key,
-                client.validate(item.token, item.workspace_hint, deadline=deadline, acquired=True),
+                client.validate(item.token, item.workspace_hint, deadline=deadline,
+                                acquired=True, installer_user_id=item.installer_user_id),
             )
 
     workers = max(1, min(concurrency, len(work)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from nhictl.catalog import load_catalog
@@ -185,12 +187,27 @@ def test_owner_offboarded_in_slack() -> None:
     (f,) = run("owner_offboarded", clean(slack_user_deleted=True))
     assert "Slack" in f.message
     assert f.severity == Severity.CRITICAL
-    # A deactivated user's token fails auth.test with account_inactive before users.info.
-    (g,) = run("owner_offboarded", clean(status="needs_reconnect", slack_user_deleted=None,
-                                         last_validation_error="account_inactive"))
-    assert g.evidence["slack_error"] == "account_inactive"
-    assert run("owner_offboarded", clean(status="needs_reconnect",
-                                         last_validation_error="token_revoked")) == []
+
+
+@pytest.mark.parametrize(("kind", "code"), [("bot", "account_inactive"),
+                                            ("user", "token_revoked"),
+                                            ("user", "account_inactive")])
+def test_owner_offboarded_never_from_a_dead_token_alone(kind: str, code: str) -> None:
+    # account_inactive (bot token: workspace deleted or bot user deactivated) and
+    # token_revoked (user token: deleted user, revoked grant, removed app or deleted
+    # workspace) are ambiguous (docs.slack.dev/reference/methods/auth.test "Errors"): no
+    # critical offboarding finding without positive directory evidence.
+    dead = clean(status="needs_reconnect", token_kind=kind, slack_user_deleted=None,
+                 last_validation_outcome="dead", last_validation_error=code)
+    assert run("owner_offboarded", dead) == []
+    (g,) = run("owner_offboarded", replace(dead, owner_status="deactivated"))
+    assert "app directory" in g.message and g.evidence["slack_error"] == code
+
+
+def test_owner_offboarded_bot_token_checked_against_its_installer() -> None:
+    (f,) = run("owner_offboarded", clean(token_kind="bot", slack_user_deleted=True))
+    assert "installed by someone deactivated in Slack" in f.message
+    assert f.evidence["slack_user_checked"] == "installer"
 
 
 def test_findings_have_metadata_and_remediation_command() -> None:

@@ -161,7 +161,9 @@ def test_deleted_user_seen_through_users_info(env: tuple[Env, SlackSandbox]) -> 
     [
         ("revoked_user", "token_revoked", Status.NEEDS_RECONNECT),
         ("revoked_bot", "account_inactive", Status.NEEDS_RECONNECT),
-        ("deleted_user", "account_inactive", Status.NEEDS_RECONNECT),
+        # Slack: a deleted user's user token answers token_revoked (account_inactive is the
+        # bot-token answer), docs.slack.dev/reference/methods/auth.test "Errors"
+        ("deleted_user", "token_revoked", Status.NEEDS_RECONNECT),
         ("expired", "token_expired", Status.EXPIRED),
         ("expired_by_time", "token_expired", Status.EXPIRED),
         ("invalid", "invalid_auth", Status.NEEDS_RECONNECT),
