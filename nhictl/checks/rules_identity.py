@@ -8,7 +8,7 @@ from datetime import datetime
 from nhictl.catalog.loader import Catalog
 from nhictl.checks.common import risk_map
 from nhictl.checks.model import BindingView, Finding, Rule, Snapshot
-from nhictl.models import Severity
+from nhictl.models import Severity, TokenKind
 from nhictl.policy import Policy
 
 OFFBOARDED = frozenset({"deactivated", "inactive", "disabled", "deleted", "suspended",
@@ -74,14 +74,15 @@ def owner_offboarded(
         slack_off = b.slack_user_deleted is True
         if not (app_off or slack_off):
             continue
-        whose = ("was installed by someone" if b.token_kind == "bot" and not app_off
+        bot = b.token_kind == TokenKind.BOT.value
+        whose = ("was installed by someone" if bot and not app_off
                  else "belongs to an owner")
         where = " and ".join(w for w, on in (("the app directory", app_off),
                                               ("Slack (users.info)", slack_off)) if on)
         out.append(rule.finding(
             b, f"{b.describe()} {whose} deactivated in {where} but is not revoked.",
             {"owner_status": b.owner_status, "slack_user_deleted": b.slack_user_deleted,
-             "slack_user_checked": "installer" if b.token_kind == "bot" else "token user",
+             "slack_user_checked": "installer" if bot else "token user",
              "slack_error": b.last_validation_error, "slack_user_id": b.user,
              "binding_status": b.status},
         ))

@@ -29,6 +29,7 @@ class Reply:
     status: int = 200
     body: Any = None  # dict -> JSON; str -> HTML
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # sent verbatim as JSON (a hostile reply: arrays, NaN...)
     close: bool = False  # drop the connection without any response
     delay_s: float = 0.0  # sleep before answering (the "slow" fault)
     fault: str | None = None
@@ -187,6 +188,16 @@ class SlackBehaviour:
                 if k not in {"method", "token", "team_id", "kind", "times", "error"}
             }
             return Reply(body={"ok": False, "error": str(fault["error"]), **extra}, fault=kind)
+        if kind == "raw":
+            # A hostile or broken server: this exact body, status and headers (so no
+            # x-oauth-scopes unless given). Not something Slack sends; it tests that one
+            # strange reply stays one inconclusive validation.
+            return Reply(
+                status=int(fault.get("status", 200)),
+                raw=str(fault.get("body", "")).encode(),
+                headers={str(k): str(v) for k, v in dict(fault.get("headers", {})).items()},
+                fault=kind,
+            )
         if kind == "slow":
             return None
         raise ValueError(f"unknown fault kind {kind!r}")
@@ -441,6 +452,8 @@ class SlackBehaviour:
 
 def encode_body(reply: Reply) -> tuple[bytes, str]:
     """The bytes and content type of a reply."""
+    if reply.raw is not None:
+        return reply.raw, "application/json; charset=utf-8"
     if isinstance(reply.body, str):
         return reply.body.encode(), "text/html; charset=utf-8"
     return json.dumps(reply.body or {}).encode(), "application/json; charset=utf-8"

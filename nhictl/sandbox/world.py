@@ -32,7 +32,8 @@ Scenario shape (every key optional except ``tokens``)::
       "oauth_clients": {"123.456": "secret"},   # client_id -> secret for oauth.v2.access
       "faults": [{"method": "auth.test", "token": "xoxp-...", "kind": "500_once"}],
                  # kinds: 500_once 503_html 404_html close fatal_error slow 429 error
-                 # ("error": CODE plus extra fields); optional
+                 # ("error": CODE plus extra fields) raw ("body": verbatim JSON text,
+                 # "status", "headers": a hostile reply); optional
                  # "team_id" instead of "token", "times": N (default 1 for 500_once)
       "workos": {"api_key": "sk_test_...", "users": [...]},     # broker fakes, below
       "nango": {"secret_key": "...", "connections": [...]}

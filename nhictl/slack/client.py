@@ -218,7 +218,10 @@ class SlackClient:
             if failure is None:
                 raise
             return failure
-        data = response.data if isinstance(response.data, dict) else {}
+        data = response.data
+        if not isinstance(data, dict) or data.get("ok") is not True:
+            # slack_sdk lets any truthy "ok" through ("true", 1): only Slack's boolean counts.
+            return CallFailure("malformed", None, f"{method}: reply has no ok: true")
         return dict(data), dict(response.headers)
 
     # -- validation ----------------------------------------------------------------------------
@@ -317,7 +320,7 @@ class SlackClient:
         data = outcome[0]
         if test:
             return RevokeResult("test_ok")
-        if data.get("revoked"):
+        if data.get("revoked") is True:  # only Slack's boolean says so, not "yes" or 1
             return RevokeResult("revoked")
         return RevokeResult("failed", None, "auth.revoke: ok but revoked is false")
 

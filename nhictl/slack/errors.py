@@ -130,12 +130,16 @@ def from_api_error(method: str, exc: SlackApiError) -> CallFailure:
         return CallFailure("transient", code, f"{method}: HTTP {status}", status, data=data)
     if status != 200:
         return CallFailure("http", code, f"{method}: HTTP {status}", status, data=data)
+    if not isinstance(raw, dict) or raw.get("ok") is not False or not isinstance(
+            raw.get("error"), str) or not raw["error"]:
+        # Neither ok: true nor a definite {"ok": false, "error": CODE}: a strange reply
+        # (an empty array, {"ok": "no"}, an error that is an object) proves nothing.
+        return CallFailure("malformed", None, f"{method}: reply has no ok: true", status)
     if code in SLACK_DEAD_CODES:
         return CallFailure("dead", code, f"{method}: {code}", status, data=data)
     if code in RETRYABLE_CODES:
         return CallFailure("transient", code, f"{method}: {code}", status, data=data)
-    reason = f"{method}: {code or 'ok:false without error'}"
-    return CallFailure("api", code, reason, status, data=data)
+    return CallFailure("api", code, f"{method}: {code}", status, data=data)
 
 
 def from_exception(method: str, exc: BaseException) -> CallFailure | None:

@@ -344,3 +344,40 @@ def test_stop_returns_promptly_with_a_slow_request_in_flight() -> None:
     slack.stop()
     assert time.monotonic() - start < 2
     thread.join(timeout=2)
+
+
+def test_deleted_user_and_workspace_answer_per_token_kind(slack: SlackSandbox) -> None:
+    """Slack's error table (docs.slack.dev/reference/methods/auth.test, "Errors"): a deleted
+    user or workspace is token_revoked for a user token, account_inactive for a bot token."""
+    installer_left = fake("xoxb-")
+    with slack.world.lock:
+        slack.world.users["U1"]["deleted"] = True  # the user token's user, and BOT's installer
+        slack.world.add_token({"token": installer_left, "team_id": "T1", "user_id": "UB",
+                               "kind": "bot", "bot_id": "B8", "scopes": ["users:read"]})
+    assert call(slack, "auth.test", token=USER)[2]["error"] == "token_revoked"
+    # The bot user is not the installer: the bot token keeps working, and users.info on the
+    # installer tells the truth.
+    assert call(slack, "auth.test", token=installer_left)[2]["ok"] is True
+    info = call(slack, "users.info", token=installer_left, form={"user": "U1"})[2]
+    assert info["user"]["deleted"] is True
+    with slack.world.lock:
+        slack.world.users["UB"]["deleted"] = True  # the bot user itself deactivated
+    assert call(slack, "auth.test", token=BOT)[2]["error"] == "account_inactive"
+    with slack.world.lock:
+        slack.world.teams["T2"]["deleted"] = True
+    assert call(slack, "auth.test", token=ROTATING)[2]["error"] == "token_revoked"
+
+
+def test_raw_fault_sends_the_exact_body_and_headers(slack: SlackSandbox) -> None:
+    with slack.world.lock:
+        slack.world.faults += [
+            {"method": "auth.test", "kind": "raw", "body": '[{"ok": true}]', "times": 1},
+            {"method": "auth.test", "kind": "raw", "body": '{"ok": true, "expires_in": NaN}',
+             "headers": {"x-oauth-scopes": "chat:write"}, "times": 1},
+        ]
+    status, headers, body = call(slack, "auth.test", token=USER)
+    assert (status, body) == (200, [{"ok": True}]) and "x-oauth-scopes" not in headers
+    status, headers, body = call(slack, "auth.test", token=USER)
+    assert body["expires_in"] != body["expires_in"]  # NaN, verbatim
+    assert headers["x-oauth-scopes"] == "chat:write"
+    assert [r.fault for r in slack.requests] == ["raw", "raw"]
