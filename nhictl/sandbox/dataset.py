@@ -42,7 +42,10 @@ PICK = ["channels:read"]
 PLANTED: dict[str, str] = {
     "conn-0003": "revoked token (needs_reconnect; dead_token_retained after grace)",
     "conn-0007": "expired rotating token (expired)",
-    "conn-0011": "Slack user deactivated (owner_offboarded)",
+    # Slack answers a deleted user's user token token_revoked, which is ambiguous (revoked?
+    # uninstalled?): no owner_offboarded without directory evidence. The demo's bolt store
+    # plants the Slack-side offboarding instead (a bot whose installer left, see demo_world).
+    "conn-0011": "Slack user deleted: token_revoked, ambiguous (dead_token_retained)",
     "conn-0015": "app owner deactivated (owner_offboarded)",
     "conn-0019": "scope expansion between runs (scope_expanded)",
     "conn-0023": "identity mismatch: token acts for another user (identity_mismatch)",
@@ -178,10 +181,7 @@ def generate(count: int = 64, seed: int = 7, now: str = "2026-11-29T12:00:00Z") 
         else:
             tokens.append({"token": token, "team_id": team_id, "user_id": token_user,
                            "kind": "user", "scopes": sorted(set(token_scopes)), "state": state,
-                           "expires_in": 43200 if rotating else None,
-                           # The deactivated user's grant is still live at Slack, so only
-                           # users.info reveals the offboarding.
-                           "dead_when_user_deleted": cid != "conn-0011"})
+                           "expires_in": 43200 if rotating else None})
         if cid == "conn-0035":
             faults.append({"method": "auth.test", "token": token, "kind": "500_once"})
         record["access_token"] = token

@@ -58,22 +58,26 @@ def write_bolt_store(ds: Dataset, path: Path) -> None:
         user_token = fake_token("user")
         bot_token = fake_token("bot")
         bot_user = f"U0BOTUSR{i:02d}"
+        # The first installer has left: their user token is dead (token_revoked), while the
+        # bot they installed works on, and users.info (users:read) shows them deleted.
+        departed = i == 0
+        bot_scopes = ["chat:write", "users:read"] if departed else ["chat:write"]
         ds.scenario["users"].append({"id": installer, "team_id": team, "name": f"installer{i}",
-                                     "deleted": False})
+                                     "deleted": departed})
         ds.scenario["tokens"].append({"token": user_token, "team_id": team,
                                       "user_id": installer, "kind": "user",
                                       "scopes": ["chat:write"], "state": "active",
                                       "expires_in": 43200})
         ds.scenario["tokens"].append({"token": bot_token, "team_id": team, "user_id": bot_user,
                                       "kind": "bot", "bot_id": f"B0DEMO{i:04d}",
-                                      "scopes": ["chat:write"], "state": "active",
+                                      "scopes": bot_scopes, "state": "active",
                                       "expires_in": 43200})
         store.save(Installation(
             app_id="A0DEMOBOLT", enterprise_id=None, team_id=team, team_name=team_name,
             user_id=installer, user_scopes=["chat:write"], user_token=user_token,
             user_refresh_token="xoxe-1-FAKE" + secrets.token_hex(8), user_token_expires_in=43200,
             bot_token=bot_token, bot_id=f"B0DEMO{i:04d}", bot_user_id=bot_user,
-            bot_scopes=["chat:write"], bot_refresh_token="xoxe-1-FAKE" + secrets.token_hex(8),
+            bot_scopes=bot_scopes, bot_refresh_token="xoxe-1-FAKE" + secrets.token_hex(8),
             bot_token_expires_in=43200, installed_at=1764000000.0 + i,
         ))
     os.chmod(path, 0o600)

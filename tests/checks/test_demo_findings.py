@@ -15,13 +15,19 @@ from nhictl.sandbox.dataset import PLANTED
 from nhictl.store import open_inventory
 from nhictl.store.tables import BINDINGS
 
-# The planted scope (expansion, legacy, admin) is also outside the notifications purpose;
-# conn-0011 holds users:read (so users.info can reveal the deleted user), a sign-in red flag.
+# The planted scope (expansion, legacy, admin) is also outside the notifications purpose.
+# (conn-0011's users:read no longer shows: its deleted user's token is dead, as at Slack.)
 OVERLAPS = {("conn-0019", "scope_exceeds_purpose"), ("conn-0051", "scope_exceeds_purpose"),
-            ("conn-0055", "scope_exceeds_purpose"), ("conn-0011", "scope_exceeds_purpose")}
+            ("conn-0055", "scope_exceeds_purpose")}
 # Dead grants kept past the grace period: the demo's first run is recorded a week ago.
 DEAD = {("conn-0003", "dead_token_retained"),  # revoked token
         ("data_installation_03DEMO", "dead_token_retained")}  # WorkOS needs_reauthorization
+# The bolt store's first installer left (issue 10.7): their user token answers token_revoked
+# (dead, ambiguous), the bot they installed lives on and users.info on the installer is the
+# Slack-side offboarding evidence; the bot's users:read is beyond the store's purpose.
+DEPARTED_INSTALLER = {("A0DEMOBOLT:-:T0ACME001:U0BOLT0001:user", "dead_token_retained"),
+                      ("A0DEMOBOLT:-:T0ACME001:bot", "owner_offboarded"),
+                      ("A0DEMOBOLT:-:T0ACME001:bot", "scope_exceeds_purpose")}
 
 
 def test_demo_planted_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -48,4 +54,4 @@ def test_demo_planted_problems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         if m and m.group(1) not in ("expired",):
             expected.add((cid, m.group(1)))
     found = {(conn_of[f["binding_id"]], f["rule_id"]) for f in findings}
-    assert found == expected | OVERLAPS | DEAD
+    assert found == expected | OVERLAPS | DEAD | DEPARTED_INSTALLER
