@@ -196,6 +196,9 @@ def _apply_validation(
     if v.outcome != "ok":
         if v.outcome == "dead":
             row["last_validated_at"] = now
+            if v.slack_user_checked:  # a dead user token's user, asked about another way
+                row["slack_user_checked"] = True
+                row["slack_user_deleted"] = v.slack_user_deleted
         return
     first_validation = previous is None or previous.get("last_validated_at") is None or \
         previous.get("granted_scopes") is None

@@ -185,8 +185,8 @@ def reconcile(
         hints, revoked = _workspace_hints(inv, collected)
         # A token nhictl revoked stays revoked: calling Slack with it again would only add
         # noise to the workspace's logs (a reconnect brings a new token, and is validated).
-        installers = _installers(collected)
-        items = [(bid, tok, hints.get(bid), installers.get(bid)) for bid, tok in tokens.items()
+        people = _people(inv, collected)
+        items = [(bid, tok, hints.get(bid), people.get(bid)) for bid, tok in tokens.items()
                  if revoked.get(bid) != fingerprints[bid]]
         report.counts["not_revalidated_revoked"] = len(tokens) - len(items)
         if progress:
@@ -251,15 +251,25 @@ def _workspace_hints(
     return hints, revoked
 
 
-def _installers(collected: list[_Collected]) -> dict[str, str]:
-    """The Slack user who installed each bot token, where the source records it (slack_sdk
-    stores, or an export's ``installer_user_id``): the person a bot token is checked against."""
+def _people(inv: Inventory, collected: list[_Collected]) -> dict[str, str]:
+    """The Slack user behind each token, for users.info: a user token's user as last
+    validated (else as its source recorded it), a bot token's installer where the source
+    records it (slack_sdk stores, an export's ``installer_user_id``)."""
+    with inv.engine.connect() as conn:
+        validated = {bid: user for bid, user in conn.execute(
+            select(BINDINGS.c.id, BINDINGS.c.slack_user_id).where(
+                BINDINGS.c.last_validated_at.is_not(None),
+                BINDINGS.c.token_kind == TokenKind.USER.value))}
     out: dict[str, str] = {}
     for c in collected:
         for r in c.records:
-            installer = r.metadata.get("installer_user_id")
-            if r.token_kind == TokenKind.BOT.value and isinstance(installer, str) and installer:
-                out[binding_id(c.source.name, r.connection_id)] = installer
+            bid = binding_id(c.source.name, r.connection_id)
+            if r.token_kind == TokenKind.BOT.value:
+                person = r.metadata.get("installer_user_id")
+            else:
+                person = validated.get(bid) or r.source_slack_user_id
+            if isinstance(person, str) and person:
+                out[bid] = person
     return out
 
 

@@ -15,9 +15,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-from nhictl.models import ValidationResult
+from nhictl.models import TokenKind, ValidationResult
 from nhictl.secret import Secret
 from nhictl.slack.client import ClientStats, SlackClient
+from nhictl.slack.errors import CallFailure
+from nhictl.slack.replies import SLACK_ID, ReplyShapeError, parse_users_info
 
 ProgressCallback = Callable[[str, ValidationResult, ClientStats], None]
 
@@ -28,7 +30,9 @@ class ValidationItem(NamedTuple):
     key: str
     token: Secret
     workspace_hint: str | None = None
-    installer_user_id: str | None = None  # a bot token's installer, when the source knows it
+    # The Slack user behind the token as last known: a user token's user, a bot token's
+    # installer. Asked about with users.info (never taken as the token's identity).
+    person_id: str | None = None
 
 
 class _Scheduler:
@@ -123,7 +127,7 @@ def validate_many(
             finish(
                 item.key,
                 client.validate(item.token, item.workspace_hint, deadline=deadline,
-                                acquired=True, installer_user_id=item.installer_user_id),
+                                acquired=True, installer_user_id=item.person_id),
             )
 
     workers = max(1, min(concurrency, len(work)))
@@ -131,4 +135,58 @@ def validate_many(
         futures = [pool.submit(worker) for _ in range(workers)]
         for future in futures:
             future.result()
+    _ask_the_directory(client, work, results, deadline)
     return {item.key: results[item.key] for item in work}
+
+
+# Dead codes that may mean "the user was deleted", among other things
+# (docs.slack.dev/reference/methods/auth.test, "Errors").
+_MAYBE_USER_DELETED = frozenset({"token_revoked", "account_inactive"})
+
+
+def _ask_the_directory(
+    client: SlackClient,
+    work: list[ValidationItem],
+    results: dict[str, ValidationResult],
+    deadline: float | None,
+) -> None:
+    """Turn an ambiguous dead user token into evidence where the workspace allows it.
+
+    A dead user token cannot ask about its own user; a live bot token of the same workspace
+    holding ``users:read`` can. Only bot tokens are used: they are the app's own identity, so
+    no person's token is used to look up another person. No such token: the result stays
+    as ambiguous as Slack's code.
+    """
+    directory: dict[str, Secret] = {}
+    for item in work:
+        r = results[item.key]
+        if (r.outcome == "ok" and r.token_kind == TokenKind.BOT and r.workspace_id
+                and "users:read" in (r.granted_scopes or [])):
+            directory.setdefault(r.workspace_id, item.token)
+    for item in work:
+        r = results[item.key]
+        if (r.outcome != "dead" or r.error not in _MAYBE_USER_DELETED
+                or r.token_kind != TokenKind.USER
+                or not item.person_id or not SLACK_ID.fullmatch(item.person_id)):
+            continue
+        token = directory.get(item.workspace_hint or "")
+        if token is None:
+            continue
+        if deadline is not None and client.monotonic() >= deadline:
+            return
+        answer = client.call("users.info", token, {"user": item.person_id},
+                             workspace=item.workspace_hint, deadline=deadline)
+        if isinstance(answer, CallFailure):
+            continue  # user_not_found, a fault: no evidence either way
+        try:
+            deleted = parse_users_info(answer[0], item.person_id)
+        except ReplyShapeError:
+            continue
+        r.slack_user_checked = True
+        r.slack_user_deleted = deleted
+        if deleted:
+            r.detail = "the user was deleted, per users.info"
+        elif r.error == "token_revoked":  # the workspace lives (its bot answered)
+            r.detail = ("the user is not deleted, per users.info: the grant was revoked or "
+                        "the app was removed")
+

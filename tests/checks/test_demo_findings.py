@@ -23,9 +23,11 @@ OVERLAPS = {("conn-0019", "scope_exceeds_purpose"), ("conn-0051", "scope_exceeds
 DEAD = {("conn-0003", "dead_token_retained"),  # revoked token
         ("data_installation_03DEMO", "dead_token_retained")}  # WorkOS needs_reauthorization
 # The bolt store's first installer left (issue 10.7): their user token answers token_revoked
-# (dead, ambiguous), the bot they installed lives on and users.info on the installer is the
-# Slack-side offboarding evidence; the bot's users:read is beyond the store's purpose.
+# (dead, ambiguous by itself), the bot they installed lives on with users:read, and
+# users.info on the installer through that bot is the Slack-side offboarding evidence for
+# both bindings; the bot's users:read is beyond the store's purpose.
 DEPARTED_INSTALLER = {("A0DEMOBOLT:-:T0ACME001:U0BOLT0001:user", "dead_token_retained"),
+                      ("A0DEMOBOLT:-:T0ACME001:U0BOLT0001:user", "owner_offboarded"),
                       ("A0DEMOBOLT:-:T0ACME001:bot", "owner_offboarded"),
                       ("A0DEMOBOLT:-:T0ACME001:bot", "scope_exceeds_purpose")}
 

@@ -24,10 +24,14 @@ def _token(kind: str) -> str:
     return f"{kind}-FAKE-{secrets.token_hex(10)}"
 
 
-USER, BOT, GONE_BOT = _token("xoxp"), _token("xoxb"), _token("xoxb")
+USER, BOT, GONE_BOT, LEFT = _token("xoxp"), _token("xoxb"), _token("xoxb"), _token("xoxp")
+AMBIGUOUS_USER = ("slack: token_revoked (ambiguous: the user was deleted, the user revoked the "
+                  "grant, the app was removed or the workspace was deleted)")
+AMBIGUOUS_BOT = ("slack: account_inactive (ambiguous: the workspace was deleted or the bot user "
+                 "was deactivated)")
 
 
-def _world(**extra: Any) -> World:
+def _world(bot_scopes: list[str]) -> World:
     return World.from_dict({
         "teams": [{"id": "T1", "name": "Acme"},
                   {"id": "T2", "name": "Defunct", "deleted": True}],
@@ -39,15 +43,17 @@ def _world(**extra: Any) -> World:
             # alan was deleted: his user token is dead (token_revoked)
             {"token": USER, "team_id": "T1", "user_id": "U2", "kind": "user",
              "scopes": ["chat:write", "users:read"]},
-            # a bot alan installed: still works; users:read lets nhictl ask about alan
+            # a bot alan installed: still works
             {"token": BOT, "team_id": "T1", "user_id": "UB1", "kind": "bot", "bot_id": "B1",
-             "scopes": ["chat:write", "users:read"]},
+             "scopes": bot_scopes},
             # a bot in a deleted workspace (account_inactive)
             {"token": GONE_BOT, "team_id": "T2", "user_id": "UB2", "kind": "bot",
              "bot_id": "B2", "scopes": ["chat:write"]},
+            # grace is still here but revoked her grant (token_revoked too)
+            {"token": LEFT, "team_id": "T1", "user_id": "U1", "kind": "user",
+             "scopes": ["chat:write"], "state": "revoked"},
         ],
         "retry_after": 0,
-        **extra,
     })
 
 
@@ -60,6 +66,8 @@ def _export(tmp_path: Path, **owner_status: str) -> Path:
          "scopes": "chat:write users:read"},
         {"id": "bot-workspace-deleted", "access_token": GONE_BOT, "team_id": "T2",
          "owner_email": "ops@defunct.example", "scopes": "chat:write"},
+        {"id": "user-revoked", "access_token": LEFT, "team_id": "T1", "slack_user_id": "U1",
+         "owner_email": "grace@acme.example", "scopes": "chat:write"},
     ]
     for row in rows:
         row["owner_status"] = owner_status.get(str(row["id"]).replace("-", "_"), "active")
@@ -91,45 +99,70 @@ def _findings(env: dict[str, str], rule: str) -> dict[str, dict[str, Any]]:
     return {ids[f["binding_id"]]: f for f in checked.json()["findings"]}
 
 
-def test_dead_tokens_say_the_honest_reason_and_raise_no_false_offboarding(
+def test_without_directory_evidence_dead_tokens_are_ambiguous_never_offboarded(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
-    with SlackSandbox(_world()) as slack:
+    # No token in the workspace can read the directory (no users:read anywhere alive).
+    with SlackSandbox(_world(["chat:write"])) as slack:
         result = _reconcile(env, slack.url, _export(tmp_path), "--fail-on", "critical")
-    # Exit 1: the one real offboarding (the installer) is critical; nothing else is.
-    assert result.code == 1, result.err
+        assert slack.count("users.info") == 0
+    # Before: the deleted workspace's bot (account_inactive) was a false critical: exit 1.
+    assert result.code == 0, result.err
     rows = _bindings(env)
-    user = rows["user-deleted"]
-    assert user["status"] == "needs_reconnect"
-    assert user["status_reason"] == (
-        "slack: token_revoked (ambiguous: the user was deleted, the user revoked the grant, "
-        "the app was removed or the workspace was deleted)")
+    assert (rows["user-deleted"]["status"], rows["user-deleted"]["status_reason"]) == (
+        "needs_reconnect", AMBIGUOUS_USER)
+    assert rows["user-revoked"]["status_reason"] == AMBIGUOUS_USER  # Slack cannot tell apart
     gone = rows["bot-workspace-deleted"]
-    assert gone["status"] == "needs_reconnect"
-    assert gone["status_reason"] == (
-        "slack: account_inactive (ambiguous: the workspace was deleted or the bot user was "
-        "deactivated)")
+    assert (gone["status"], gone["status_reason"]) == ("needs_reconnect", AMBIGUOUS_BOT)
+    assert rows["bot-installer-left"]["status"] == "active"
+    assert _findings(env, "owner_offboarded") == {}
+
+
+def test_directory_evidence_tells_deleted_from_revoked_and_offboards(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    # The workspace's bot holds users:read: it is asked about the installer (alive bot) and
+    # about the users behind the two dead user tokens.
+    with SlackSandbox(_world(["chat:write", "users:read"])) as slack:
+        result = _reconcile(env, slack.url, _export(tmp_path), "--fail-on", "critical")
+        asked = sorted(str(r.params.get("user")) for r in slack.requests
+                       if r.method == "users.info")
+    assert result.code == 1, result.err  # real critical findings
+    assert asked == ["U1", "U2", "U2"]
+    rows = _bindings(env)
+    deleted = rows["user-deleted"]
+    assert (deleted["status"], deleted["slack_user_deleted"]) == ("needs_reconnect", True)
+    assert deleted["status_reason"] == (
+        "slack: token_revoked (the user was deleted, per users.info)")
+    revoked = rows["user-revoked"]
+    assert (revoked["status"], revoked["slack_user_deleted"]) == ("needs_reconnect", False)
+    assert revoked["status_reason"] == (
+        "slack: token_revoked (the user is not deleted, per users.info: the grant was revoked "
+        "or the app was removed)")
     bot = rows["bot-installer-left"]
     assert (bot["status"], bot["token_kind"], bot["slack_user_deleted"]) == (
         "active", "bot", True)
+    assert rows["bot-workspace-deleted"]["status_reason"] == AMBIGUOUS_BOT
     offboarded = _findings(env, "owner_offboarded")
-    # Before: account_inactive on the deleted workspace's bot was a false critical, and the
-    # installer of a live bot was never asked about.
-    assert set(offboarded) == {"bot-installer-left"}
+    # Before: the deleted workspace's bot was critical, alan's own dead token and the bot he
+    # installed were not.
+    assert set(offboarded) == {"user-deleted", "bot-installer-left"}
     assert "installed by someone deactivated in Slack (users.info)" in (
         offboarded["bot-installer-left"]["message"])
-    assert offboarded["bot-installer-left"]["severity"] == "critical"
+    assert "belongs to an owner deactivated in Slack (users.info)" in (
+        offboarded["user-deleted"]["message"])
+    assert {f["severity"] for f in offboarded.values()} == {"critical"}
 
 
-def test_app_directory_evidence_still_offboards_a_dead_user_token(
+def test_app_directory_evidence_offboards_a_dead_user_token(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     export = _export(tmp_path, user_deleted="deactivated")
-    with SlackSandbox(_world()) as slack:
+    with SlackSandbox(_world(["chat:write"])) as slack:
         result = _reconcile(env, slack.url, export)
     assert result.code == 0, result.err
     offboarded = _findings(env, "owner_offboarded")
-    assert set(offboarded) == {"user-deleted", "bot-installer-left"}
+    assert set(offboarded) == {"user-deleted"}
     finding = offboarded["user-deleted"]
     assert "the app directory" in finding["message"]
     assert finding["evidence"]["slack_error"] == "token_revoked"
