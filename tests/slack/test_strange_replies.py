@@ -93,10 +93,11 @@ def client(url: str) -> SlackClient:
     return SlackClient(url, timeout_s=2.0, sleep=lambda s: None, now=lambda: NOW)
 
 
-def raw_fault(slack: SlackSandbox, method: str, body: str, headers: dict[str, str]) -> None:
+def raw_fault(slack: SlackSandbox, method: str, body: str, headers: dict[str, str],
+              **only: str) -> None:
     with slack.world.lock:
         slack.world.faults.append({"method": method, "kind": "raw", "body": body,
-                                   "headers": headers, "times": 1})
+                                   "headers": headers, "times": 1, **only})
 
 
 @pytest.mark.parametrize(("name", "body", "headers"), HOSTILE_AUTH_TEST,
@@ -187,3 +188,28 @@ def test_a_strange_revoke_answer_is_never_a_revocation(slack: SlackSandbox, body
     result = client(slack.url).revoke(Secret(USER))
     assert result.outcome == "failed"
     assert slack.world.tokens[USER].get("state", "active") == "active"
+
+
+def test_directory_lookup_uses_only_a_bot_and_believes_no_strange_reply(
+    slack: SlackSandbox,
+) -> None:
+    dead = "xoxp-FAKE-" + secrets.token_hex(8)
+    with slack.world.lock:
+        slack.world.add_token({"token": dead, "team_id": "T1", "user_id": "U7", "kind": "user",
+                               "scopes": ["chat:write"]})  # U7 deleted: token_revoked
+    items = [("dead", Secret(dead), "T1", "U7"), ("user", Secret(USER), "T1", "U1")]
+    # USER holds users:read but is a person's token: never used to look up someone else.
+    alone = client(slack.url).validate_many(items)
+    assert alone["dead"].slack_user_checked is False
+    assert alone["dead"].detail is not None and alone["dead"].detail.startswith("ambiguous")
+    assert [r.params.get("user") for r in slack.requests if r.method == "users.info"] == ["U1"]
+    # With the workspace's bot, a strange users.info answer is still no evidence.
+    raw_fault(slack, "users.info", json.dumps({"ok": True, "user": {"id": "U7",
+                                                                    "deleted": "yes"}}), {},
+              token=BOT)
+    with_bot = [*items, ("bot", Secret(BOT), "T1", None)]
+    odd = client(slack.url).validate_many(with_bot, concurrency=1)
+    assert (odd["dead"].slack_user_checked, odd["dead"].slack_user_deleted) == (False, None)
+    sane = client(slack.url).validate_many(with_bot)
+    assert (sane["dead"].slack_user_checked, sane["dead"].slack_user_deleted) == (True, True)
+    assert sane["dead"].detail == "the user was deleted, per users.info"
