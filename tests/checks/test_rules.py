@@ -224,3 +224,13 @@ def test_findings_have_metadata_and_remediation_command() -> None:
 
 def test_rule_ids_cover_rules_md() -> None:
     assert len(RULE_IDS) == 17
+
+
+@pytest.mark.parametrize(("status", "fires"), [("inactive", True), ("deactivated", True),
+                                               ("pending", False), ("active", False)])
+def test_owner_offboarded_from_a_directory_status(status: str, fires: bool) -> None:
+    # WorkOS organization memberships are active, inactive or pending (workos-python
+    # workos/types/user_management/organization_membership.py, OrganizationMembershipStatus);
+    # an app directory says deactivated.
+    found = run("owner_offboarded", clean(owner_status=status))
+    assert bool(found) is fires
