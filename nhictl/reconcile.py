@@ -40,7 +40,8 @@ ProgressCallback = Callable[[str, int, int], None]  # phase, done, total
 class Validator(Protocol):
     """Validates tokens live; results keyed like the items. Never raises for one token.
 
-    Items: (binding id, token, workspace hint, a bot token's installer Slack user id)."""
+    Items: (binding id, token, workspace hint, the Slack user behind the token: a user
+    token's user as last known, a bot token's installer; None when unknown)."""
 
     def validate_all(
         self,
