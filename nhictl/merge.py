@@ -98,7 +98,7 @@ def merge(
     diff: dict[str, list[Any]] = {}
     for column, attr in SOURCE_COLUMNS.items():
         new = _encode(column, getattr(record, attr))
-        if (record.dead_reason and previous is not None and new in EMPTY
+        if ((record.dead_reason or record.partial) and previous is not None and new in EMPTY
                 and previous.get(column) not in EMPTY):
             # A dead connection's holder often cannot describe it any more (no credentials,
             # no scopes): keep what was known rather than blank it.

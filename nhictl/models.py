@@ -118,6 +118,10 @@ class SourceRecord:
     token: Secret | None = field(default=None, repr=False)
     # True when the token is not in hand but can be fetched on demand from its holder.
     token_on_demand: bool = False
+    # True when the holder could not describe the connection in full this time (e.g. a
+    # broker that cannot hand out its credentials now): what was known is kept, and the
+    # connection's other bindings ("<connection_id>#...") are not swept as removed.
+    partial: bool = False
 
 
 @dataclass

@@ -295,6 +295,9 @@ def _write_source(
     updates: list[dict[str, Any]] = []
     events: list[tuple[Any, ...]] = []
     seen: set[str] = set()
+    # Bindings that are parts ("<id>#...") of a connection its holder could not read in
+    # full this time are still there, not removed.
+    unread = {r.connection_id + "#" for r in c.records if r.partial}
     for record in c.records:
         bid = binding_id(name, record.connection_id)
         seen.add(bid)
@@ -317,6 +320,8 @@ def _write_source(
                 report.counts["unchanged"] += 1
     for bid, row in existing.items():
         if bid in seen or row["status"] in (Status.REMOVED.value, Status.REVOKED.value):
+            continue
+        if unread and str(row["connection_id"]).startswith(tuple(unread)):
             continue
         updates.append({**row, "status": Status.REMOVED.value,
                         "status_reason": "no longer present in its source",

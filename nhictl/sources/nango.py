@@ -5,12 +5,14 @@ then fetches each connection's credentials (``GET /connections/{id}?provider_con
 one call per connection) because scopes, team, Slack user, token kind and expiry only live
 there. Nango refreshes an expired token on that GET, so the token in the record is used as-is
 for validation; ``fetch_token`` asks again only when the record carries no token or it has
-expired since. nhictl never spends the refresh token. A 424 ``invalid_credentials`` (refresh
-exhausted) makes a record with ``dead_reason`` rather than failing the source.
+expired since. nhictl never spends (nor asks for) the refresh token.
 
-The user token of a user-scoped install sits in ``credentials.raw.authed_user.access_token``
-(kind ``user``, scopes from ``raw.authed_user.scope``); otherwise the bot token
-``credentials.access_token`` is used (kind ``bot``, scopes from ``raw.scope``).
+One connection gives one binding per Slack token it holds: ``credentials.access_token`` as
+the connection id, and a user token beside a bot token as ``<id>#user`` (see
+:mod:`nhictl.sources.nango_wire`). A connection Nango cannot hand a token for right now is
+that connection's problem, never the source's: a refresh given up for good is a record with
+``dead_reason``; a failed or backed-off refresh is a record whose token fetch fails
+(inconclusive: the binding keeps its status and its other bindings are not swept).
 """
 
 from __future__ import annotations
@@ -34,14 +36,14 @@ from nhictl.sources.http import (
     BrokerSource,
     PageGuard,
     Sleep,
-    error_code,
     normalize_time,
     quote_segment,
 )
+from nhictl.sources.nango_wire import USER_PART, Unavailable, is_gone, token_parts, unavailable
 
 DEFAULT_BASE_URL = "https://api.nango.dev"
 DEFAULT_PROVIDER_CONFIG_KEY = "slack"
-DEAD_CREDENTIALS = "invalid_credentials"
+Address = tuple[str, str]  # (provider_config_key, connection_id) at Nango
 
 
 def _str(value: object) -> str | None:
@@ -52,14 +54,6 @@ def _str(value: object) -> str | None:
 
 def _dict(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _scopes(value: object) -> list[str]:
-    if isinstance(value, list):
-        return [s for s in value if isinstance(s, str) and s]
-    if isinstance(value, str):
-        return [s.strip() for s in value.replace(" ", ",").split(",") if s.strip()]
-    return []
 
 
 class NangoSource(BrokerSource):
@@ -104,6 +98,10 @@ class NangoSource(BrokerSource):
         self.secret_key_env = secret_key_env
         self.provider_config_key = provider_config_key
         self.clock = clock
+        # Per run: connections Nango could not hand a token for (so a token fetch does not
+        # ask again), and each connection's bindings (for ``companions``).
+        self._unavailable: dict[Address, Unavailable] = {}
+        self._seen: dict[Address, list[SourceRecord]] = {}
 
     # -- Source protocol -------------------------------------------------------------------
     def describe(self) -> str:
@@ -114,9 +112,11 @@ class NangoSource(BrokerSource):
 
     def collect(self) -> Iterator[SourceRecord]:
         for conn in self._slack_connections():
-            record = self._record(conn)
-            if record is not None:
-                yield record
+            conn_id = _str(conn.get("connection_id"))
+            if conn_id is None:
+                raise SourceError(self.name, "a connection in the listing has no connection_id")
+            key = _str(conn.get("provider_config_key")) or self.provider_config_key
+            yield from self._records(conn, (key, conn_id))
 
     def fetch_token(self, record: SourceRecord) -> TokenFetch:
         if record.token is not None and not self._expired(record.token_expires_at):
@@ -125,33 +125,64 @@ class NangoSource(BrokerSource):
                 expires_at=record.token_expires_at,
                 granted_scopes=tuple(record.declared_scopes),
             )
-        conn_id, key = self._address(record)
-        response = self._credentials(conn_id, key)
-        if response is None:
-            return TokenFetch(dead_reason="not_installed")
-        if isinstance(response, str):
-            return TokenFetch(dead_reason=response)
-        token, _kind, scopes, expires, _raw = _pick_token(response)
-        if token is None:
-            raise SourceError(self.name, f"connection {conn_id} has no usable Slack token")
-        return TokenFetch(token=token, expires_at=expires, granted_scopes=tuple(scopes))
+        address = self._address(record)
+        answer = self._unavailable.get(address) if record.token is None else None
+        if answer is None:
+            got = self._credentials(address)
+            if got is None:
+                return TokenFetch(dead_reason="not_installed")
+            if isinstance(got, dict):
+                suffix = _str(record.metadata.get("part")) or ""
+                part = next((p for p in token_parts(got) if p.suffix == suffix), None)
+                if part is None:
+                    return TokenFetch(dead_reason="not_installed")
+                if part.token is None:
+                    raise SourceError(self.name, f"connection {address[1]} has no usable "
+                                      "Slack token")
+                return TokenFetch(token=part.token, expires_at=part.expires_at,
+                                  granted_scopes=tuple(part.scopes))
+            answer = got
+        if answer.dead:
+            return TokenFetch(dead_reason=answer.reason)
+        raise SourceError(self.name, f"connection {address[1]}: {answer.detail}")
 
     def find(self, connection_id: str, owner_id: str | None = None) -> SourceRecord | None:
-        """One connection by the id ``collect`` gave it (one credentials call, not a
-        listing); None when Nango no longer holds it."""
-        found = self._record({"connection_id": connection_id,
-                              "provider_config_key": self.provider_config_key})
-        key, sep, conn_id = connection_id.partition(":")
-        if found is None and sep and key != self.provider_config_key:
-            # `collect` names connections under another config key "KEY:connection_id".
-            found = self._record({"connection_id": conn_id, "provider_config_key": key})
-        return found
+        """One binding by the id ``collect`` gave it (a credentials call, not a listing);
+        None when Nango no longer holds it. ``KEY:id`` names a connection under another
+        integration key; keys and ids may themselves hold ":", so each split is tried."""
+        base = connection_id.removesuffix(USER_PART)
+        candidates = [(self.provider_config_key, base)]
+        candidates += [(base[:i], base[i + 1:]) for i, ch in enumerate(base)
+                       if ch == ":" and base[:i] != self.provider_config_key]
+        for key, conn_id in candidates:
+            if not conn_id:
+                continue
+            records = list(self._records({"connection_id": conn_id,
+                                          "provider_config_key": key}, (key, conn_id)))
+            if records:
+                return next((r for r in records if r.connection_id == connection_id), None)
+        return None
+
+    def companions(self, record: SourceRecord) -> list[SourceRecord]:
+        """The other bindings of the same Nango connection (its bot and user tokens): all
+        of them must be revoked at Slack before the connection is deleted at Nango."""
+        address = self._address(record)
+        records = self._seen.get(address)
+        if records is None:
+            records = list(self._records({"connection_id": address[1],
+                                          "provider_config_key": address[0]}, address))
+        return [r for r in records if r.connection_id != record.connection_id]
 
     def remove(self, record: SourceRecord) -> None:
-        """Delete the connection at Nango. Already gone (404) counts as removed."""
-        conn_id, key = self._address(record)
+        """Delete the connection at Nango. Already gone (400 ``unknown_connection``, or 404
+        from older servers) counts as removed, so a retried revoke succeeds."""
+        key, conn_id = self._address(record)
         path = f"/connections/{quote_segment(conn_id)}"
-        self._api.request("DELETE", path, params={"provider_config_key": key}, allow=(404,))
+        response = self._api.request("DELETE", path, params={"provider_config_key": key},
+                                     allow=(400, 404))
+        if response.status_code in (400, 404) and not is_gone(response):
+            raise SourceError(self.name, f"DELETE {path}: HTTP {response.status_code}")
+        self._seen.pop((key, conn_id), None)
 
     def check(self) -> str:
         """Connectivity and credentials: lists connections (no credentials fetched)."""
@@ -189,25 +220,28 @@ class NangoSource(BrokerSource):
             page += 1
 
     # -- credentials -----------------------------------------------------------------------
-    def _address(self, record: SourceRecord) -> tuple[str, str]:
+    def _address(self, record: SourceRecord) -> Address:
         conn_id = _str(record.metadata.get("connection_id")) or record.connection_id
         key = _str(record.metadata.get("provider_config_key")) or self.provider_config_key
-        return conn_id, key
+        return key, conn_id
 
-    def _credentials(self, conn_id: str, key: str) -> dict[str, Any] | str | None:
-        """The connection with credentials; a dead reason (424); None when deleted (404
-        ``unknown_connection``; any other 404 is a SourceError: maybe a wrong base URL)."""
+    def _credentials(self, address: Address) -> dict[str, Any] | Unavailable | None:
+        """The connection with credentials; Unavailable (refresh failed, backing off or
+        exhausted); None when Nango no longer holds it (any other 404 is a SourceError:
+        maybe a wrong base URL)."""
+        key, conn_id = address
         path = f"/connections/{quote_segment(conn_id)}"
         response = self._api.request(
-            "GET", path, params={"provider_config_key": key}, allow=(404, 424)
+            "GET", path, params={"provider_config_key": key}, allow=(400, 404, 424)
         )
-        if response.status_code == 404:
-            if error_code(response) == "unknown_connection":
+        if response.status_code in (400, 404, 424):
+            if is_gone(response):
                 return None
-            raise SourceError(self.name, f"GET {path}: HTTP 404 without unknown_connection")
-        if response.status_code == 424:
-            code = error_code(response)
-            return code if code == DEAD_CREDENTIALS else DEAD_CREDENTIALS
+            answer = unavailable(response)
+            if answer is None:
+                raise SourceError(self.name, f"GET {path}: unexpected HTTP "
+                                  f"{response.status_code}")
+            return answer
         return self._api.json_body(response, f"GET {path}")
 
     def _expired(self, expires_at: str | None) -> bool:
@@ -219,42 +253,44 @@ class NangoSource(BrokerSource):
             return True
         return moment <= self.clock()
 
-    def _record(self, conn: dict[str, Any]) -> SourceRecord | None:
-        conn_id = _str(conn.get("connection_id"))
-        if conn_id is None:
-            raise SourceError(self.name, "a connection in the listing has no connection_id")
-        key = _str(conn.get("provider_config_key")) or self.provider_config_key
-        full = self._credentials(conn_id, key)
-        if full is None:
-            return None  # deleted between the listing and this call: it is gone
-        if isinstance(full, str):
-            record = self._base_record(conn, conn_id, key)
-            record.dead_reason = full
-            record.source_state = full
+    def _records(self, conn: dict[str, Any], address: Address) -> Iterator[SourceRecord]:
+        """The bindings of one connection (none when it is gone meanwhile)."""
+        got = self._credentials(address)
+        if got is None:
+            return
+        if isinstance(got, Unavailable):
+            self._unavailable[address] = got
+            # Nango describes the connection (payload.connection) but not its tokens.
+            record = self._base_record({**conn, **got.connection}, address, "")
+            record.partial = True
+            record.source_state = got.reason
             record.token_on_demand = True
-            return record
-        record = self._base_record({**conn, **full}, conn_id, key)
-        token, kind, scopes, expires, raw = _pick_token(full)
-        authed = _dict(raw.get("authed_user"))
-        record.token = token
-        record.token_kind = kind
-        record.declared_scopes = scopes
-        record.token_expires_at = expires
-        record.source_team_id = _str(_dict(raw.get("team")).get("id"))
-        record.source_slack_user_id = _str(authed.get("id"))
-        creds = _dict(full.get("credentials"))
-        record.has_refresh_token = bool(
-            creds.get("refresh_token")
-            or (kind == "user" and authed.get("refresh_token"))
-            or (kind == "bot" and raw.get("refresh_token"))
-        )
-        record.source_state = "connected" if token is not None else "no_token"
-        enterprise = _str(_dict(raw.get("enterprise")).get("id"))
-        if enterprise:
-            record.metadata["enterprise_id"] = enterprise
-        return record
+            if got.dead:
+                record.dead_reason = got.reason
+            yield record
+            return
+        self._unavailable.pop(address, None)
+        raw = _dict(_dict(got.get("credentials")).get("raw"))
+        records = []
+        for part in token_parts(got):
+            record = self._base_record({**conn, **got}, address, part.suffix)
+            record.token = part.token
+            record.token_kind = part.kind
+            record.declared_scopes = part.scopes
+            record.token_expires_at = part.expires_at
+            record.has_refresh_token = part.has_refresh_token
+            record.source_team_id = _str(_dict(raw.get("team")).get("id"))
+            record.source_slack_user_id = _str(_dict(raw.get("authed_user")).get("id"))
+            record.source_state = "connected" if part.token is not None else "no_token"
+            enterprise = _str(_dict(raw.get("enterprise")).get("id"))
+            if enterprise:
+                record.metadata["enterprise_id"] = enterprise
+            records.append(record)
+        self._seen[address] = records
+        yield from records
 
-    def _base_record(self, conn: dict[str, Any], conn_id: str, key: str) -> SourceRecord:
+    def _base_record(self, conn: dict[str, Any], address: Address, suffix: str) -> SourceRecord:
+        key, conn_id = address
         tags = _dict(conn.get("tags"))
         end_user = _dict(conn.get("end_user"))
         org = _dict(end_user.get("organization"))
@@ -270,8 +306,11 @@ class NangoSource(BrokerSource):
             or self.tenant
         )
         record_id = conn_id if key == self.provider_config_key else f"{key}:{conn_id}"
+        metadata: dict[str, Any] = {"connection_id": conn_id, "provider_config_key": key}
+        if suffix:
+            metadata["part"] = suffix
         return SourceRecord(
-            connection_id=record_id,
+            connection_id=record_id + suffix,
             provider="slack",
             tenant=tenant,
             owner_id=owner_id,
@@ -279,30 +318,5 @@ class NangoSource(BrokerSource):
             owner_name=owner_name,
             purpose=list(self.default_purpose),
             created_at=normalize_time(conn.get("created_at") or conn.get("created")),
-            metadata={"connection_id": conn_id, "provider_config_key": key},
+            metadata=metadata,
         )
-
-
-def _pick_token(
-    full: dict[str, Any],
-) -> tuple[Secret | None, str | None, list[str], str | None, dict[str, Any]]:
-    """(token, kind, scopes, expires_at, raw): the user token when present, else the bot's."""
-    creds = _dict(full.get("credentials"))
-    raw = _dict(creds.get("raw"))
-    authed = _dict(raw.get("authed_user"))
-    user_token = _str(authed.get("access_token"))
-    if user_token is not None:
-        same = user_token == _str(creds.get("access_token"))
-        expires = normalize_time(creds.get("expires_at")) if same else None
-        return Secret(user_token), "user", _scopes(authed.get("scope")), expires, raw
-    bot_token = _str(creds.get("access_token")) or _str(raw.get("access_token"))
-    if bot_token is None:
-        return None, None, _scopes(raw.get("scope")), None, raw
-    kind = "user" if bot_token.startswith(("xoxp-", "xoxe.xoxp-")) else "bot"
-    return (
-        Secret(bot_token),
-        kind,
-        _scopes(raw.get("scope")),
-        normalize_time(creds.get("expires_at")),
-        raw,
-    )
