@@ -205,34 +205,91 @@ def test_workos_world_must_hold_the_tokens(keys: Keys) -> None:
 def test_nango_collect_fetch_remove(nango: NangoSandbox, world: World, keys: Keys) -> None:
     src = nango_source(nango.url, keys.nango)
     records = {r.connection_id: r for r in src.collect()}
-    assert set(records) == {"c-grace", "c-bot"}
-    grace, bot = records["c-grace"], records["c-bot"]
+    assert set(records) == {"c-grace", "c-grace#user", "c-bot"}
+    grace, grace_bot, bot = records["c-grace#user"], records["c-grace"], records["c-bot"]
     assert grace.token == Secret(keys.grace) and grace.token_kind == "user"
     assert grace.source_slack_user_id == "U1" and grace.source_team_id == "T1"
     assert grace.owner_id == "user_grace" and grace.has_refresh_token
+    assert grace_bot.token == Secret(keys.bot) and grace_bot.token_kind == "bot"
+    assert grace_bot.has_refresh_token and grace_bot.owner_id == "user_grace"
     assert bot.token == Secret(keys.bot) and bot.token_kind == "bot"
-    assert bot.declared_scopes == ["chat:write"]
+    assert bot.declared_scopes == ["chat:write"] and not bot.has_refresh_token
+    # refresh-token presence without refresh_token=true, and no value ever on the wire
+    assert all("refresh_token" not in r["query"] for r in nango.requests)
 
     grace.token = None  # forces a credentials call
     got = src.fetch_token(grace)
     assert got.token == Secret(keys.grace)
 
     src.remove(bot)
-    assert {r.connection_id for r in src.collect()} == {"c-grace"}
+    src.remove(bot)  # already gone: 400 unknown_connection counts as removed
+    assert {r.connection_id for r in src.collect()} == {"c-grace", "c-grace#user"}
     bot.token = None
     assert src.fetch_token(bot).dead_reason == "not_installed"
+    assert src.find("c-bot") is None
     deletes = [r for r in nango.requests if r["method"] == "DELETE"]
     assert deletes[0]["query"] == {"provider_config_key": "slack"}
     assert src.check() == "ok: 1 Slack connection listed"
     assert world.token(keys.bot) is not None  # deletion at the broker is not a Slack revoke
 
 
-def test_nango_424_and_outage(nango: NangoSandbox, keys: Keys) -> None:
-    nango.set_state("c-grace", "invalid_credentials")
+def test_nango_answers_like_nango(nango: NangoSandbox, keys: Keys) -> None:
+    """Status codes and bodies of getConnection.ts / deleteConnection.ts."""
+    auth = {"Authorization": f"Bearer {keys.nango}"}
+    with httpx.Client(base_url=nango.url, headers=auth) as client:
+        missing = client.get("/connections/nope", params={"provider_config_key": "slack"})
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
+        gone = client.delete("/connections/nope", params={"provider_config_key": "slack"})
+        assert (gone.status_code, gone.json()) == (400, {"error": {"code": "unknown_connection"}})
+        unknown = client.get("/connections/c-bot", params={"provider_config_key": "nope"})
+        assert unknown.status_code == 400
+        assert unknown.json()["error"]["code"] == "unknown_provider_config"
+        plain = client.get("/connections/c-grace", params={"provider_config_key": "slack"})
+        assert "refresh_token" not in str(plain.json())
+        asked = client.get("/connections/c-grace",
+                           params={"provider_config_key": "slack", "refresh_token": "true"})
+        assert asked.json()["credentials"]["refresh_token"].startswith("sandbox-refresh-")
+
+
+def test_nango_refresh_failure_then_backoff_then_retry(nango: NangoSandbox, keys: Keys) -> None:
+    """refresh.ts: a failed refresh answers 400, reads within the 30 s cooldown 424 backoff,
+    the next read after it tries (and fails) again; exhausted is 424 with its own message."""
+    now = [100.0]
+    nango.monotonic = lambda: now[0]
+    nango.set_state("c-grace", "refresh_failed")
+    auth = {"Authorization": f"Bearer {keys.nango}"}
+    params = {"provider_config_key": "slack"}
+    with httpx.Client(base_url=nango.url, headers=auth) as client:
+        first = client.get("/connections/c-grace", params=params)
+        assert first.status_code == 400
+        err = first.json()["error"]
+        assert err["code"] == "invalid_credentials" and "try again later" in err["message"]
+        assert err["payload"]["connection"]["tags"]["end_user_id"] == "user_grace"
+        assert err["payload"]["connection"]["credentials"] == {}
+        now[0] += 10
+        second = client.get("/connections/c-grace", params=params)
+        assert second.status_code == 424 and "Backing off" in second.json()["error"]["message"]
+        now[0] += 30
+        assert client.get("/connections/c-grace", params=params).status_code == 400
+        nango.set_state("c-grace", "refresh_exhausted")
+        last = client.get("/connections/c-grace", params=params)
+        assert last.status_code == 424
+        assert last.json()["error"]["message"].startswith("The refresh limit has been reached")
+
+
+def test_nango_refresh_outcomes_per_connection_and_outage(nango: NangoSandbox,
+                                                          keys: Keys) -> None:
+    nango.set_state("c-grace", "refresh_exhausted")
     src = nango_source(nango.url, keys.nango)
     records = {r.connection_id: r for r in src.collect()}
-    assert records["c-grace"].dead_reason == "invalid_credentials"
+    assert set(records) == {"c-grace", "c-bot"}  # the user part cannot be read: not listed
+    assert records["c-grace"].dead_reason == "refresh_exhausted" and records["c-grace"].partial
     assert records["c-bot"].dead_reason is None
+    nango.set_state("c-grace", "refresh_failed")
+    records = {r.connection_id: r for r in nango_source(nango.url, keys.nango).collect()}
+    assert records["c-grace"].dead_reason is None and records["c-grace"].partial
+    assert records["c-bot"].token == Secret(keys.bot)
     nango.fail_after(1)
     with pytest.raises(SourceError, match="unavailable"):
         list(src.collect())
@@ -243,7 +300,8 @@ def test_nango_ignoring_paging_and_429(nango: NangoSandbox, world: World, keys: 
     sleeps: list[float] = []
     nango.rate_limit_once(retry_after=0)
     src = nango_source(nango.url, keys.nango, sleeps)
-    assert sorted(r.connection_id for r in src.collect()) == ["c-bot", "c-grace"]
+    assert sorted(r.connection_id for r in src.collect()) == ["c-bot", "c-grace",
+                                                              "c-grace#user"]
     assert sleeps == [0.0]
 
 
@@ -254,7 +312,7 @@ def test_same_person_through_two_brokers_same_fingerprint(
     wsrc = workos_source(workos.url, keys.workos)
     nsrc = nango_source(nango.url, keys.nango)
     w = next(r for r in wsrc.collect() if r.connection_id == "acct_grace")
-    n = next(r for r in nsrc.collect() if r.connection_id == "c-grace")
+    n = next(r for r in nsrc.collect() if r.connection_id == "c-grace#user")
     wt, nt = wsrc.fetch_token(w).token, nsrc.fetch_token(n).token
     assert wt is not None and nt is not None
     assert fingerprint(key, wt) == fingerprint(key, nt)
