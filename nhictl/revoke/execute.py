@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.clock import Clock, iso
 from nhictl.errors import InvalidInputError, NhictlError
-from nhictl.models import EventType, SourceRecord, Status
+from nhictl.models import EventType, SourceRecord, Status, binding_id
 from nhictl.revoke.plan import RevokeStep
 from nhictl.secret import Secret
 from nhictl.slack.client import RevokeResult
@@ -49,6 +49,8 @@ class Outcome:
     broker: str = "-"
     detail: str = ""
     notes: str = ""
+    # Connection ids of the same broker connection revoked along with this one.
+    also: list[str] = field(default_factory=list)
 
     def as_row(self) -> dict[str, Any]:
         return {"binding_id": self.binding_id, "outcome": self.outcome, "slack": self.slack,
@@ -164,8 +166,38 @@ def _revoke_one(step: RevokeStep, sources: _Sources, client: RevokeClient,
     else:
         raise _Failure("slack", f"auth.revoke failed: {result.error or result.detail}",
                        slack="failed")
+    out.also = _revoke_companions(src, record, client, hint, out.slack)
     out.broker = _remove(src, record, out.slack)
     return out
+
+
+def _revoke_companions(src: Source, record: SourceRecord, client: RevokeClient,
+                       hint: str | None, slack: str) -> list[str]:
+    """Revoke at Slack the other tokens of the same broker connection (a Nango connection
+    holding a bot and a user token), before the connection is deleted: once deleted, nhictl
+    could never obtain them again. Returns their connection ids."""
+    companions = getattr(src, "companions", None)
+    if not callable(companions) or not isinstance(src, RemovableSource):
+        return []
+    done: list[str] = []
+    try:
+        others: list[SourceRecord] = companions(record)
+        for other in others:
+            got = src.fetch_token(other)
+            if got.token is None:
+                raise _Failure("companion", f"the connection also holds {other.connection_id}, "
+                               "whose token could not be obtained, so the connection was left "
+                               "in place; revoke again later", slack=slack, broker="not called")
+            result = client.revoke(got.token, workspace_hint=hint)
+            if result.outcome not in ("revoked", "dead"):
+                raise _Failure("companion", f"auth.revoke of {other.connection_id} (same "
+                               f"connection) failed: {result.error or result.detail}; the "
+                               "connection was left in place", slack=slack, broker="not called")
+            done.append(other.connection_id)
+    except NhictlError as exc:
+        raise _Failure("companion", f"cannot obtain the connection's other token: "
+                       f"{exc.message}", slack=slack, broker="not called") from None
+    return done
 
 
 def execute(
@@ -196,10 +228,16 @@ def execute(
                          "token_kind": s.token_kind, "preflight": preflight})
                 for s in todo])
         sources = _Sources(open_source)
+        along: dict[str, str] = {}  # binding id -> the binding it was revoked with
         try:
             for step in steps:
-                report.outcomes.append(_run_step(inv, step, sources, client, clock, actor,
-                                                 run_id, preflight))
+                if step.binding_id in along:
+                    report.outcomes.append(Outcome(step.binding_id, "revoked", "revoked",
+                                                   detail=f"with {along[step.binding_id]}"))
+                    continue
+                out = _run_step(inv, step, sources, client, clock, actor, run_id, preflight)
+                report.outcomes.append(out)
+                along.update({binding_id(step.source, cid): step.binding_id for cid in out.also})
         finally:
             sources.close()
         with inv.engine.begin() as conn:
@@ -242,4 +280,20 @@ def _run_step(inv: Inventory, step: RevokeStep, sources: _Sources, client: Revok
             details={"reason": reason, "outcome": out.outcome, "slack": out.slack,
                      "broker_removal": out.broker, "status_before": step.status,
                      "token_kind": step.token_kind, "preflight": preflight})])
+        for cid in out.also:
+            other = binding_id(step.source, cid)
+            why = f"{step.reason} (revoked at Slack with {step.binding_id}, same connection)"
+            updated = conn.execute(BINDINGS.update().where(BINDINGS.c.id == other).values(
+                status=Status.REVOKED.value, status_reason="revoked at Slack",
+                status_changed_at=stamp, revoked_at=stamp, revoke_reason=why, run_id=run_id))
+            if not updated.rowcount:
+                continue  # not (yet) in the inventory: nothing to mark
+            repo.append_events(conn, [repo.event_row(
+                at=stamp, run_id=run_id, binding_id=other, type=EventType.REVOKED.value,
+                actor=actor, details={"reason": why, "outcome": "revoked", "slack": "revoked",
+                                      "broker_removal": out.broker, "with": step.binding_id,
+                                      "preflight": preflight})])
+    if out.also:
+        out.notes = "; ".join(filter(None, [out.notes, "also revoked at Slack: " + ", ".join(
+            binding_id(step.source, cid) for cid in out.also)]))
     return out

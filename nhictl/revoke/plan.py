@@ -13,6 +13,9 @@ BROKER_NAMES = {"workos": "WorkOS Pipes", "nango": "Nango"}
 BOT_NOTE = ("bot token: auth.revoke deactivates the bot user in this workspace; it does NOT "
             "uninstall the app (uninstall it from the workspace's app management page)")
 
+NANGO_NOTE = ("any other Slack token of the same Nango connection (its bot or user token) is "
+              "revoked at Slack too before the connection is deleted")
+
 STORE_NOTE = ("the installation row (with its now-dead token) stays in the app's slack_sdk "
               "store; the app should delete it (installation_store.delete_installation)")
 
@@ -73,6 +76,8 @@ def plan_step(binding: dict[str, Any], *, kind: str, reason: str) -> RevokeStep:
     notes = [BOT_NOTE] if token_kind == TokenKind.BOT.value else []
     if kind == "slack-store":
         notes.append(STORE_NOTE)
+    if kind == "nango":
+        notes.append(NANGO_NOTE)
     noop = None
     if status == Status.REVOKED.value:
         when = binding.get("revoked_at") or "earlier"

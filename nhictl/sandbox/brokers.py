@@ -186,7 +186,8 @@ class BrokerSandbox:
         self, method: str, path: str, query: dict[str, str], body: Any, auth: str
     ) -> Reply:
         with self.world.lock:
-            self.requests.append({"method": method, "path": path, "query": query, "json": body})
+            self.requests.append({"method": method, "path": path, "query": query, "json": body,
+                                  "at": time.time()})
             self.calls += 1
             if self.outage_after is not None and self.calls > self.outage_after:
                 self.outage = True

@@ -41,3 +41,88 @@ def test_revoke_one_nango_connection(tmp_path: Path) -> None:
         assert calls == [("GET", "/connections/c-1"), ("DELETE", "/connections/c-1")]
         assert slack.count("auth.revoke") == before + 1
         assert slack.count("auth.revoke", tokens[1]) == 1
+
+
+def _bot_and_user_world() -> tuple[World, dict[str, str]]:
+    t = {"bot": "xoxb-FAKE-" + secrets.token_hex(8), "user": "xoxp-FAKE-" + secrets.token_hex(8),
+         "other": "xoxp-FAKE-" + secrets.token_hex(8)}
+    world = World.from_dict({
+        "teams": [{"id": "T1", "name": "Acme"}],
+        "users": [{"id": "U1", "team_id": "T1", "name": "grace"},
+                  {"id": "U2", "team_id": "T1", "name": "alan"},
+                  {"id": "UB", "team_id": "T1", "name": "bot", "is_bot": True}],
+        "tokens": [
+            {"token": t["bot"], "team_id": "T1", "user_id": "UB", "kind": "bot", "bot_id": "B1",
+             "scopes": ["chat:write"]},
+            {"token": t["user"], "team_id": "T1", "user_id": "U1", "kind": "user",
+             "scopes": ["search:read"]},
+            {"token": t["other"], "team_id": "T1", "user_id": "U2", "kind": "user",
+             "scopes": ["chat:write"]}],
+        "nango": {"secret_key": "nango-FAKE-" + secrets.token_hex(6), "connections": [
+            {"id": 1, "connection_id": "c-both", "tags": {"end_user_id": "grace"},
+             "token": t["user"], "bot_token": t["bot"], "refresh": True},
+            {"id": 2, "connection_id": "c-fail", "tags": {"end_user_id": "alan"},
+             "token": t["other"]}]},
+    })
+    return world, t
+
+
+def test_refresh_failure_is_one_connection_and_bot_plus_user_revoke(tmp_path: Path) -> None:
+    """A refresh failing at Nango makes that connection inconclusive (400, then 424 backoff)
+    or dead (424 exhausted), never the source; a bot+user connection is two bindings, and
+    revoking either revokes both tokens at Slack before the connection is deleted."""
+    world, t = _bot_and_user_world()
+    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
+    with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
+        config = tmp_path / "nhictl.toml"
+        config.write_text(f'[[sources]]\nname = "nango"\nkind = "nango"\n'
+                          f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango.url}"\n')
+        base = ["--config", str(config), "--slack-api-url", slack.url]
+
+        def bindings() -> dict[str, dict[str, object]]:
+            rows = nhictl("inventory", "list", "-o", "json", env=env).json()["bindings"]
+            return {str(b["connection_id"]): b for b in rows}
+
+        assert nhictl("init", env=env).code == 0
+        assert nhictl(*base, "reconcile", env=env).code == 0
+        rows = bindings()
+        assert set(rows) == {"c-both", "c-both#user", "c-fail"}
+        assert {k: (r["status"], r["token_kind"]) for k, r in rows.items()} == {
+            "c-both": ("active", "bot"), "c-both#user": ("active", "user"),
+            "c-fail": ("active", "user")}
+        assert rows["c-both"]["has_refresh_token"] and rows["c-both#user"]["has_refresh_token"]
+
+        for state in ("refresh_failed", "refresh_failed"):  # 400, then 424 backoff
+            nango.set_state("c-fail", state)
+            run = nhictl(*base, "reconcile", env=env)
+            assert run.code == 4, run.err  # partial: one inconclusive binding
+            assert "inconclusive" in run.out + run.err
+            rows = bindings()
+            assert rows["c-fail"]["status"] == "active"  # status unchanged
+            assert rows["c-both"]["status"] == rows["c-both#user"]["status"] == "active"
+        assert [r["path"] for r in nango.requests].count("/connections") >= 3
+        nango.set_state("c-fail", "refresh_exhausted")
+        assert nhictl(*base, "reconcile", env=env).code == 0
+        rows = bindings()
+        assert rows["c-fail"]["status"] == "needs_reconnect"
+        assert rows["c-fail"]["token_kind"] == "user"  # what was known is kept
+
+        nango.requests.clear()
+        done = nhictl(*base, "revoke", str(rows["c-both#user"]["id"]), "--yes", env=env)
+        assert done.code == 0, done.err
+        assert slack.count("auth.revoke", t["user"]) == 1
+        assert slack.count("auth.revoke", t["bot"]) == 1
+        deletes = [r for r in nango.requests if r["method"] == "DELETE"]
+        assert [r["path"] for r in deletes] == ["/connections/c-both"]
+        revokes = [r.at for r in slack.requests if r.method == "auth.revoke"]
+        assert max(revokes) <= deletes[0]["at"]
+        rows = bindings()
+        assert rows["c-both"]["status"] == rows["c-both#user"]["status"] == "revoked"
+        # A connection deleted at Nango meanwhile: GET answers 404 not_found, it is gone.
+        world.nango["connections"] = [c for c in world.nango["connections"]
+                                      if c["connection_id"] != "c-fail"]
+        nango.requests.clear()
+        again = nhictl(*base, "revoke", str(rows["c-fail"]["id"]), "--yes", env=env)
+        assert again.code == 0, again.err
+        assert [(r["method"], r["path"]) for r in nango.requests] == [
+            ("GET", "/connections/c-fail")]
