@@ -86,13 +86,14 @@ def _origin(base_url: str) -> str:
 
 
 class PageGuard:
-    """Bounds a pagination loop: at most ``max_pages`` pages and no repeated cursor.
+    """Bounds a pagination loop: at most ``max_pages`` pages (None: no budget, for cursor
+    paging where a repeated cursor is the only way to loop) and no repeated cursor.
 
     Call :meth:`advance` with the cursor (or any hashable page signature) before each request
     after the first; it raises SourceError when the loop would never end.
     """
 
-    def __init__(self, source: str, what: str, max_pages: int = DEFAULT_MAX_PAGES) -> None:
+    def __init__(self, source: str, what: str, max_pages: int | None = DEFAULT_MAX_PAGES) -> None:
         self.source = source
         self.what = what
         self.max_pages = max_pages
@@ -111,7 +112,7 @@ class PageGuard:
             )
         self._seen.add(cursor)
         self.pages += 1
-        if self.pages > self.max_pages:
+        if self.max_pages is not None and self.pages > self.max_pages:
             raise SourceError(
                 self.source,
                 f"pagination of {self.what} exceeded {self.max_pages} pages; stopped",
@@ -332,7 +333,7 @@ class BrokerSource:
         sleep: Sleep,
         max_attempts: int,
         page_limit: int,
-        max_pages: int,
+        max_pages: int | None,
     ) -> None:
         self.name = name
         self.base_url = base_url

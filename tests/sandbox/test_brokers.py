@@ -55,6 +55,7 @@ def make_world(k: Keys) -> World:
                 "users": [
                     {"id": "user_grace", "email": "grace@example.com", "first_name": "Grace",
                      "last_name": "Hopper",
+                     "memberships": [{"organization_id": "org_1", "status": "active"}],
                      "slack": {"id": "acct_grace", "token": k.grace, "organization_id": "org_1",
                                "requested_scopes": ["chat:write", "users:read"]}},
                     {"id": "user_alan", "email": "alan@example.com",
@@ -168,7 +169,8 @@ def test_workos_token_states(
 
 def test_workos_outage_mid_collect_raises(workos: WorkOSSandbox, keys: Keys) -> None:
     src = workos_source(workos.url, keys.workos)
-    workos.fail_after(2)  # the first user page and its providers, then 503 forever
+    # the first user page, its memberships and providers (unscoped, org_1), then 503 forever
+    workos.fail_after(4)
     seen: list[str] = []
     with pytest.raises(SourceError, match="unavailable") as info:
         for record in src.collect():

@@ -20,14 +20,14 @@ def fake_token() -> str:
     return "xoxp-" + "fake" + secrets.token_hex(8)
 
 
-def user(uid: str, org: str | None = None) -> dict[str, Any]:
+def user(uid: str) -> dict[str, Any]:
+    # A WorkOS user has no organization and no status (workos-python common/models/user.py).
     return {
         "object": "user",
         "id": uid,
         "email": f"{uid}@example.com",
         "first_name": "Ada",
         "last_name": uid.title(),
-        "organization_id": org,
     }
 
 
@@ -68,8 +68,12 @@ class FakeWorkOS:
     def __init__(self, users: list[dict[str, Any]], page: int = 2) -> None:
         self.users = users
         self.page = page
+        # "uid" (no organization) or "uid@org" -> the data providers listed for it
         self.providers: dict[str, list[dict[str, Any]]] = {}
+        self.memberships: dict[str, list[tuple[str, str]]] = {}  # uid -> [(org, status)]
         self.token_replies: dict[str, httpx.Response] = {}
+        self.delete_reply = httpx.Response(204)
+        self.account_reply = httpx.Response(404, json={"code": "entity_not_found"})
         self.requests: list[httpx.Request] = []
         self.loop_cursor = False
 
@@ -89,14 +93,25 @@ class FakeWorkOS:
             return httpx.Response(
                 200, json={"data": chunk, "list_metadata": {"before": None, "after": cursor}}
             )
+        if path == "/user_management/organization_memberships":
+            uid = request.url.params["user_id"]
+            wanted = request.url.params.get("statuses", "active").split(",")
+            data = [{"object": "organization_membership", "id": f"om_{uid}_{org}",
+                     "user_id": uid, "organization_id": org, "status": status}
+                    for org, status in self.memberships.get(uid, []) if status in wanted]
+            return httpx.Response(200, json={"data": data, "list_metadata": {"after": None}})
         if path.endswith("/data_providers"):
             uid = path.split("/")[3]
-            return httpx.Response(200, json={"data": self.providers.get(uid, [])})
+            org = request.url.params.get("organization_id")
+            key = f"{uid}@{org}" if org else uid
+            return httpx.Response(200, json={"data": self.providers.get(key, [])})
         if path == "/data-integrations/slack/token":
             uid = json.loads(request.content)["user_id"]
             return self.token_replies[uid]
         if request.method == "DELETE":
-            return httpx.Response(200, json={})
+            return self.delete_reply
+        if path.endswith("/connected_accounts/slack"):
+            return self.account_reply
         return httpx.Response(404, json={"message": "nope"})
 
 
@@ -123,9 +138,11 @@ def test_protocols() -> None:
 
 
 def test_collect_paginates_and_builds_records() -> None:
-    fake = FakeWorkOS([user("u1"), user("u2", org="org_9"), user("u3")])
+    fake = FakeWorkOS([user("u1"), user("u2"), user("u3")])
     fake.providers["u1"] = [provider("acct_1"), provider("acct_x", slug="github")]
-    fake.providers["u2"] = [provider("acct_2", org="org_9", scopes=["chat:write", "im:read"])]
+    fake.memberships["u2"] = [("org_9", "active")]
+    fake.providers["u2@org_9"] = [provider("acct_2", org="org_9",
+                                           scopes=["chat:write", "im:read"])]
     fake.providers["u3"] = [provider(None)]
     records = list(source(fake).collect())
     assert [r.connection_id for r in records] == ["acct_1", "acct_2"]
@@ -177,6 +194,40 @@ def test_page_budget_stops_runaway_listing() -> None:
     fake = FakeWorkOS([user(f"u{i}") for i in range(10)])
     with pytest.raises(SourceError, match="exceeded 2 pages"):
         list(source(fake, max_pages=2).collect())
+
+
+def test_no_page_cap_on_cursor_paged_users() -> None:
+    """1,001 pages of one user: past the old 1,000-page budget (100,000 users at 100 a page);
+    cursor paging has no budget, only repeated-cursor detection."""
+    fake = FakeWorkOS([user(f"u{i}") for i in range(1001)], page=1)
+    assert source(fake).check() == "ok: 1001 users listed"
+
+
+def test_user_in_two_organizations_gives_two_bindings_with_membership_status() -> None:
+    fake = FakeWorkOS([user("u1")])
+    fake.memberships["u1"] = [("org_a", "active"), ("org_b", "inactive"), ("org_c", "pending")]
+    fake.providers["u1@org_a"] = [provider("acct_a", org="org_a")]
+    fake.providers["u1@org_b"] = [provider("acct_b", org="org_b")]
+    fake.providers["u1"] = [provider("acct_u")]  # an account scoped to no organization
+    records = {r.connection_id: r for r in source(fake).collect()}
+    assert set(records) == {"acct_a", "acct_b", "acct_u"}
+    assert (records["acct_a"].tenant, records["acct_a"].owner_status) == ("org_a", "active")
+    assert (records["acct_b"].tenant, records["acct_b"].owner_status) == ("org_b", "inactive")
+    assert records["acct_u"].owner_status is None and records["acct_u"].tenant == "acme"
+    asked = [r.url.params.get("organization_id") for r in fake.requests
+             if r.url.path.endswith("/data_providers")]
+    assert asked == [None, "org_a", "org_b", "org_c"]
+    (listing,) = [r for r in fake.requests if "memberships" in r.url.path]
+    assert listing.url.params["statuses"] == "active,inactive,pending"
+    assert listing.url.params["user_id"] == "u1"
+    fake.token_replies["u1"] = httpx.Response(200, json={"active": False,
+                                                        "error": "not_installed"})
+    source(fake).fetch_token(records["acct_b"])
+    assert json.loads(fake.requests[-1].content) == {"user_id": "u1",
+                                                     "organization_id": "org_b"}
+    source(fake).remove(records["acct_b"])
+    assert fake.requests[-1].method == "DELETE"
+    assert fake.requests[-1].url.params["organization_id"] == "org_b"
 
 
 def test_outage_mid_collect_raises() -> None:
@@ -288,7 +339,7 @@ def test_remove_already_gone_is_fine_but_failure_raises() -> None:
         transport=httpx.MockTransport(lambda r: httpx.Response(404, json={})),
         sleep=lambda _s: None,
     )
-    src.remove(rec())
+    src.remove(rec())  # DELETE 404, and the follow-up read confirms: gone
     src = WorkOSSource(
         "pipes",
         api_key=Secret("sk_test_fake"),
@@ -297,3 +348,17 @@ def test_remove_already_gone_is_fine_but_failure_raises() -> None:
     )
     with pytest.raises(SourceError):
         src.remove(rec())
+
+
+def test_remove_404_is_gone_only_when_a_read_confirms_it() -> None:
+    fake = FakeWorkOS([])
+    fake.delete_reply = httpx.Response(404, json={"code": "entity_not_found"})
+    record = rec()
+    fake.account_reply = httpx.Response(200, json={
+        "object": "connected_account", "id": record.connection_id, "user_id": "u1",
+        "organization_id": None, "scopes": [], "state": "connected"})
+    with pytest.raises(SourceError, match="still there"):
+        source(fake).remove(record)
+    assert [r.method for r in fake.requests] == ["DELETE", "GET"]
+    fake.account_reply = httpx.Response(404, json={"code": "entity_not_found"})
+    source(fake).remove(record)
