@@ -197,10 +197,10 @@ def test_page_budget_stops_runaway_listing() -> None:
 
 
 def test_no_page_cap_on_cursor_paged_users() -> None:
-    """1,001 pages of one user: past the old 1,000-page budget (100,000 users at 100 a page);
+    """1,002 pages of one user: past the old 1,000-page budget (100,000 users at 100 a page);
     cursor paging has no budget, only repeated-cursor detection."""
-    fake = FakeWorkOS([user(f"u{i}") for i in range(1001)], page=1)
-    assert source(fake).check() == "ok: 1001 users listed"
+    fake = FakeWorkOS([user(f"u{i}") for i in range(1002)], page=1)
+    assert source(fake).check() == "ok: 1002 users listed"
 
 
 def test_user_in_two_organizations_gives_two_bindings_with_membership_status() -> None:
