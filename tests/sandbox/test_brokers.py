@@ -167,6 +167,39 @@ def test_workos_token_states(
     assert DEAD_TOKEN_STATUS[fetch_dead] is Status.NEEDS_RECONNECT
 
 
+def test_workos_user_in_two_organizations(world: World, keys: Keys) -> None:
+    """Accounts are scoped per organization (organization_id on every Pipes call), and the
+    owner's status is the membership's; a 404 delete is checked by a read."""
+    second = fake_token()
+    world.tokens[second] = {"token": second, "team_id": "T1", "user_id": "U1", "kind": "user",
+                            "scopes": ["chat:write"], "state": "active"}
+    grace = next(u for u in world.workos["users"] if u["id"] == "user_grace")
+    grace["memberships"].append({"organization_id": "org_2", "status": "inactive"})
+    grace["slack"] = [grace["slack"], {"id": "acct_grace_2", "token": second,
+                                       "organization_id": "org_2"}]
+    with WorkOSSandbox(world) as workos:
+        src = workos_source(workos.url, keys.workos)
+        records = {r.connection_id: r for r in src.collect()}
+        one, two = records["acct_grace"], records["acct_grace_2"]
+        assert (one.tenant, one.owner_status) == ("org_1", "active")
+        assert (two.tenant, two.owner_status) == ("org_2", "inactive")
+        assert records["acct_alan"].owner_status is None  # no membership: no status
+        assert src.fetch_token(two).token == Secret(second)
+        assert src.fetch_token(one).token == Secret(keys.grace)
+        world.workos["delete_404_once"] = True
+        with pytest.raises(SourceError, match="still there"):
+            src.remove(two)
+        src.remove(two)
+        src.remove(two)  # already gone: 404, and the read confirms it
+        deletes = [r["query"] for r in workos.requests if r["method"] == "DELETE"]
+        assert deletes == [{"organization_id": "org_2"}] * 3
+        assert {r.connection_id for r in src.collect()} == {"acct_grace", "acct_alan"}
+        with httpx.Client(base_url=workos.url) as client:
+            users = client.get("/user_management/users",
+                               headers={"Authorization": f"Bearer {keys.workos}"}).json()
+        assert all("organization_id" not in u and "status" not in u for u in users["data"])
+
+
 def test_workos_outage_mid_collect_raises(workos: WorkOSSandbox, keys: Keys) -> None:
     src = workos_source(workos.url, keys.workos)
     # the first user page, its memberships and providers (unscoped, org_1), then 503 forever
