@@ -38,11 +38,13 @@ def add_workos(ds: Dataset) -> str:
         ds.scenario["tokens"].append({"token": token, "team_id": team, "user_id": slack_user,
                                       "kind": "user", "scopes": ["chat:write"],
                                       "state": "active", "expires_in": 43200})
+        # WorkOS scopes a connected account to an organization the user is a member of.
         users.append({"id": uid, "email": f"{first}.{last}@{org}.example",
                       "first_name": first.title(), "last_name": last.title(),
-                      "organization_id": org,
+                      "memberships": [{"organization_id": org, "status": "active"}],
                       "slack": {"id": f"data_installation_{i:02d}DEMO", "token": token,
                                 "state": state, "scopes": ["chat:write"],
+                                "organization_id": org,
                                 "created_at": "2026-10-01T10:00:00Z"}})
     ds.scenario["workos"] = {"api_key": api_key, "users": users}
     return api_key

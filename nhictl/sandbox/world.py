@@ -44,8 +44,9 @@ name must be in ``tokens``; faults in each: ``outage``, ``outage_after`` N calls
 ``rate_limit_once`` Retry-After seconds)::
 
     "workos": {"api_key": "...", "users": [{"id": "user_01", "email": "...",
-               "first_name": "...", "last_name": "...", "organization_id": null,
-               "slack": null | {"id": "data_installation_01", "token": "xoxp-...",
+               "first_name": "...", "last_name": "...",
+               "memberships": [{"organization_id": "org_1", "status": "active"}],
+               "slack": null | [...] | {"id": "data_installation_01", "token": "xoxp-...",
                                 "state": "connected|needs_reauthorization|disconnected",
                                 "scopes": [...], "requested_scopes": [...],
                                 "organization_id": null, "created_at": "...",
@@ -55,7 +56,7 @@ name must be in ``tokens``; faults in each: ``outage``, ``outage_after`` N calls
                                "provider_config_key": "slack", "created": "...",
                                "tags": {"end_user_id": "...", "end_user_email": "..."},
                                "end_user": null, "token": "xoxp-...|xoxb-...",
-                               "bot_token": null, "state": "ok|invalid_credentials",
+                               "bot_token": null, "state": "ok|refresh_failed|refresh_exhausted",
                                "expires_at": null, "refresh": false}]}
 """
 
