@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -160,7 +161,13 @@ class NangoSource(BrokerSource):
             records = list(self._records({"connection_id": conn_id,
                                           "provider_config_key": key}, (key, conn_id)))
             if records:
-                return next((r for r in records if r.connection_id == connection_id), None)
+                found = next((r for r in records if r.connection_id == connection_id), None)
+                if found is None and records[0].partial:
+                    # Nango holds the connection but cannot describe its tokens now: the
+                    # user part is as unavailable as the rest, not gone.
+                    found = replace(records[0], connection_id=connection_id,
+                                    metadata={**records[0].metadata, "part": USER_PART})
+                return found
         return None
 
     def companions(self, record: SourceRecord) -> list[SourceRecord]:

@@ -375,3 +375,14 @@ def test_other_config_key_gets_a_distinct_connection_id() -> None:
     (record,) = source(fake).collect()
     assert record.connection_id == "slack-prod:c1"
     assert record.metadata == {"connection_id": "c1", "provider_config_key": "slack-prod"}
+
+
+def test_user_part_of_an_unavailable_connection_is_not_gone() -> None:
+    listing = [summary("c1")]
+    fake = FakeNango(listing)
+    fake.creds["c1"] = refused(REFRESH_FAILED, listing[0])
+    src = source(fake)
+    found = src.find("c1#user")
+    assert found is not None and found.connection_id == "c1#user" and found.token is None
+    with pytest.raises(SourceError, match="could not refresh"):
+        src.fetch_token(found)
