@@ -126,3 +126,31 @@ def test_refresh_failure_is_one_connection_and_bot_plus_user_revoke(tmp_path: Pa
         assert again.code == 0, again.err
         assert [(r["method"], r["path"]) for r in nango.requests] == [
             ("GET", "/connections/c-fail")]
+
+
+def test_connection_stays_at_nango_until_its_other_token_is_revoked(tmp_path: Path) -> None:
+    world, t = _bot_and_user_world()
+    world.faults.append({"method": "auth.revoke", "token": t["bot"], "kind": "error",
+                         "error": "not_allowed_token_type", "times": 1})
+    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
+    with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
+        config = tmp_path / "nhictl.toml"
+        config.write_text(f'[[sources]]\nname = "nango"\nkind = "nango"\n'
+                          f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango.url}"\n')
+        base = ["--config", str(config), "--slack-api-url", slack.url]
+        assert nhictl("init", env=env).code == 0
+        assert nhictl(*base, "reconcile", env=env).code == 0
+        rows = nhictl("inventory", "list", "-o", "json", env=env).json()["bindings"]
+        user = next(b for b in rows if b["connection_id"] == "c-both#user")
+        failed = nhictl(*base, "revoke", user["id"], "--yes", env=env)
+        assert failed.code == 5
+        assert not [r for r in nango.requests if r["method"] == "DELETE"]
+        retried = nhictl(*base, "revoke", user["id"], "--yes", env=env)
+        assert retried.code == 0, retried.err
+        assert [r["path"] for r in nango.requests if r["method"] == "DELETE"] == [
+            "/connections/c-both"]
+        assert slack.count("auth.revoke", t["bot"]) == 2
+        rows = nhictl("inventory", "list", "-o", "json", env=env).json()["bindings"]
+        assert {b["connection_id"]: b["status"] for b in rows
+                if b["connection_id"].startswith("c-both")} == {
+            "c-both": "revoked", "c-both#user": "revoked"}
