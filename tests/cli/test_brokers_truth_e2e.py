@@ -65,13 +65,25 @@ def test_reconcile_brokers_as_they_really_answer(tmp_path: Path) -> None:
         run = nhictl("--config", str(config), "--slack-api-url", slack.url, "reconcile",
                      "-o", "json", env=env)
         posted = [r["json"] for r in workos.requests if r["method"] == "POST"]
+        rows = nhictl("inventory", "list", "-o", "json", env=env).json()["bindings"]
+        # Later Nango gives up on c-both: its bot binding is dead, its user binding (whose
+        # token Nango no longer hands out) is neither removed nor blanked.
+        nango.set_state("c-both", "refresh_exhausted")
+        later = nhictl("--config", str(config), "--slack-api-url", slack.url, "reconcile",
+                       "--source", "nango", env=env)
+        assert later.code == 4, later.err  # c-fail is still inconclusive
+        after = {b["connection_id"]: b for b in nhictl(
+            "inventory", "list", "-o", "json", env=env).json()["bindings"]}
+        assert after["c-both"]["status"] == "needs_reconnect"
+        assert after["c-both"]["token_kind"] == "bot"
+        assert after["c-both"]["declared_scopes"] == ["chat:write"]
+        assert after["c-both#user"]["status"] == "active"
     # One inconclusive connection (its refresh failed at Nango): partial, not a lost source.
     assert run.code == 4, run.err
     report = run.json()
     assert all(s["complete"] for s in report["sources"])
     (inconclusive,) = report["inconclusive"]
     assert "connection c-fail: Nango could not refresh the token" in inconclusive["reason"]
-    rows = nhictl("inventory", "list", "-o", "json", env=env).json()["bindings"]
     got: dict[str, Any] = {
         (b["source"], b["connection_id"]): (b["status"], b["token_kind"], b["tenant"],
                                             b["owner_status"]) for b in rows}
