@@ -78,7 +78,9 @@ class NangoSource(BrokerSource):
         sleep: Sleep = time.sleep,
         clock: Clock = system_clock,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-        page_limit: int = 100,
+        # GET /connections takes limit 1-2000 (controllers/connection/getConnections.ts):
+        # 1,000 a page keeps the page budget far above any real Nango.
+        page_limit: int = 1000,
         max_pages: int = DEFAULT_MAX_PAGES,
     ) -> None:
         super().__init__(

@@ -340,6 +340,25 @@ def test_nango_ignoring_paging_and_429(nango: NangoSandbox, world: World, keys: 
     assert sleeps == [0.0]
 
 
+def test_nango_connections_under_several_config_keys(world: World, keys: Keys) -> None:
+    second = fake_token()
+    world.tokens[second] = {"token": second, "team_id": "T1", "user_id": "U2", "kind": "user",
+                            "scopes": ["chat:write"], "state": "active"}
+    world.nango["connections"].append({"id": 4, "connection_id": "c-grace",
+                                       "provider_config_key": "slack:users", "token": second})
+    with NangoSandbox(world) as nango:
+        src = nango_source(nango.url, keys.nango)
+        ids = sorted(r.connection_id for r in src.collect())
+        assert ids == ["c-bot", "c-grace", "c-grace#user", "slack:users:c-grace"]
+        found = nango_source(nango.url, keys.nango).find("slack:users:c-grace")
+        assert found is not None and found.token == Secret(second)
+        src.remove(found)
+        assert nango_source(nango.url, keys.nango).find("slack:users:c-grace") is None
+        assert nango_source(nango.url, keys.nango).find("c-grace") is not None
+        deletes = [r["query"] for r in nango.requests if r["method"] == "DELETE"]
+        assert deletes == [{"provider_config_key": "slack:users"}]
+
+
 def test_same_person_through_two_brokers_same_fingerprint(
     workos: WorkOSSandbox, nango: NangoSandbox, keys: Keys
 ) -> None:
