@@ -63,7 +63,7 @@ def test_source(
     from nhictl.sources.registry import resolve
 
     st = state(ctx)
-    (source, _spec), = resolve([name], st.config)
+    (source, _spec), = resolve([name], st.config, st.http_policy())
     check = getattr(source, "check", None)
     if check is None:
         raise UsageError(f"source {name!r} has no connectivity test")

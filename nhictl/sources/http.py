@@ -2,7 +2,12 @@
 
 Everything that can go wrong on the wire ends here as :class:`nhictl.errors.SourceError`:
 
-* every request has a timeout (connect, read, write, pool);
+* every request has a timeout per socket operation and a total deadline (a watchdog shuts the
+  socket down at ``HttpLimits.request_timeout_s`` or the run's ``--deadline``, whichever comes
+  first), and its body is read in chunks up to ``HttpLimits.max_response_bytes``;
+* redirects are never followed: the request carries the key, so a 3xx is an error naming the
+  status and the target's origin (:mod:`nhictl.net`); ``base_url`` must be https (or loopback
+  http, or ``--allow-insecure-http``) without embedded credentials;
 * HTTP 429 is honoured via ``Retry-After`` (seconds or an HTTP date, capped);
 * 5xx answers and connection errors are retried with bounded exponential backoff;
 * 401/403 stop the source at once with a hint naming the environment variable of the key;
@@ -27,7 +32,16 @@ from urllib.parse import quote
 import httpx
 
 from nhictl.clock import iso, parse_time
-from nhictl.errors import SourceError
+from nhictl.errors import NetworkLimitError, SourceError
+from nhictl.net import (
+    HttpPolicy,
+    Watchdog,
+    check_credentialed_url,
+    origin,
+    redirect_refused,
+    timed_out,
+    too_large,
+)
 from nhictl.secret import Secret
 
 Sleep = Callable[[float], None]
@@ -73,16 +87,6 @@ def normalize_time(value: object) -> str | None:
     except (ValueError, OverflowError, OSError):
         return None
     return None
-
-
-def _origin(base_url: str) -> str:
-    """scheme://host[:port] of a base URL, without any userinfo (for messages)."""
-    try:
-        url = httpx.URL(base_url)
-    except (httpx.InvalidURL, TypeError):
-        return "<invalid url>"
-    port = f":{url.port}" if url.port else ""
-    return f"{url.scheme}://{url.host}{port}"
 
 
 class PageGuard:
@@ -137,10 +141,15 @@ class ApiClient:
         max_backoff: float = 8.0,
         max_retry_after: float = 60.0,
         sleep: Sleep = time.sleep,
+        policy: HttpPolicy | None = None,
     ) -> None:
+        self.policy = policy or HttpPolicy()
+        # The CLI checks first, naming the config key; this is the backstop for other callers.
+        check_credentialed_url(base_url, where=f"source {source!r}: base_url",
+                               allow_insecure_http=self.policy.allow_insecure_http)
         self.source = source
         self.base_url = base_url.rstrip("/")
-        self.origin = _origin(base_url)
+        self.origin = origin(base_url)
         self._secret = secret
         self.env_var = env_var
         self.max_attempts = max(1, max_attempts)
@@ -150,11 +159,13 @@ class ApiClient:
         self.sleep = sleep
         self._owns_client = client is None
         if client is None:
+            # No keep-alive: the watchdog learns each request's socket when it connects.
             client = httpx.Client(
-                timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False
+                timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
             )
         self._client = client
-        self._timeout = httpx.Timeout(timeout)
+        self.read_timeout = timeout
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -198,14 +209,14 @@ class ApiClient:
         for attempt in range(1, self.max_attempts + 1):
             final = attempt == self.max_attempts
             try:
-                response = self._client.request(
-                    method,
-                    url,
-                    params=dict(params) if params else None,
-                    json=json,
-                    headers=headers,
-                    timeout=self._timeout,
-                )
+                response = self._send(what, method, url, params, json, headers)
+            except NetworkLimitError as exc:
+                if not exc.retryable:
+                    raise SourceError(self.source, f"{what}: {exc.message}") from None
+                last_problem = f"{exc.message} from {self.origin}"
+                if not final:
+                    self._pause(self._backoff(attempt), what)
+                continue
             except httpx.UnsupportedProtocol as exc:
                 raise SourceError(
                     self.source,
@@ -215,7 +226,7 @@ class ApiClient:
             except httpx.TransportError as exc:
                 last_problem = f"{type(exc).__name__} talking to {self.origin}"
                 if not final:
-                    self.sleep(self._backoff(attempt))
+                    self._pause(self._backoff(attempt), what)
                 continue
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
                 raise SourceError(
@@ -241,12 +252,12 @@ class ApiClient:
                         hint="retry later",
                     )
                 if not final:
-                    self.sleep(wait)
+                    self._pause(wait, what)
                 continue
             if status >= 500:
                 last_problem = f"HTTP {status} from {self.origin}"
                 if not final:
-                    self.sleep(self._backoff(attempt))
+                    self._pause(self._backoff(attempt), what)
                 continue
             code = error_code(response)
             detail = f" ({code})" if code else ""
@@ -256,6 +267,67 @@ class ApiClient:
             f"{what}: unavailable after {self.max_attempts} attempts: {last_problem}",
             hint="the service may be down; this source was not read completely, retry later",
         )
+
+    def _send(self, what: str, method: str, url: str, params: Mapping[str, str | int] | None,
+              json: Any, headers: dict[str, str]) -> httpx.Response:
+        """One exchange, bounded in time and size; the body read in full (see module doc)."""
+        remaining = self.policy.remaining()
+        if remaining is not None and remaining <= 0:
+            raise SourceError(self.source, f"{what}: run deadline reached; stopped",
+                              hint="raise --deadline or retry later")
+        deadline = self.policy.request_deadline()
+        budget = max(0.001, deadline - time.monotonic())
+        limit = self.policy.limits.max_response_bytes
+        with Watchdog(deadline) as dog:
+
+            def trace(event: str, info: dict[str, Any]) -> None:
+                if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+                    stream = info.get("return_value")
+                    get = getattr(stream, "get_extra_info", None)
+                    dog.attach(get("socket") if get is not None else None)
+
+            request = self._client.build_request(
+                method, url, params=dict(params) if params else None, json=json,
+                headers=headers, timeout=httpx.Timeout(min(self.read_timeout, budget)),
+                extensions={"trace": trace})
+            try:
+                response = self._client.send(request, stream=True, follow_redirects=False)
+                try:
+                    if 300 <= response.status_code < 400:
+                        raise redirect_refused(response.status_code,
+                                               response.headers.get("location"), url)
+                    declared = response.headers.get("content-length", "")
+                    if declared.strip().isdigit() and int(declared) > limit:
+                        raise too_large(limit)
+                    chunks: list[bytes] = []
+                    size = 0
+                    for chunk in response.iter_bytes():  # decoded: the cap bounds memory
+                        size += len(chunk)
+                        if size > limit:
+                            raise too_large(limit)
+                        chunks.append(chunk)
+                        if dog.expired():
+                            break
+                finally:
+                    response.close()
+            except httpx.TransportError:
+                if dog.fired:
+                    raise timed_out(budget) from None
+                raise
+            if dog.expired():
+                raise timed_out(budget)
+        kept = [(k, v) for k, v in response.headers.multi_items()
+                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks),
+                              request=request)
+
+    def _pause(self, seconds: float, what: str) -> None:
+        """Sleep before a retry, unless that would pass the run's deadline."""
+        remaining = self.policy.remaining()
+        if remaining is not None and seconds >= remaining:
+            raise SourceError(self.source, f"{what}: run deadline reached while retrying; "
+                              "stopped", hint="raise --deadline or retry later")
+        self.sleep(seconds)
 
     def json_body(self, response: httpx.Response, what: str) -> dict[str, Any]:
         """The JSON object of a response, or SourceError (never the body text)."""
@@ -333,6 +405,7 @@ class BrokerSource:
         max_attempts: int,
         page_limit: int,
         max_pages: int,
+        policy: HttpPolicy | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url
@@ -342,7 +415,7 @@ class BrokerSource:
         self.max_pages = max_pages
         self._api = ApiClient(source=name, base_url=base_url, secret=secret, env_var=env_var,
                               client=client, transport=transport, timeout=timeout,
-                              max_attempts=max_attempts, sleep=sleep)
+                              max_attempts=max_attempts, sleep=sleep, policy=policy)
 
     def close(self) -> None:
         self._api.close()

@@ -19,6 +19,7 @@ import httpx
 
 from nhictl.errors import SourceError
 from nhictl.models import SourceRecord, TokenKind
+from nhictl.net import HttpPolicy
 from nhictl.secret import Secret
 from nhictl.sources.base import TokenFetch
 from nhictl.sources.http import (
@@ -70,6 +71,7 @@ class WorkOSSource(BrokerSource):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         page_limit: int = 100,
         max_pages: int = DEFAULT_MAX_PAGES,
+        policy: HttpPolicy | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -85,6 +87,7 @@ class WorkOSSource(BrokerSource):
             max_attempts=max_attempts,
             page_limit=page_limit,
             max_pages=max_pages,
+            policy=policy,
         )
         self.api_key_env = api_key_env
 
