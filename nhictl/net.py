@@ -146,17 +146,13 @@ class HttpPolicy:
     def remaining(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.monotonic()
 
-    def request_deadline(self, run_deadline: float | None = None) -> float:
-        """The ``time.monotonic`` instant one request must end by."""
+    def request_deadline(self) -> tuple[float, bool]:
+        """The ``time.monotonic`` instant one request must end by, and whether that is the
+        run's deadline (rather than the request's own timeout)."""
         end = time.monotonic() + self.limits.request_timeout_s
-        for other in (self.deadline, run_deadline):
-            if other is not None:
-                end = min(end, other)
-        return end
-
-
-def run_deadline_error(what: str) -> NetworkLimitError:
-    return NetworkLimitError(f"{what}: run deadline reached", retryable=False)
+        if self.deadline is not None and self.deadline <= end:
+            return self.deadline, True
+        return end, False
 
 
 class Watchdog:
@@ -213,9 +209,15 @@ def too_large(limit: int) -> NetworkLimitError:
     return NetworkLimitError(f"response larger than {limit} bytes; not read", retryable=False)
 
 
-def timed_out(seconds: float) -> NetworkLimitError:
+def timed_out(seconds: float, *, by_run: bool = False) -> NetworkLimitError:
+    """The request's total deadline passed. Not retried: a server that cannot finish one
+    small answer in time is not helped by asking again, and retries would multiply the time
+    a hostile server holds a run (and its write lock)."""
+    if by_run:
+        return NetworkLimitError("run deadline (--deadline) reached before the response was "
+                                 "complete", retryable=False)
     return NetworkLimitError(f"no complete response within {round(seconds, 2):g}s",
-                             retryable=True)
+                             retryable=False)
 
 
 def redirect_refused(status: int, location: str | None, base: str) -> NetworkLimitError:

@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
+from nhictl import net
 from nhictl.clock import Clock, iso, system_clock
 from nhictl.models import ValidationResult
-from nhictl.net import DEFAULT_LIMITS, HttpLimits, check_credentialed_url
+from nhictl.net import HttpLimits, check_credentialed_url
 from nhictl.secret import Secret, token_kind_of
 from nhictl.slack.errors import CallFailure, dead_meaning, from_api_error, from_exception
 from nhictl.slack.ratelimit import Limit, RateLimiter
@@ -142,7 +143,7 @@ class SlackClient:
         self._rng_lock = threading.Lock()
         self.limiter = limiter or RateLimiter(rate_limits, clock=monotonic, sleep=sleep)
         self.stats = ClientStats()
-        limits = limits or DEFAULT_LIMITS
+        limits = limits or net.DEFAULT_LIMITS
         if timeout_s is not None:  # per socket operation; the total stays limits' own
             limits = replace(limits, read_timeout_s=timeout_s)
         # timeout: slack_sdk types it int; our transport hands it to the opener as a float.

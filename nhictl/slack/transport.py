@@ -127,12 +127,13 @@ class BoundedWebClient(WebClient):
     ) -> dict[str, Any]:
         limits = self.limits
         deadline = time.monotonic() + limits.request_timeout_s
-        run_end = getattr(self.run_deadline, "value", None)
-        if run_end is not None:
-            deadline = min(deadline, run_end)
+        run_end: float | None = getattr(self.run_deadline, "value", None)
+        by_run = run_end is not None and run_end <= deadline
+        if run_end is not None and by_run:
+            deadline = run_end
         budget = deadline - time.monotonic()
         if budget <= 0:
-            raise timed_out(0)
+            raise timed_out(0, by_run=by_run)
         proxy = self.proxy if isinstance(self.proxy, str) and self.proxy.strip() else None
         with Watchdog(deadline) as watchdog:
             try:
@@ -145,10 +146,10 @@ class BoundedWebClient(WebClient):
                     body = read_capped(response, limits.max_response_bytes, watchdog)
             except (OSError, http.client.HTTPException):
                 if watchdog.fired:
-                    raise timed_out(budget) from None
+                    raise timed_out(budget, by_run=by_run) from None
                 raise
             if watchdog.expired():
-                raise timed_out(budget)
+                raise timed_out(budget, by_run=by_run)
         headers = dict(response.headers.items())
         text = _decode(body, response.headers.get_content_charset())
         return {"status": response.status, "headers": headers, "body": text}

@@ -275,7 +275,7 @@ class ApiClient:
         if remaining is not None and remaining <= 0:
             raise SourceError(self.source, f"{what}: run deadline reached; stopped",
                               hint="raise --deadline or retry later")
-        deadline = self.policy.request_deadline()
+        deadline, by_run = self.policy.request_deadline()
         budget = max(0.001, deadline - time.monotonic())
         limit = self.policy.limits.max_response_bytes
         with Watchdog(deadline) as dog:
@@ -312,10 +312,10 @@ class ApiClient:
                     response.close()
             except httpx.TransportError:
                 if dog.fired:
-                    raise timed_out(budget) from None
+                    raise timed_out(budget, by_run=by_run) from None
                 raise
             if dog.expired():
-                raise timed_out(budget)
+                raise timed_out(budget, by_run=by_run)
         kept = [(k, v) for k, v in response.headers.multi_items()
                 if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
         return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks),
