@@ -130,7 +130,7 @@ def test_broker_client_refuses_redirects_even_on_a_client_that_follows_them() ->
             Hostile(redirect(f"{other.url}/x")) as broker, \
             httpx.Client(follow_redirects=True) as following:
         api = ApiClient(source="s", base_url=broker.url, secret=Secret(key), client=following)
-        with pytest.raises(SourceError, match="redirect to .* not followed"):
+        with pytest.raises(SourceError, match=r"redirect to .* not followed"):
             api.get_json("/x")
     assert other.requests == []
 
