@@ -336,3 +336,15 @@ def test_deadline_bounds_the_whole_run_validation(
     assert "run deadline (--deadline) reached" in result.err
     assert _binding()["status"] == "unvalidated"
     _no_secret(token, result, nhictl_env)
+
+
+def test_sources_list_masks_a_store_url_password(nhictl_env: Path, tmp_path: Path) -> None:
+    password = "Pw" + secrets.token_hex(8)
+    config = tmp_path / "nhictl.toml"
+    config.write_text('[[sources]]\nname = "bolt"\nkind = "slack-store"\n'
+                      f'store = "sqlalchemy:postgresql://app:{password}@db.internal/bolt"\n')
+    for fmt in ("table", "json", "csv"):
+        listed = nhictl("--config", str(config), "sources", "list", "-o", fmt)
+        assert listed.code == 0, listed.err
+        assert password not in listed.out + listed.err
+        assert "postgresql://***@db.internal/bolt" in listed.out
