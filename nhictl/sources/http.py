@@ -203,6 +203,8 @@ class ApiClient:
         headers = {
             "Authorization": f"Bearer {self._secret.reveal()}",
             "Accept": "application/json",
+            # Uncompressed: the size cap then bounds what the wire can make us hold.
+            "Accept-Encoding": "identity",
             "User-Agent": "nhictl",
         }
         last_problem = "no attempt made"
