@@ -33,16 +33,9 @@ import httpx
 
 from nhictl.clock import iso, parse_time
 from nhictl.errors import NetworkLimitError, SourceError
-from nhictl.net import (
-    HttpPolicy,
-    Watchdog,
-    check_credentialed_url,
-    origin,
-    redirect_refused,
-    timed_out,
-    too_large,
-)
+from nhictl.net import HttpPolicy, check_credentialed_url, origin
 from nhictl.secret import Secret
+from nhictl.sources.bounded import send_bounded
 
 Sleep = Callable[[float], None]
 
@@ -272,56 +265,13 @@ class ApiClient:
 
     def _send(self, what: str, method: str, url: str, params: Mapping[str, str | int] | None,
               json: Any, headers: dict[str, str]) -> httpx.Response:
-        """One exchange, bounded in time and size; the body read in full (see module doc)."""
         remaining = self.policy.remaining()
         if remaining is not None and remaining <= 0:
             raise SourceError(self.source, f"{what}: run deadline reached; stopped",
                               hint="raise --deadline or retry later")
-        deadline, by_run = self.policy.request_deadline()
-        budget = max(0.001, deadline - time.monotonic())
-        limit = self.policy.limits.max_response_bytes
-        with Watchdog(deadline) as dog:
-
-            def trace(event: str, info: dict[str, Any]) -> None:
-                if event in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-                    stream = info.get("return_value")
-                    get = getattr(stream, "get_extra_info", None)
-                    dog.attach(get("socket") if get is not None else None)
-
-            request = self._client.build_request(
-                method, url, params=dict(params) if params else None, json=json,
-                headers=headers, timeout=httpx.Timeout(min(self.read_timeout, budget)),
-                extensions={"trace": trace})
-            try:
-                response = self._client.send(request, stream=True, follow_redirects=False)
-                try:
-                    if 300 <= response.status_code < 400:
-                        raise redirect_refused(response.status_code,
-                                               response.headers.get("location"), url)
-                    declared = response.headers.get("content-length", "")
-                    if declared.strip().isdigit() and int(declared) > limit:
-                        raise too_large(limit)
-                    chunks: list[bytes] = []
-                    size = 0
-                    for chunk in response.iter_bytes():  # decoded: the cap bounds memory
-                        size += len(chunk)
-                        if size > limit:
-                            raise too_large(limit)
-                        chunks.append(chunk)
-                        if dog.expired():
-                            break
-                finally:
-                    response.close()
-            except httpx.TransportError:
-                if dog.fired:
-                    raise timed_out(budget, by_run=by_run) from None
-                raise
-            if dog.expired():
-                raise timed_out(budget, by_run=by_run)
-        kept = [(k, v) for k, v in response.headers.multi_items()
-                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-        return httpx.Response(response.status_code, headers=kept, content=b"".join(chunks),
-                              request=request)
+        request = self._client.build_request(
+            method, url, params=dict(params) if params else None, json=json, headers=headers)
+        return send_bounded(self._client, request, self.policy, self.read_timeout)
 
     def _pause(self, seconds: float, what: str) -> None:
         """Sleep before a retry, unless that would pass the run's deadline."""
