@@ -348,3 +348,18 @@ def test_sources_list_masks_a_store_url_password(nhictl_env: Path, tmp_path: Pat
         assert listed.code == 0, listed.err
         assert password not in listed.out + listed.err
         assert "postgresql://***@db.internal/bolt" in listed.out
+
+
+def test_broker_retries_stop_at_the_run_deadline() -> None:
+    from nhictl.errors import SourceError
+    from nhictl.secret import Secret
+    from nhictl.sources.http import ApiClient
+
+    slept: list[float] = []
+    policy = net.HttpPolicy(deadline=time.monotonic() + 0.5)
+    api = ApiClient(source="s", base_url="https://broker.test", secret=Secret(_key()),
+                    transport=httpx.MockTransport(lambda _r: httpx.Response(503)),
+                    backoff=1.0, sleep=slept.append, policy=policy)
+    with pytest.raises(SourceError, match="run deadline reached while retrying"):
+        api.get_json("/x")
+    assert slept == []  # a 1 s backoff would end past the deadline: not slept at all
