@@ -32,6 +32,7 @@ INSECURE_HTTP_HINT = (
     "use https://; for a lab server, pass --allow-insecure-http "
     "(or NHICTL_ALLOW_INSECURE_HTTP=1): credentials then cross the network in clear text"
 )
+_PASSWORD_IN_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#@\s:]*:[^/?#@\s]*@", re.IGNORECASE)
 _HOST_SHAPE = re.compile(r"^[A-Za-z0-9._:\[\]-]{1,255}$")
 
 
@@ -75,6 +76,11 @@ def has_credentials(url: str) -> bool:
         return "@" in urlsplit(url.strip()).netloc
     except ValueError:
         return False
+
+
+def has_password(text: str) -> bool:
+    """Whether a URL somewhere in ``text`` carries ``user:password@``."""
+    return _PASSWORD_IN_URL.search(text) is not None
 
 
 def is_loopback(host: str | None) -> bool:

@@ -363,3 +363,16 @@ def test_broker_retries_stop_at_the_run_deadline() -> None:
     with pytest.raises(SourceError, match="run deadline reached while retrying"):
         api.get_json("/x")
     assert slept == []  # a 1 s backoff would end past the deadline: not slept at all
+
+
+def test_a_store_spec_with_a_password_is_refused_and_never_recorded(
+    nhictl_env: Path, export: tuple[Path, str]
+) -> None:
+    password = "Pw" + secrets.token_hex(8)
+    spec = f"slack-store:sqlalchemy:postgresql://app:{password}@127.0.0.1:9/bolt"
+    result = nhictl("reconcile", "--source", spec, "--no-validate")
+    assert result.code == 2, result.err
+    assert "postgresql://***@127.0.0.1:9/bolt: the URL embeds a password" in result.err
+    assert password not in result.out + result.err
+    for file in nhictl_env.parent.iterdir():
+        assert password.encode() not in file.read_bytes()

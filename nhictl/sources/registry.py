@@ -14,8 +14,8 @@ from pathlib import Path
 
 from nhictl.config import Config, SourceConfig
 from nhictl.errors import ConfigError, UsageError
-from nhictl.net import HttpPolicy, check_credentialed_url
-from nhictl.secret import Secret
+from nhictl.net import HttpPolicy, check_credentialed_url, has_password
+from nhictl.secret import Secret, mask_tokens
 from nhictl.sources.base import Source
 
 
@@ -46,6 +46,13 @@ def from_spec(spec: str) -> tuple[Source, str]:
     if kind == "slack-store":
         from nhictl.sources.slack_store import SlackStoreSource
 
+        if has_password(rest):
+            # A spec names its source: it is recorded in every binding id and run.
+            raise UsageError(
+                f"source {mask_tokens(spec)}: the URL embeds a password, which would be "
+                "recorded with every binding", hint="configure the store as a [[sources]] entry "
+                "in nhictl.toml (its name is recorded, not the URL), or use a URL without a "
+                "password (e.g. PGPASSFILE)")
         absolute = "slack-store:" + _abs_store(rest)
         return SlackStoreSource(spec, rest, spec=absolute), absolute
     raise UsageError(
