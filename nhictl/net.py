@@ -58,15 +58,17 @@ def origin(url: str) -> str:
 
 
 def mask_url(url: str) -> str:
-    """A URL for messages: its origin and path, with any ``user:pass@`` shown as ``***@``
-    and the query dropped (it may carry a key)."""
+    """A URL for messages: its origin and a short path, with any ``user:pass@`` shown as
+    ``***@``; the query and a long path are cut (a webhook's path is its secret)."""
     base = origin(url)
     if base == "<invalid url>":
         return base
     parts = urlsplit(url.strip())
     user = "***@" if "@" in parts.netloc else ""
     scheme, _, rest = base.partition("://")
-    path = re.sub(r"[^A-Za-z0-9._~/%-]", "?", parts.path)[:200]
+    path = re.sub(r"[^A-Za-z0-9._~/%-]", "?", parts.path)
+    if len(path) > 24:
+        path = "/" + path.lstrip("/").split("/", 1)[0][:16] + "/…"
     return f"{scheme}://{user}{rest}{path}"
 
 

@@ -376,3 +376,10 @@ def test_a_store_spec_with_a_password_is_refused_and_never_recorded(
     assert password not in result.out + result.err
     for file in nhictl_env.parent.iterdir():
         assert password.encode() not in file.read_bytes()
+
+
+def test_mask_url_never_shows_a_webhook_path_or_a_query() -> None:
+    secret = secrets.token_hex(12)
+    shown = net.mask_url(f"https://hooks.slack.com/services/T0/B0/{secret}?token={secret}")
+    assert secret not in shown
+    assert shown == "https://hooks.slack.com/services/…"
