@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nhictl.errors import ConfigError
+from nhictl.net import has_credentials
 from nhictl.tomlfile import read_toml
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -74,6 +75,11 @@ class Config:
         return p
 
 
+# A URL's user:password@ would be sent and shown; the value is never echoed.
+_EMBEDDED = "must not embed credentials (user:password@ in the URL)"
+_EMBEDDED_HINT = "remove them; keys come only from environment variables (*_env keys)"
+
+
 def _fail(path: Path, key: str, message: str, hint: str | None = None) -> ConfigError:
     return ConfigError(f"{path}: {key}: {message}", hint=hint)
 
@@ -102,6 +108,8 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
     api_url = slack.get("api_url")
     if api_url is not None and (not isinstance(api_url, str) or "://" not in api_url):
         raise _fail(path, "slack.api_url", "must be a URL string")
+    if api_url is not None and has_credentials(api_url):
+        raise _fail(path, "slack.api_url", _EMBEDDED, hint=_EMBEDDED_HINT)
     concurrency = slack.get("concurrency")
     if concurrency is not None and (
         not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
@@ -166,6 +174,8 @@ def _parse_sources(raw: Any, path: Path) -> tuple[SourceConfig, ...]:
                 raise _fail(path, f"{where}.{key}", f"unknown key for kind {kind!r}")
             if key != "default_purpose" and not isinstance(value, str):
                 raise _fail(path, f"{where}.{key}", "must be a string")
+            if key == "base_url" and has_credentials(value):
+                raise _fail(path, f"{where}.{key}", _EMBEDDED, hint=_EMBEDDED_HINT)
         for required in {"file": "path", "slack-store": "store", "workos": "api_key_env",
                          "nango": "secret_key_env"}[kind], :
             if not entry.get(required):

@@ -87,6 +87,15 @@ class SourceError(UnavailableError):
         self.source = source
 
 
+class NetworkLimitError(UnavailableError):
+    """A request stopped by nhictl's network rules: a redirect on a credentialed request (never
+    followed), a response over the size cap, or the request's or the run's deadline."""
+
+    def __init__(self, message: str, *, retryable: bool, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+
+
 class LockedError(UnavailableError):
     """Another nhictl process holds the inventory's write lock."""
 

@@ -62,7 +62,11 @@ def token_kind_of(token: str) -> str | None:
 _TOKEN_SHAPE = re.compile(r"xox[a-z.]*-[A-Za-z0-9-]{4,}", re.IGNORECASE)
 
 
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
+
+
 def mask_tokens(text: str) -> str:
-    """Replace anything shaped like a Slack token with ``xox…`` (for text that may quote
-    what a user typed: command lines, paths, error messages)."""
-    return _TOKEN_SHAPE.sub("xox…", text)
+    """Replace anything shaped like a Slack token with ``xox…`` and the ``user:pass@`` of any
+    URL with ``***@`` (for text that may quote what a user typed: command lines, paths,
+    error messages)."""
+    return _URL_USERINFO.sub(r"\1***@", _TOKEN_SHAPE.sub("xox…", text))

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nhictl.models import ValidationResult
+from nhictl.net import HttpPolicy
 from nhictl.secret import Secret
 
 
@@ -19,13 +20,15 @@ class SlackValidator:
         concurrency: int = 16,
         deadline_s: float | None = None,
         rate_limits: Mapping[str, float] | None = None,
-        timeout_s: float = 10.0,
+        http: HttpPolicy | None = None,
     ) -> None:
         from nhictl.slack import DEFAULT_LIMITS, SlackClient
 
+        self.http = http or HttpPolicy()
         limits = {**DEFAULT_LIMITS, **rate_limits} if rate_limits else None
-        self.client = SlackClient(api_url, timeout_s=timeout_s,
-                                  rate_limits=limits)  # type: ignore[arg-type]
+        self.client = SlackClient(api_url, rate_limits=limits,  # type: ignore[arg-type]
+                                  limits=self.http.limits,
+                                  allow_insecure_http=self.http.allow_insecure_http)
         self.concurrency = concurrency
         self.deadline_s = deadline_s
 
@@ -40,8 +43,12 @@ class SlackValidator:
             if on_progress is not None:
                 on_progress(int(stats.done), total)
 
+        deadline_s = self.deadline_s
+        left = self.http.remaining()  # what the run's deadline leaves after reading sources
+        if left is not None:
+            deadline_s = left if deadline_s is None else min(deadline_s, left)
         return self.client.validate_many(items, concurrency=self.concurrency,
-                                         deadline_s=self.deadline_s, on_progress=progress)
+                                         deadline_s=deadline_s, on_progress=progress)
 
     def stats(self) -> dict[str, Any]:
         snap = self.client.stats.snapshot()
@@ -55,6 +62,7 @@ def make_validator(
     concurrency: int = 16,
     deadline_s: float | None = None,
     rate_limits: Mapping[str, float] | None = None,
+    http: HttpPolicy | None = None,
 ) -> SlackValidator:
     return SlackValidator(api_url, concurrency=concurrency, deadline_s=deadline_s,
-                          rate_limits=rate_limits)
+                          rate_limits=rate_limits, http=http)

@@ -322,3 +322,53 @@ def test_demo_leaks_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     leaks = scan(needles, t, files)
     assert leaks == [], f"token bytes found in: {leaks}"
     assert_private(out_dir)
+
+
+def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11: Slack endpoints and a broker that redirect (to a recorder), drip and stream
+    without end; neither the tokens nor the broker key reach any output or file, and the
+    redirect targets never see them."""
+    import secrets
+
+    from nhictl import net
+    from tests.hostile import Hostile, answer, drip, endless, redirect
+
+    monkeypatch.setattr(net, "DEFAULT_LIMITS", net.HttpLimits(0.3, 0.25, 64 * 1024))
+    tokens = [f"xoxp-FAKE-{secrets.token_hex(12)}" for _ in range(3)]
+    key = f"sk_test_FAKE{secrets.token_hex(12)}"
+    inputs = tmp_path / "inputs"
+    inputs.mkdir(mode=0o700)
+    export = inputs / "export.json"
+    write_private(export, json.dumps([{"id": f"c{i}", "access_token": t}
+                                      for i, t in enumerate(tokens)]))
+    home = tmp_path / "home"
+    monkeypatch.chdir(tmp_path)
+    for var in [v for v in os.environ if v.startswith("NHICTL_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("NHICTL_DB", str(home / "inventory.db"))
+    monkeypatch.setenv("WORKOS_API_KEY", key)
+    monkeypatch.setenv("NO_COLOR", "1")
+    t = Transcript()
+    t.run("init")
+    recorder = Hostile(answer(200, {"ok": True, "user_id": "U1", "team_id": "T1"}))
+    with recorder:
+        behaviours = [redirect(f"{recorder.url}/api/auth.test"), drip(headers_too=True), drip(),
+                      endless()]
+        for behaviour in behaviours:
+            with Hostile(behaviour) as slack:
+                t.run("-v", "--slack-api-url", f"{slack.url}/api/", "reconcile", "--source",
+                      f"file:{export}", ok=(4,))
+                t.run("--log-format", "json", "--slack-api-url", f"{slack.url}/api/",
+                      "reconcile", "--source", f"file:{export}", "-o", "json", ok=(4,))
+            with Hostile(behaviour) as broker:
+                config = inputs / "nhictl.toml"
+                write_private(config, '[[sources]]\nname = "pipes"\nkind = "workos"\n'
+                              f'api_key_env = "WORKOS_API_KEY"\nbase_url = "{broker.url}"\n')
+                t.run("--config", str(config), "sources", "test", "pipes", ok=(4,))
+                t.run("-v", "--config", str(config), "reconcile", ok=(4,))
+        for fmt in ("table", "json", "csv"):
+            t.run("inventory", "list", "-o", fmt)
+            t.run("events", "-o", fmt)
+    assert recorder.requests == []
+    leaks = scan(Needles([*tokens, key]), t, files_under(home))
+    assert leaks == [], f"token bytes found in: {leaks}"

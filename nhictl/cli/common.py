@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from nhictl.config import Config
+    from nhictl.net import HttpPolicy
     from nhictl.store.engine import Inventory
 
 
@@ -33,6 +34,7 @@ class AppState:
     no_color: bool = False
     lock_timeout: float = 0.0
     actor: str | None = None
+    allow_insecure_http: bool = False
     _config: Config | None = field(default=None, repr=False)
 
     @property
@@ -44,9 +46,29 @@ class AppState:
         return self._config
 
     def api_url(self) -> str:
+        """The Slack API URL, checked: https, or http to loopback, or --allow-insecure-http;
+        never with embedded credentials (exit 2 for the option, 3 for the config)."""
         from nhictl.config import DEFAULT_SLACK_API_URL
+        from nhictl.errors import ConfigError, UsageError
+        from nhictl.net import check_credentialed_url
 
-        return self.slack_api_url or self.config.slack_api_url or DEFAULT_SLACK_API_URL
+        if self.slack_api_url:
+            check_credentialed_url(self.slack_api_url, where="--slack-api-url",
+                                   allow_insecure_http=self.allow_insecure_http, error=UsageError)
+            return self.slack_api_url
+        url = self.config.slack_api_url or DEFAULT_SLACK_API_URL
+        check_credentialed_url(url, where=f"{self.config.path}: slack.api_url",
+                               allow_insecure_http=self.allow_insecure_http, error=ConfigError)
+        return url
+
+    def http_policy(self, deadline_s: float | None = None) -> HttpPolicy:
+        """The network policy of this run (``deadline_s``: the whole run's --deadline)."""
+        import time
+
+        from nhictl.net import HttpPolicy
+
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
+        return HttpPolicy(allow_insecure_http=self.allow_insecure_http, deadline=deadline)
 
     def open(self, create: bool = False) -> Inventory:
         from nhictl.store.engine import open_inventory

@@ -75,8 +75,9 @@ def reconcile_cmd(
         typer.Option(
             "--deadline",
             metavar="SECONDS",
-            min=1,
-            help="Give up validating after this many seconds (inconclusive).",
+            min=0.1,
+            help="Bound the whole run (source reads and validation) to this many seconds; "
+            "what is left is partial (its bindings untouched) or inconclusive.",
         ),
     ] = None,
     fail_on: Annotated[

@@ -76,6 +76,15 @@ def main(
             help="Slack Web API base URL (default https://slack.com/api/).",
         ),
     ] = None,
+    allow_insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--allow-insecure-http",
+            envvar="NHICTL_ALLOW_INSECURE_HTTP",
+            help="Lab use only: allow plain http:// to non-loopback hosts for the Slack API "
+            "and brokers (tokens and keys then cross the network in clear text).",
+        ),
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", envvar="NHICTL_QUIET", help="Print nothing on success.")
     ] = False,
@@ -134,6 +143,13 @@ def main(
     """
     if log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
+    if slack_api_url:
+        from nhictl.errors import UsageError
+        from nhictl.net import has_credentials, mask_url
+
+        if has_credentials(slack_api_url):  # refused whatever the command (never recorded)
+            raise UsageError(f"--slack-api-url {mask_url(slack_api_url)}: must not embed "
+                             "credentials (user:password@)", hint="remove them from the URL")
     ctx.obj = AppState(
         db=db,
         config_path=config,
@@ -144,6 +160,7 @@ def main(
         no_color=no_color or bool(os.environ.get("NO_COLOR")),
         lock_timeout=lock_timeout,
         actor=actor,
+        allow_insecure_http=allow_insecure_http,
     )
     from nhictl import logs
 

@@ -9,13 +9,14 @@ from nhictl.cli.common import AppState, command_line
 from nhictl.exporters.base import Format
 
 if TYPE_CHECKING:
+    from nhictl.net import HttpPolicy
     from nhictl.reconcile import ReconcileReport, Validator
 
 
-def _validator(st: AppState, concurrency: int, deadline: float | None) -> Validator:
+def _validator(st: AppState, concurrency: int, http: HttpPolicy) -> Validator:
     from nhictl.validation import make_validator
 
-    return make_validator(st.api_url(), concurrency=concurrency, deadline_s=deadline,
+    return make_validator(st.api_url(), concurrency=concurrency, http=http,
                           rate_limits=st.config.slack_rate_limits)
 
 
@@ -34,9 +35,10 @@ def run_reconcile(
     from nhictl.sources.registry import resolve
     from nhictl.store.repo import actor_name
 
-    sources = resolve(specs, st.config)
+    http = st.http_policy(deadline)  # --deadline bounds the whole run: reads and validation
+    sources = resolve(specs, st.config, http)
     workers = concurrency or st.config.slack_concurrency or 16
-    validator = _validator(st, workers, deadline) if validate else None
+    validator = _validator(st, workers, http) if validate else None
     command = command_line()
     with st.open_for_write(command.strip()) as inv:  # one writer for the whole run
         tty = sys.stderr.isatty() and not st.quiet and st.log_format == "text"

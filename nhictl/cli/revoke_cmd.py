@@ -203,7 +203,7 @@ def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: 
     from nhictl.store import repo
 
     def opener(step: RevokeStep) -> Source:
-        return reopen(step.source, step.source_spec, st.config)
+        return reopen(step.source, step.source_spec, st.config, st.http_policy())
 
     for step in steps:
         if step.noop is None and step.notes:
@@ -211,7 +211,7 @@ def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: 
     report = execute(
         inv,
         steps,
-        client=SlackClient(st.api_url()),
+        client=SlackClient(st.api_url(), allow_insecure_http=st.allow_insecure_http),
         open_source=opener,
         clock=system_clock,
         actor=repo.actor_name(st.actor),

@@ -36,7 +36,10 @@ def _row(cfg: Any, config: Any) -> dict[str, Any]:
     secret_state = "not needed"  # noqa: S105 (a status text, not a secret)
     if var:
         secret_state = f"${var} " + ("set" if os.environ.get(var) else "NOT SET")
-    return {"name": cfg.name, "kind": cfg.kind, "location": location, "secret": secret_state,
+    from nhictl.secret import mask_tokens  # a store URL's user:password@ is shown as ***@
+
+    return {"name": cfg.name, "kind": cfg.kind, "location": mask_tokens(str(location)),
+            "secret": secret_state,
             "secret_env": var, "secret_set": bool(var and os.environ.get(var)),
             "default_purpose": cfg.default_purpose, "tenant": cfg.tenant}
 
@@ -63,7 +66,7 @@ def test_source(
     from nhictl.sources.registry import resolve
 
     st = state(ctx)
-    (source, _spec), = resolve([name], st.config)
+    (source, _spec), = resolve([name], st.config, st.http_policy())
     check = getattr(source, "check", None)
     if check is None:
         raise UsageError(f"source {name!r} has no connectivity test")

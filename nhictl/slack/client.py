@@ -20,6 +20,10 @@ own user; a bot token's installer when the source knows it). Outcomes:
 
 Requests carry the token only in the Authorization header built by slack_sdk; slack_sdk's own
 logger is replaced by a silent one, so its DEBUG request dumps can never be enabled by us.
+The network step is :class:`nhictl.slack.transport.BoundedWebClient`: no redirect is followed
+(a 3xx is a non-retryable failure naming the target's origin), each request has a total
+deadline (``limits.request_timeout_s``, and never past the run's deadline) and a size cap. The
+API URL must be https (or loopback http) without embedded credentials (:mod:`nhictl.net`).
 """
 
 from __future__ import annotations
@@ -29,19 +33,21 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from nhictl import net
 from nhictl.clock import Clock, iso, system_clock
 from nhictl.models import ValidationResult
+from nhictl.net import HttpLimits, check_credentialed_url
 from nhictl.secret import Secret, token_kind_of
 from nhictl.slack.errors import CallFailure, dead_meaning, from_api_error, from_exception
 from nhictl.slack.ratelimit import Limit, RateLimiter
 from nhictl.slack.replies import SLACK_ID, ReplyShapeError, parse_auth_test, parse_users_info
+from nhictl.slack.transport import BoundedWebClient
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -113,7 +119,7 @@ class SlackClient:
         self,
         api_url: str = "https://slack.com/api/",
         *,
-        timeout_s: float = 10.0,
+        timeout_s: float | None = None,
         rate_limits: Mapping[str, Limit] | None = None,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -121,7 +127,13 @@ class SlackClient:
         now: Clock = system_clock,
         rng: random.Random | None = None,
         limiter: RateLimiter | None = None,
+        limits: HttpLimits | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
+        # Callers check first with a message naming where the URL came from; this is the
+        # backstop for every other caller.
+        check_credentialed_url(api_url, where="Slack API URL",
+                               allow_insecure_http=allow_insecure_http)
         self.api_url = api_url
         self.retry = retry or RetryPolicy()
         self.sleep = sleep
@@ -131,12 +143,16 @@ class SlackClient:
         self._rng_lock = threading.Lock()
         self.limiter = limiter or RateLimiter(rate_limits, clock=monotonic, sleep=sleep)
         self.stats = ClientStats()
-        # timeout: slack_sdk types it int but hands it to urlopen, which takes a float.
-        self._web = WebClient(
+        limits = limits or net.DEFAULT_LIMITS
+        if timeout_s is not None:  # per socket operation; the total stays limits' own
+            limits = replace(limits, read_timeout_s=timeout_s)
+        # timeout: slack_sdk types it int; our transport hands it to the opener as a float.
+        self._web = BoundedWebClient(
             base_url=api_url,
-            timeout=timeout_s,  # type: ignore[arg-type]
+            timeout=limits.read_timeout_s,  # type: ignore[arg-type]
             retry_handlers=[],  # retries are ours: bounded, jittered, injectable sleep
             logger=_SDK_LOGGER,
+            limits=limits,
         )
 
     # -- one call ------------------------------------------------------------------------------
@@ -176,7 +192,7 @@ class SlackClient:
                     self.stats.add(rate_limit_wait_s=waited, rate_limit_waits=1)
             acquired = False
             self.stats.add(calls=1)
-            outcome = self._send(method, token, params)
+            outcome = self._send(method, token, params, deadline)
             if not isinstance(outcome, CallFailure):
                 return outcome
             if outcome.kind == "ratelimited":
@@ -202,9 +218,13 @@ class SlackClient:
             self.stats.add(retries=1)
 
     def _send(
-        self, method: str, token: Secret, params: Mapping[str, Any] | None
+        self, method: str, token: Secret, params: Mapping[str, Any] | None,
+        deadline: float | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]] | CallFailure:
         args = {"token": token.reveal(), **(params or {})}
+        # The run deadline, on the transport's clock (``self.monotonic`` may be a test's).
+        self._web.run_deadline.value = (
+            None if deadline is None else time.monotonic() + (deadline - self.monotonic()))
         try:
             response = self._web.api_call(method, params=args)
         except SlackApiError as exc:

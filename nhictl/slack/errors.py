@@ -19,7 +19,7 @@ from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from nhictl.errors import UnavailableError
+from nhictl.errors import NetworkLimitError, UnavailableError
 from nhictl.models import DEAD_TOKEN_STATUS
 
 # Codes that mean the token itself is dead (see DESIGN.md statuses).
@@ -144,6 +144,9 @@ def from_api_error(method: str, exc: SlackApiError) -> CallFailure:
 
 def from_exception(method: str, exc: BaseException) -> CallFailure | None:
     """A transport failure as a transient CallFailure; None when ``exc`` is not one."""
+    if isinstance(exc, NetworkLimitError):  # a redirect, a size cap or a deadline
+        return CallFailure("transient" if exc.retryable else "http", None,
+                           f"{method}: {exc.message}")
     if isinstance(exc, TimeoutError | socket.timeout):
         return CallFailure("transient", None, f"{method}: timed out")
     if isinstance(exc, URLError):

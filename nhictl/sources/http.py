@@ -2,7 +2,12 @@
 
 Everything that can go wrong on the wire ends here as :class:`nhictl.errors.SourceError`:
 
-* every request has a timeout (connect, read, write, pool);
+* every request has a timeout per socket operation and a total deadline (a watchdog shuts the
+  socket down at ``HttpLimits.request_timeout_s`` or the run's ``--deadline``, whichever comes
+  first), and its body is read in chunks up to ``HttpLimits.max_response_bytes``;
+* redirects are never followed: the request carries the key, so a 3xx is an error naming the
+  status and the target's origin (:mod:`nhictl.net`); ``base_url`` must be https (or loopback
+  http, or ``--allow-insecure-http``) without embedded credentials;
 * HTTP 429 is honoured via ``Retry-After`` (seconds or an HTTP date, capped);
 * 5xx answers and connection errors are retried with bounded exponential backoff;
 * 401/403 stop the source at once with a hint naming the environment variable of the key;
@@ -27,8 +32,10 @@ from urllib.parse import quote
 import httpx
 
 from nhictl.clock import iso, parse_time
-from nhictl.errors import SourceError
+from nhictl.errors import NetworkLimitError, SourceError
+from nhictl.net import HttpPolicy, check_credentialed_url, origin
 from nhictl.secret import Secret
+from nhictl.sources.bounded import send_bounded
 
 Sleep = Callable[[float], None]
 
@@ -73,16 +80,6 @@ def normalize_time(value: object) -> str | None:
     except (ValueError, OverflowError, OSError):
         return None
     return None
-
-
-def _origin(base_url: str) -> str:
-    """scheme://host[:port] of a base URL, without any userinfo (for messages)."""
-    try:
-        url = httpx.URL(base_url)
-    except (httpx.InvalidURL, TypeError):
-        return "<invalid url>"
-    port = f":{url.port}" if url.port else ""
-    return f"{url.scheme}://{url.host}{port}"
 
 
 class PageGuard:
@@ -138,10 +135,15 @@ class ApiClient:
         max_backoff: float = 8.0,
         max_retry_after: float = 60.0,
         sleep: Sleep = time.sleep,
+        policy: HttpPolicy | None = None,
     ) -> None:
+        self.policy = policy or HttpPolicy()
+        # The CLI checks first, naming the config key; this is the backstop for other callers.
+        check_credentialed_url(base_url, where=f"source {source!r}: base_url",
+                               allow_insecure_http=self.policy.allow_insecure_http)
         self.source = source
         self.base_url = base_url.rstrip("/")
-        self.origin = _origin(base_url)
+        self.origin = origin(base_url)
         self._secret = secret
         self.env_var = env_var
         self.max_attempts = max(1, max_attempts)
@@ -151,11 +153,13 @@ class ApiClient:
         self.sleep = sleep
         self._owns_client = client is None
         if client is None:
+            # No keep-alive: the watchdog learns each request's socket when it connects.
             client = httpx.Client(
-                timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False
+                timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False,
+                limits=httpx.Limits(max_keepalive_connections=0),
             )
         self._client = client
-        self._timeout = httpx.Timeout(timeout)
+        self.read_timeout = timeout
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -193,20 +197,22 @@ class ApiClient:
         headers = {
             "Authorization": f"Bearer {self._secret.reveal()}",
             "Accept": "application/json",
+            # Uncompressed: the size cap then bounds what the wire can make us hold.
+            "Accept-Encoding": "identity",
             "User-Agent": "nhictl",
         }
         last_problem = "no attempt made"
         for attempt in range(1, self.max_attempts + 1):
             final = attempt == self.max_attempts
             try:
-                response = self._client.request(
-                    method,
-                    url,
-                    params=dict(params) if params else None,
-                    json=json,
-                    headers=headers,
-                    timeout=self._timeout,
-                )
+                response = self._send(what, method, url, params, json, headers)
+            except NetworkLimitError as exc:
+                if not exc.retryable:
+                    raise SourceError(self.source, f"{what}: {exc.message}") from None
+                last_problem = f"{exc.message} from {self.origin}"
+                if not final:
+                    self._pause(self._backoff(attempt), what)
+                continue
             except httpx.UnsupportedProtocol as exc:
                 raise SourceError(
                     self.source,
@@ -216,7 +222,7 @@ class ApiClient:
             except httpx.TransportError as exc:
                 last_problem = f"{type(exc).__name__} talking to {self.origin}"
                 if not final:
-                    self.sleep(self._backoff(attempt))
+                    self._pause(self._backoff(attempt), what)
                 continue
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
                 raise SourceError(
@@ -242,12 +248,12 @@ class ApiClient:
                         hint="retry later",
                     )
                 if not final:
-                    self.sleep(wait)
+                    self._pause(wait, what)
                 continue
             if status >= 500:
                 last_problem = f"HTTP {status} from {self.origin}"
                 if not final:
-                    self.sleep(self._backoff(attempt))
+                    self._pause(self._backoff(attempt), what)
                 continue
             code = error_code(response)
             detail = f" ({code})" if code else ""
@@ -257,6 +263,24 @@ class ApiClient:
             f"{what}: unavailable after {self.max_attempts} attempts: {last_problem}",
             hint="the service may be down; this source was not read completely, retry later",
         )
+
+    def _send(self, what: str, method: str, url: str, params: Mapping[str, str | int] | None,
+              json: Any, headers: dict[str, str]) -> httpx.Response:
+        remaining = self.policy.remaining()
+        if remaining is not None and remaining <= 0:
+            raise SourceError(self.source, f"{what}: run deadline reached; stopped",
+                              hint="raise --deadline or retry later")
+        request = self._client.build_request(
+            method, url, params=dict(params) if params else None, json=json, headers=headers)
+        return send_bounded(self._client, request, self.policy, self.read_timeout)
+
+    def _pause(self, seconds: float, what: str) -> None:
+        """Sleep before a retry, unless that would pass the run's deadline."""
+        remaining = self.policy.remaining()
+        if remaining is not None and seconds >= remaining:
+            raise SourceError(self.source, f"{what}: run deadline reached while retrying; "
+                              "stopped", hint="raise --deadline or retry later")
+        self.sleep(seconds)
 
     def json_body(self, response: httpx.Response, what: str) -> dict[str, Any]:
         """The JSON object of a response, or SourceError (never the body text)."""
@@ -334,6 +358,7 @@ class BrokerSource:
         max_attempts: int,
         page_limit: int,
         max_pages: int | None,
+        policy: HttpPolicy | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url
@@ -343,7 +368,7 @@ class BrokerSource:
         self.max_pages = max_pages
         self._api = ApiClient(source=name, base_url=base_url, secret=secret, env_var=env_var,
                               client=client, transport=transport, timeout=timeout,
-                              max_attempts=max_attempts, sleep=sleep)
+                              max_attempts=max_attempts, sleep=sleep, policy=policy)
 
     def close(self) -> None:
         self._api.close()

@@ -28,6 +28,7 @@ import httpx
 from nhictl.clock import Clock, parse_time, system_clock
 from nhictl.errors import SourceError
 from nhictl.models import SourceRecord
+from nhictl.net import HttpPolicy
 from nhictl.secret import Secret
 from nhictl.sources.base import TokenFetch
 from nhictl.sources.http import (
@@ -82,6 +83,7 @@ class NangoSource(BrokerSource):
         # 1,000 a page keeps the page budget far above any real Nango.
         page_limit: int = 1000,
         max_pages: int = DEFAULT_MAX_PAGES,
+        policy: HttpPolicy | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -97,6 +99,7 @@ class NangoSource(BrokerSource):
             max_attempts=max_attempts,
             page_limit=page_limit,
             max_pages=max_pages,
+            policy=policy,
         )
         self.secret_key_env = secret_key_env
         self.provider_config_key = provider_config_key

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from nhictl.config import Config, SourceConfig
 from nhictl.errors import ConfigError, UsageError
-from nhictl.secret import Secret
+from nhictl.net import HttpPolicy, check_credentialed_url, has_password
+from nhictl.secret import Secret, mask_tokens
 from nhictl.sources.base import Source
 
 
@@ -45,6 +46,13 @@ def from_spec(spec: str) -> tuple[Source, str]:
     if kind == "slack-store":
         from nhictl.sources.slack_store import SlackStoreSource
 
+        if has_password(rest):
+            # A spec names its source: it is recorded in every binding id and run.
+            raise UsageError(
+                f"source {mask_tokens(spec)}: the URL embeds a password, which would be "
+                "recorded with every binding", hint="configure the store as a [[sources]] entry "
+                "in nhictl.toml (its name is recorded, not the URL), or use a URL without a "
+                "password (e.g. PGPASSFILE)")
         absolute = "slack-store:" + _abs_store(rest)
         return SlackStoreSource(spec, rest, spec=absolute), absolute
     raise UsageError(
@@ -59,7 +67,8 @@ def _secret(cfg: SourceConfig, config: Config) -> tuple[Secret | None, str]:
     return (Secret(value) if value else None), var
 
 
-def from_config(cfg: SourceConfig, config: Config) -> Source:
+def from_config(cfg: SourceConfig, config: Config, http: HttpPolicy | None = None) -> Source:
+    """The configured source; brokers get the run's network policy (``http``)."""
     opts = cfg.options
     if cfg.kind == "file":
         from nhictl.sources.export_file import ExportFileSource
@@ -75,6 +84,11 @@ def from_config(cfg: SourceConfig, config: Config) -> Source:
             store = f"{scheme}:{config.relative(rest)}"
         return SlackStoreSource(cfg.name, store, tenant=cfg.tenant,
                                 default_purpose=cfg.default_purpose)
+    http = http or HttpPolicy()
+    default_url = "https://api.workos.com" if cfg.kind == "workos" else "https://api.nango.dev"
+    base_url = str(opts.get("base_url") or default_url)
+    where = f"{config.path or 'config'}: sources[{cfg.index}] ({cfg.name}).base_url"
+    check_credentialed_url(base_url, where=where, allow_insecure_http=http.allow_insecure_http)
     secret, var = _secret(cfg, config)
     if secret is None:
         raise ConfigError(
@@ -86,28 +100,32 @@ def from_config(cfg: SourceConfig, config: Config) -> Source:
 
         return WorkOSSource(
             cfg.name,
-            base_url=str(opts.get("base_url") or "https://api.workos.com"),
+            base_url=base_url,
             api_key=secret,
             api_key_env=var,
             default_purpose=cfg.default_purpose,
             tenant=cfg.tenant,
+            policy=http,
         )
     if cfg.kind == "nango":
         from nhictl.sources.nango import NangoSource
 
         return NangoSource(
             cfg.name,
-            base_url=str(opts.get("base_url") or "https://api.nango.dev"),
+            base_url=base_url,
             secret_key=secret,
             secret_key_env=var,
             provider_config_key=str(opts.get("provider_config_key") or "slack"),
             default_purpose=cfg.default_purpose,
             tenant=cfg.tenant,
+            policy=http,
         )
     raise ConfigError(f"source {cfg.name!r}: unknown kind {cfg.kind!r}")
 
 
-def resolve(specs: Sequence[str], config: Config) -> list[tuple[Source, str | None]]:
+def resolve(
+    specs: Sequence[str], config: Config, http: HttpPolicy | None = None
+) -> list[tuple[Source, str | None]]:
     """Sources for ``reconcile --source ...``; every configured source when none is given."""
     if not specs:
         if not config.sources:
@@ -115,12 +133,12 @@ def resolve(specs: Sequence[str], config: Config) -> list[tuple[Source, str | No
                 "no sources: pass --source file:PATH (or another spec) or configure "
                 "[[sources]] in nhictl.toml"
             )
-        return [(from_config(cfg, config), cfg.name) for cfg in config.sources]
+        return [(from_config(cfg, config, http), cfg.name) for cfg in config.sources]
     out: list[tuple[Source, str | None]] = []
     for spec in specs:
         cfg = config.source(spec)
         if cfg is not None:
-            out.append((from_config(cfg, config), cfg.name))
+            out.append((from_config(cfg, config, http), cfg.name))
         elif ":" in spec:
             out.append(from_spec(spec))
         else:
@@ -132,11 +150,13 @@ def resolve(specs: Sequence[str], config: Config) -> list[tuple[Source, str | No
     return out
 
 
-def reopen(source_name: str, source_spec: str | None, config: Config) -> Source:
+def reopen(
+    source_name: str, source_spec: str | None, config: Config, http: HttpPolicy | None = None
+) -> Source:
     """The source a stored binding came from, for revoke: by config name or stored spec."""
     cfg = config.source(source_name)
     if cfg is not None:
-        return from_config(cfg, config)
+        return from_config(cfg, config, http)
     spec = source_spec if source_spec and source_spec != source_name else source_name
     if ":" not in spec:
         raise UsageError(f"source {source_name!r} is no longer configured")

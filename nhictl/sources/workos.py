@@ -26,6 +26,7 @@ import httpx
 
 from nhictl.errors import SourceError
 from nhictl.models import SourceRecord, TokenKind
+from nhictl.net import HttpPolicy
 from nhictl.secret import Secret
 from nhictl.sources.base import TokenFetch
 from nhictl.sources.http import (
@@ -79,6 +80,7 @@ class WorkOSSource(BrokerSource):
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         page_limit: int = 100,
         max_pages: int | None = None,
+        policy: HttpPolicy | None = None,
     ) -> None:
         super().__init__(
             name,
@@ -94,6 +96,7 @@ class WorkOSSource(BrokerSource):
             max_attempts=max_attempts,
             page_limit=page_limit,
             max_pages=max_pages,
+            policy=policy,
         )
         self.api_key_env = api_key_env
 

@@ -155,11 +155,11 @@ def test_non_json_body_is_a_source_error() -> None:
         make(handler).get_json("/x")
 
 
-def test_unsupported_scheme_is_translated() -> None:
-    api = ApiClient(source="s", base_url="ftp://nope", secret=Secret(fake_key()))
-    with pytest.raises(SourceError, match="unsupported URL scheme"):
-        api.get_json("/x")
-    api.close()
+def test_unsupported_scheme_is_refused_before_any_request() -> None:
+    from nhictl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="must be an https:// URL"):
+        ApiClient(source="s", base_url="ftp://nope", secret=Secret(fake_key()))
 
 
 def test_page_guard_detects_repeated_cursor_and_budget() -> None:
