@@ -13,14 +13,23 @@ from nhictl.exporters.base import Document, Format
 from nhictl.models import Severity
 
 
-def init(ctx: typer.Context) -> None:
+def init(
+    ctx: typer.Context,
+    new_key: Annotated[bool, typer.Option(
+        "--new-key", help="The key file is lost for good: make a new key and clear every "
+        "stored fingerprint (re-learnt at the next reconcile).")] = False,
+) -> None:
     """Create (or migrate) the inventory and its fingerprint key."""
     from nhictl.store.engine import open_inventory
     from nhictl.store.migrations import SCHEMA_VERSION
 
     st = state(ctx)
     with st.write_lock("nhictl init", create=True):
-        inv, action = open_inventory(st.db, create=True)
+        inv, action = open_inventory(st.db, create=True, new_key=new_key)
+    inv.dispose()
+    if action == "rekeyed":
+        st.warn("a new fingerprint key was made: stored fingerprints were cleared and are "
+                "re-learnt at the next reconcile")
     st.info(f"inventory {action}: {inv.location} (schema version {SCHEMA_VERSION})")
 
 

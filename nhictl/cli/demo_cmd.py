@@ -39,6 +39,48 @@ default_purpose = "notifications"
 """
 
 
+# Marks a directory the demo wrote, so a re-run may replace what it wrote there (and only that).
+DEMO_MARKER = ".nhictl-demo"
+DEMO_ENTRIES = ("inventory.db", "inventory.db.key", "inventory.db-wal", "inventory.db-shm",
+                "inventory.db.lock", "sandbox", "nhictl.toml", "findings.json",
+                "access-review.html", "access-review.csv", "access-review.md")
+
+
+def _is_previous_demo(out: Path) -> bool:
+    if (out / DEMO_MARKER).is_file():
+        return True
+    try:  # written by an nhictl from before the marker: its config says so
+        with (out / "nhictl.toml").open(encoding="utf-8") as fh:
+            return fh.readline() == DEMO_CONFIG.splitlines(keepends=True)[0]
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _prepare_out(out: Path) -> None:
+    """Refuse a directory that holds anything but a previous demo (never overwrite an
+    inventory, key or config); clear a previous demo's own files; mark the directory."""
+    from nhictl.errors import UsageError
+
+    hint = ("pass --out a new or empty directory (the demo never overwrites an inventory, "
+            "key or config that is not its own)")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory; nothing was written",
+                         hint=hint)
+    if out.is_dir() and any(out.iterdir()) and not _is_previous_demo(out):
+        raise UsageError(f"--out {out}: the directory is not empty and is not a previous "
+                         "demo's output; nothing was written", hint=hint)
+    for name in DEMO_ENTRIES:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
+    _private_write(out / DEMO_MARKER, "This directory was written by `nhictl demo`; a re-run "
+                   "replaces the demo's files in it.\n")
+
+
 def _private_write(path: Path, text: str) -> None:
     fd = os.open(path, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -63,15 +105,8 @@ def demo(
     parent = state(ctx)
     out = out.expanduser().absolute()
     sandbox_dir = out / "sandbox"
-    for stale in ("inventory.db", "inventory.db.key", "inventory.db-wal", "inventory.db-shm",
-                  "inventory.db.lock", "sandbox"):
-        target = out / stale
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
+    _prepare_out(out)
     sandbox_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(out, 0o700)
 
     ds = generate()
     api_key = add_workos(ds)

@@ -17,6 +17,7 @@ from nhictl.errors import (
     InvalidInputError,
     NotInitializedError,
     SchemaVersionError,
+    UsageError,
 )
 from nhictl.fsutil import private_dirs
 from nhictl.store import tables
@@ -120,7 +121,9 @@ def _read_key(key_path: Path) -> bytes:
         data = key_path.read_bytes()
     except FileNotFoundError as exc:
         raise NotInitializedError(
-            f"fingerprint key {key_path} is missing", hint="run `nhictl init`"
+            f"fingerprint key {key_path} is missing",
+            hint="restore it from your backup (or point NHICTL_KEY_FILE at it); "
+            "`nhictl init --new-key` if it is lost for good",
         ) from exc
     except OSError as exc:
         raise InvalidInputError(f"cannot read fingerprint key {key_path}: {exc.strerror}") from exc
@@ -167,11 +170,14 @@ def _schema_version(engine: Engine, location: str) -> int | None:
     return int(row[0])
 
 
-def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inventory, str]:
+def open_inventory(
+    db: str | None = None, *, create: bool = False, new_key: bool = False
+) -> tuple[Inventory, str]:
     """Open (and with ``create``, create or migrate) an inventory.
 
-    Returns the inventory and what happened: ``opened``, ``created``, ``migrated`` or
-    ``current``. Raises NotInitializedError when it does not exist and ``create`` is false,
+    Returns the inventory and what happened: ``opened``, ``created``, ``migrated``,
+    ``current`` or ``rekeyed``. An initialized inventory whose key file is missing is refused
+    unless ``new_key`` (then a new key is made and every stored fingerprint cleared). Raises NotInitializedError when it does not exist and ``create`` is false,
     SchemaVersionError when it was written by a newer nhictl.
     """
     location = db or str(default_db_path())
@@ -202,6 +208,12 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
                 hint="upgrade nhictl",
             )
         if create:
+            lost = version is not None and not key_path.exists()
+            if lost and not new_key:
+                raise _lost_key(location, key_path)
+            if new_key and key_path.exists():
+                raise UsageError(f"--new-key: the fingerprint key {key_path} exists; "
+                                 "--new-key only replaces a lost key")
             if version is None:
                 with engine.begin() as conn:  # tables and stamp together, or neither
                     SQLModel.metadata.create_all(conn)
@@ -216,6 +228,9 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
             else:
                 action = "current"
             key = _read_key(key_path) if key_path.exists() else _write_key(key_path)
+            if lost:
+                _forget_fingerprints(engine)
+                action = "rekeyed"
             _enable_wal(engine)
         else:
             if version is None:
@@ -238,6 +253,31 @@ def open_inventory(db: str | None = None, *, create: bool = False) -> tuple[Inve
         _dispose(engine)  # close SQLite connections now: no -wal/-shm left by a refusal
         raise
     return Inventory(engine=engine, key=key, location=location, path=path), action
+
+
+def _forget_fingerprints(engine: Engine) -> None:
+    """Fingerprints under a lost key can never be matched again: clear them, so the next
+    reconcile records each token's new fingerprint without reporting a token change."""
+    with engine.begin() as conn:
+        conn.execute(tables.BINDINGS.update().values(token_fingerprint=None))
+        conn.execute(tables.META.delete().where(tables.META.c.key == "key_replaced_at"))
+        from datetime import UTC, datetime
+
+        conn.execute(tables.META.insert(), [{
+            "key": "key_replaced_at",
+            "value": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}])
+
+
+def _lost_key(location: str, key_path: Path) -> InvalidInputError:
+    """An initialized inventory without its key: a new key would make every stored
+    fingerprint read as a different token, so the key is never minted silently."""
+    return InvalidInputError(
+        f"inventory {location} exists but its fingerprint key {key_path} is missing; "
+        "no new key was made",
+        hint=f"restore the key file from your backup to {key_path} (mode 600), or point "
+        "NHICTL_KEY_FILE at it; if it is lost for good, run `nhictl init --new-key` "
+        "(every stored fingerprint is then cleared and re-learnt at the next reconcile)",
+    )
 
 
 def _dispose(engine: Engine | None) -> None:
