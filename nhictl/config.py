@@ -39,6 +39,33 @@ SOURCE_KEYS: dict[str, set[str]] = {
 COMMON_SOURCE_KEYS = {"name", "kind", "default_purpose", "tenant"}
 
 
+def canonical_path(value: str, base: Path | None = None) -> str:
+    """The real path a file or store location names (``~`` expanded, relative to ``base``,
+    symlinks resolved): one identity however the path is spelled."""
+    p = Path(value).expanduser()
+    if not p.is_absolute() and base is not None:
+        p = base / p
+    return os.path.realpath(p)
+
+
+def place_of(kind: str, options: dict[str, Any], base: Path | None = None) -> str:
+    """Where a source reads, as one canonical string: ``file:/real/path``,
+    ``slack-store:sqlite:/real/path`` (or ``dir:``, or ``sqlalchemy:URL``), or a broker
+    account (kind, base URL, key variable, provider config key)."""
+    if kind == "file":
+        return "file:" + canonical_path(str(options["path"]), base)
+    if kind == "slack-store":
+        store = str(options["store"]).strip().removeprefix("slack-store:")
+        scheme, sep, rest = store.partition(":")
+        if sep and scheme in ("sqlite", "dir") and rest.strip():
+            return f"slack-store:{scheme}:{canonical_path(rest.strip(), base)}"
+        return f"slack-store:{store}"
+    defaults = {"workos": "https://api.workos.com", "nango": "https://api.nango.dev"}
+    url = str(options.get("base_url") or defaults.get(kind, "")).rstrip("/").lower()
+    env = options.get("api_key_env") or options.get("secret_key_env") or ""
+    return f"{kind}:{url}#{env}#{options.get('provider_config_key') or ''}"
+
+
 @dataclass(frozen=True)
 class SourceConfig:
     name: str
@@ -66,6 +93,14 @@ class Config:
 
     def source(self, name: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.name == name), None)
+
+    def place(self, cfg: SourceConfig) -> str:
+        """Where a configured source reads (see :func:`place_of`)."""
+        return place_of(cfg.kind, cfg.options, self.path.parent if self.path else None)
+
+    def source_at(self, place: str) -> SourceConfig | None:
+        """The configured source reading ``place``, if any."""
+        return next((s for s in self.sources if self.place(s) == place), None)
 
     def relative(self, value: str) -> Path:
         """A path from the config, relative to the config file's directory."""
@@ -145,6 +180,7 @@ def _parse_sources(raw: Any, path: Path) -> tuple[SourceConfig, ...]:
         raise _fail(path, "sources", "must be an array of tables ([[sources]])")
     out: list[SourceConfig] = []
     names: set[str] = set()
+    places: dict[str, str] = {}
     for i, entry in enumerate(raw):
         where = f"sources[{i}]"
         if not isinstance(entry, dict):
@@ -195,6 +231,14 @@ def _parse_sources(raw: Any, path: Path) -> tuple[SourceConfig, ...]:
                         "variable" if kind == "workos" else f'{env_key} = "NANGO_SECRET_KEY" '
                         "and export that variable")
         options = {k: v for k, v in entry.items() if k not in COMMON_SOURCE_KEYS}
+        place = place_of(kind, options, path.parent)
+        if place in places:
+            # One place read twice gives every connection two bindings (and false
+            # token_shared findings): the config must say which source it is.
+            raise _fail(path, f"{where}", f"reads the same place as source {places[place]!r} "
+                        f"({place.split('#')[0]})",
+                        hint=f"keep one of {places[place]!r} and {name!r}")
+        places[place] = name
         out.append(
             SourceConfig(
                 name=name,

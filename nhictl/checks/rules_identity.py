@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from nhictl.catalog.loader import Catalog
@@ -110,21 +111,55 @@ def identity_mismatch(
     return out
 
 
+# Who holds a token, as each binding's source and Slack describe it: values to compare.
+_HOLDER_KEYS: dict[str, Callable[[BindingView], str]] = {
+    "owner_id": lambda b: (b.owner_id or "").strip(),
+    "owner_email": lambda b: (b.owner_email or "").strip().lower(),
+    "tenant": lambda b: (b.tenant or "").strip(),
+    "workspace_id": lambda b: b.team or "",
+    "slack_user_id": lambda b: b.user or "",
+}
+
+
+def holder_differences(members: Sequence[BindingView]) -> dict[str, list[str]]:
+    """What the bindings holding one token disagree on (owner, tenant, Slack identity).
+
+    Only known values are compared: a source that does not record an owner does not
+    contradict one that does. No difference means one connection seen through several
+    sources (corroborating sightings), not a shared token.
+    """
+    out: dict[str, list[str]] = {}
+    for key, value_of in _HOLDER_KEYS.items():
+        values = sorted({v for b in members if (v := value_of(b))})
+        if len(values) > 1:
+            out[key] = values
+    return out
+
+
+def same_token_groups(bindings: Iterable[BindingView]) -> list[tuple[str, list[BindingView]]]:
+    """(fingerprint, holders) for every token held by more than one unrevoked binding."""
+    groups: dict[str, list[BindingView]] = defaultdict(list)
+    for b in bindings:
+        if b.token_fingerprint and not b.revoked:
+            groups[b.token_fingerprint].append(b)
+    return sorted((fp, members) for fp, members in groups.items() if len(members) > 1)
+
+
 def token_shared(
     rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
 ) -> list[Finding]:
-    groups: dict[str, list[BindingView]] = defaultdict(list)
-    for b in _current(snap):
-        if b.token_fingerprint:
-            groups[b.token_fingerprint].append(b)
     out: list[Finding] = []
-    shared = sorted((fp, members) for fp, members in groups.items() if len(members) > 1)
-    for fp, members in shared:
+    for fp, members in same_token_groups(snap.bindings):
+        differs = holder_differences(members)
+        if not differs:
+            continue  # sources that agree corroborate one connection (see inventory show)
         for b in members:
             others = sorted(o.id for o in members if o.id != b.id)
             out.append(rule.finding(
-                b, f"{b.describe()} shares its token with {', '.join(others)}.",
-                {"token_fingerprint": fp, "shared_with": others,
+                b, f"{b.describe()} shares its token with {', '.join(others)} under a "
+                f"different {', '.join(k.replace('_', ' ') for k in differs)}.",
+                {"token_fingerprint": fp, "shared_with": others, "differs": differs,
+                 "sources": sorted({m.source for m in members}),
                  "tenants": sorted({m.tenant or "" for m in members})},
             ))
     return out

@@ -60,7 +60,11 @@ def list_bindings(
         if output is Format.TABLE:
             doc = Document("bindings", BINDING_TABLE, (binding_view(r) for r in rows), now_iso())
         else:
-            doc = Document("bindings", BINDING_CSV, rows, now_iso(), json_row=binding_json)
+            from nhictl.sightings import corroborations
+
+            seen = corroborations(conn) if output is Format.JSON else {}
+            doc = Document("bindings", BINDING_CSV, rows, now_iso(), json_row=lambda r: {
+                **binding_json(r), "corroborated_by": seen.get(r["id"], [])})
         emit(st, doc, output)
 
 
@@ -83,12 +87,15 @@ def show(
         assert row is not None
         events = list(repo.iter_events(conn, binding_id=bid))
         findings = _findings(conn, bid)
+        from nhictl.sightings import corroborations
+
+        sightings = corroborations(conn, only=bid).get(bid, [])
     if output is Format.JSON:
         json.dump(
             {
                 "schema_version": 1,
                 "generated_at": now_iso(),
-                "binding": binding_json(row),
+                "binding": {**binding_json(row), "corroborated_by": sightings},
                 "events": events,
                 "findings": findings,
             },
@@ -116,6 +123,11 @@ def show(
             continue
         shown = " ".join(value) if isinstance(value, list) else value
         print(f"{key:<{width}}  {shown}")
+    if sightings:  # the same token through other sources that agree on its holder
+        print()
+        print(f"corroborated by ({len(sightings)})")
+        for o in sightings:
+            print(f"  {o['binding_id']}  {o['source']}  {o['connection_id']}  {o['status']}")
     print()
     print(f"findings ({len(findings)})")
     for f in findings:

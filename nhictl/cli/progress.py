@@ -32,7 +32,7 @@ def run_reconcile(
 ) -> int:
     from nhictl.clock import system_clock
     from nhictl.reconcile import reconcile
-    from nhictl.sources.registry import resolve
+    from nhictl.sources.registry import keep_recorded_names, resolve
     from nhictl.store.repo import actor_name
 
     http = st.http_policy(deadline)  # --deadline bounds the whole run: reads and validation
@@ -41,6 +41,7 @@ def run_reconcile(
     validator = _validator(st, workers, http) if validate else None
     command = command_line()
     with st.open_for_write(command.strip()) as inv:  # one writer for the whole run
+        keep_recorded_names(inv, sources)
         tty = sys.stderr.isatty() and not st.quiet and st.log_format == "text"
         st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))
         if tty:

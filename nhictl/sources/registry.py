@@ -1,9 +1,16 @@
 """Build sources from command-line specs and from ``[[sources]]`` in the config.
 
 Specs: ``file:PATH``, ``slack-store:sqlite:PATH``, ``slack-store:sqlalchemy:URL``,
-``slack-store:dir:PATH``, or the name of a configured source. A spec source is named by the
-spec as given (that name is part of every binding id it yields); ``source_spec`` records an
-absolute form so later commands (revoke) can reopen it from any directory.
+``slack-store:dir:PATH``, or the name of a configured source.
+
+One place, one source: a spec is identified by the place it reads (its real path, see
+:func:`nhictl.config.place_of`), so ``file:x.json``, ``file:./x.json`` and ``file:/abs/x.json``
+are one source. A new ad-hoc source is named by that place (``file:/real/path/x.json``), so
+its binding ids do not depend on the working directory or the spelling. An inventory may
+already hold bindings of the same place under a name an older nhictl derived from the
+spelling: that recorded name is kept (:func:`recorded_names`), so binding ids already printed
+in review packets and revoke commands stay valid; no migration renames them. A spec naming
+the place of a configured source is that configured source.
 """
 
 from __future__ import annotations
@@ -11,41 +18,25 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from nhictl.config import Config, SourceConfig
+from nhictl.config import Config, SourceConfig, canonical_path, place_of
 from nhictl.errors import ConfigError, UsageError
 from nhictl.net import HttpPolicy, check_credentialed_url, has_password
 from nhictl.secret import Secret, mask_tokens
 from nhictl.sources.base import Source
 
-
-def _abs_store(store: str) -> str:
-    scheme, _, rest = store.partition(":")
-    if scheme in ("sqlite", "dir") and rest:
-        return f"{scheme}:{os.path.abspath(os.path.expanduser(rest))}"
-    return store
+SPEC_HINT = "use file:PATH, slack-store:sqlite:PATH|sqlalchemy:URL|dir:PATH, or a source name"
 
 
-def from_spec(spec: str) -> tuple[Source, str]:
+def place_of_spec(spec: str) -> str:
+    """The canonical place a ``file:``/``slack-store:`` spec reads (relative to the cwd)."""
     kind, sep, rest = spec.partition(":")
-    if kind in ("file", "slack-store") and rest:
-        # `file:./a.json` and `file:a.json` are one source: its name is part of every id.
-        scheme, colon, location = rest.partition(":")
-        if kind == "file":
-            rest = os.path.normpath(rest)
-        elif colon and scheme in ("sqlite", "dir"):
-            rest = f"{scheme}:{os.path.normpath(location)}"
-        spec = f"{kind}:{rest}"
-    if not sep or not rest:
+    if not sep or not rest.strip():
         raise UsageError(f"source {spec!r}: expected KIND:LOCATION or a configured source name")
     if kind == "file":
-        from nhictl.sources.export_file import ExportFileSource
-
-        absolute = "file:" + os.path.abspath(os.path.expanduser(rest))
-        return ExportFileSource(spec, Path(rest).expanduser()), absolute
+        return "file:" + canonical_path(rest)
     if kind == "slack-store":
-        from nhictl.sources.slack_store import SlackStoreSource
-
         if has_password(rest):
             # A spec names its source: it is recorded in every binding id and run.
             raise UsageError(
@@ -53,12 +44,55 @@ def from_spec(spec: str) -> tuple[Source, str]:
                 "recorded with every binding", hint="configure the store as a [[sources]] entry "
                 "in nhictl.toml (its name is recorded, not the URL), or use a URL without a "
                 "password (e.g. PGPASSFILE)")
-        absolute = "slack-store:" + _abs_store(rest)
-        return SlackStoreSource(spec, rest, spec=absolute), absolute
-    raise UsageError(
-        f"source {spec!r}: unknown kind {kind!r}",
-        hint="use file:PATH, slack-store:sqlite:PATH|sqlalchemy:URL|dir:PATH, or a source name",
-    )
+        return place_of("slack-store", {"store": rest})
+    raise UsageError(f"source {spec!r}: unknown kind {kind!r}", hint=SPEC_HINT)
+
+
+def from_spec(spec: str) -> tuple[Source, str]:
+    """A source for an ad-hoc spec, named by its place; also returns that place (recorded as
+    the binding's ``source_spec``, so revoke can reopen it from any directory)."""
+    place = place_of_spec(spec)
+    rest = spec.partition(":")[2]  # as typed: errors name the file the way the operator did
+    if place.startswith("file:"):
+        from nhictl.sources.export_file import ExportFileSource
+
+        return ExportFileSource(place, Path(rest).expanduser()), place
+    from nhictl.sources.slack_store import SlackStoreSource
+
+    return SlackStoreSource(place, rest, spec=place), place
+
+
+def names_by_place(conn: Any) -> dict[str, list[str]]:
+    """Place -> the ad-hoc source names an inventory holds for it, the one to keep first:
+    most live bindings, then the oldest. More than one only where an older nhictl recorded
+    one place under several spellings."""
+    from sqlalchemy import case, func, select
+
+    from nhictl.store.tables import BINDINGS
+
+    live = func.sum(case((BINDINGS.c.status.notin_(["removed", "revoked"]), 1), else_=0))
+    rows = conn.execute(
+        select(BINDINGS.c.source, BINDINGS.c.source_spec, live,
+               func.min(BINDINGS.c.first_seen_at))
+        .where(BINDINGS.c.source.contains(":"))
+        .group_by(BINDINGS.c.source, BINDINGS.c.source_spec))
+    ranked: dict[str, dict[str, tuple[int, str, str]]] = {}
+    for name, spec, n_live, first in rows:
+        try:
+            place = place_of_spec(spec if spec and ":" in spec else name)
+        except UsageError:
+            continue
+        rank = (-int(n_live or 0), str(first or ""), name)
+        names = ranked.setdefault(place, {})
+        if name not in names or rank < names[name]:
+            names[name] = rank
+    return {place: [r[2] for r in sorted(names.values())] for place, names in ranked.items()}
+
+
+def recorded_names(conn: Any) -> dict[str, str]:
+    """Place -> the name an inventory already uses for the ad-hoc source reading it (the
+    others, if any, are left to go stale and be retired with ``nhictl sources forget``)."""
+    return {place: names[0] for place, names in names_by_place(conn).items()}
 
 
 def _secret(cfg: SourceConfig, config: Config) -> tuple[Secret | None, str]:
@@ -123,10 +157,23 @@ def from_config(cfg: SourceConfig, config: Config, http: HttpPolicy | None = Non
     raise ConfigError(f"source {cfg.name!r}: unknown kind {cfg.kind!r}")
 
 
+def keep_recorded_names(inv: Any, sources: Sequence[tuple[Source, str | None]]) -> None:
+    """Rename ad-hoc sources to the names ``inv`` already records for their places."""
+    if not any(spec and spec == source.name for source, spec in sources):
+        return
+    with inv.engine.connect() as conn:
+        recorded = recorded_names(conn)
+    for source, spec in sources:
+        if spec and spec == source.name and spec in recorded:
+            source.name = recorded[spec]
+
+
 def resolve(
     specs: Sequence[str], config: Config, http: HttpPolicy | None = None
 ) -> list[tuple[Source, str | None]]:
-    """Sources for ``reconcile --source ...``; every configured source when none is given."""
+    """Sources for ``reconcile --source ...``; every configured source when none is given.
+    A place given twice (under two spellings, or as a spec and a configured name) is read
+    once. Brokers get the run's network policy (``http``)."""
     if not specs:
         if not config.sources:
             raise UsageError(
@@ -135,18 +182,27 @@ def resolve(
             )
         return [(from_config(cfg, config, http), cfg.name) for cfg in config.sources]
     out: list[tuple[Source, str | None]] = []
+    places: set[str] = set()
     for spec in specs:
         cfg = config.source(spec)
-        if cfg is not None:
-            out.append((from_config(cfg, config, http), cfg.name))
-        elif ":" in spec:
-            out.append(from_spec(spec))
+        if cfg is None and ":" in spec:
+            place = place_of_spec(spec)
+            cfg = config.source_at(place)
+        elif cfg is not None:
+            place = config.place(cfg)
         else:
             known = ", ".join(s.name for s in config.sources) or "none configured"
             hint = f"did you mean file:{spec}?" if os.path.exists(spec) else (
                 "a source is file:PATH, slack-store:sqlite:PATH|sqlalchemy:URL|dir:PATH, "
                 "or the name of a [[sources]] entry in nhictl.toml")
             raise UsageError(f"unknown source {spec!r} (configured: {known})", hint=hint)
+        if place in places:
+            continue
+        places.add(place)
+        if cfg is not None:
+            out.append((from_config(cfg, config, http), cfg.name))
+            continue
+        out.append(from_spec(spec))
     return out
 
 

@@ -177,7 +177,8 @@ def open_inventory(
 
     Returns the inventory and what happened: ``opened``, ``created``, ``migrated``,
     ``current`` or ``rekeyed``. An initialized inventory whose key file is missing is refused
-    unless ``new_key`` (then a new key is made and every stored fingerprint cleared). Raises NotInitializedError when it does not exist and ``create`` is false,
+    unless ``new_key`` (then a new key is made and every stored fingerprint cleared).
+    Raises NotInitializedError when it does not exist and ``create`` is false,
     SchemaVersionError when it was written by a newer nhictl.
     """
     location = db or str(default_db_path())

@@ -70,10 +70,11 @@ CASES = {
         [clean(slack_user_id="U9")],
         [clean(slack_user_id=None)],  # not validated yet: nothing to compare
     ),
-    "token_shared": (
-        [clean(), clean(**OTHER, token_fingerprint="hmac-sha256:0000000000000001")],
+    "token_shared": (  # near-miss: one connection seen through two sources that agree
         [clean(), clean(**OTHER, token_fingerprint="hmac-sha256:0000000000000001",
-                        status="revoked", revoked_at="2026-05-30T00:00:00Z")],
+                        owner_email="mallory@example.com")],
+        [clean(), clean(**OTHER, token_fingerprint="hmac-sha256:0000000000000001",
+                        source="bolt-app")],
     ),
     "cross_tenant_workspace": (
         [clean(), clean(**OTHER, **FP2, tenant="globex")],
