@@ -25,6 +25,7 @@ THRESHOLDS: dict[str, int] = {
     "review_interval_days": 90,
     "dead_credential_grace_days": 7,
     "dormant_after_days": 45,
+    "source_stale_after_days": 14,
 }
 
 
@@ -86,6 +87,7 @@ class Policy:
     review_interval_days: int = THRESHOLDS["review_interval_days"]
     dead_credential_grace_days: int = THRESHOLDS["dead_credential_grace_days"]
     dormant_after_days: int = THRESHOLDS["dormant_after_days"]
+    source_stale_after_days: int = THRESHOLDS["source_stale_after_days"]
     suppressions_path: Path | None = None
     origin: str = "built-in defaults"
 

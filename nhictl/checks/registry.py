@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from nhictl.checks import rules_identity as ri
 from nhictl.checks import rules_lifecycle as rl
 from nhictl.checks import rules_scopes as rs
+from nhictl.checks import rules_sources as rsrc
 from nhictl.checks.common import fw
 from nhictl.checks.model import Rule
 from nhictl.errors import UsageError
@@ -122,6 +123,15 @@ _RULES: tuple[Rule, ...] = (
         "The same Slack identity reachable from two app tenants breaks tenant isolation.",
         "Confirm which tenant owns the connection and revoke the others.",
         fw("NHI8:2025", "PR.AA-05", "AC-6", "—"), ri.cross_tenant_workspace, REVOKE,
+    ),
+    Rule(
+        "source_stale", "A source holding live bindings has not been reconciled lately", S.MEDIUM,
+        "Bindings of a source nobody reads any more keep their last known state: a removed "
+        "or re-scoped connection goes unseen. Fires when the newest reconcile of a source is "
+        "older than source_stale_after_days.",
+        "Reconcile the source again (nhictl reconcile --source NAME), or retire its bindings "
+        "if it is gone for good (nhictl sources forget NAME).",
+        fw("NHI1:2025", "ID.AM-02", "AC-2", "5.1"), rsrc.source_stale, None,
     ),
     Rule(
         "review_overdue", "Access review is overdue", S.MEDIUM,

@@ -18,6 +18,14 @@ COLUMNS = [
     Column("location", "LOCATION", 34),
     Column("secret", "SECRET", 36),
     Column("default_purpose", "PURPOSE", 16),
+    Column("live_bindings", "LIVE", 6),
+    Column("last_reconciled", "LAST RECONCILED", 22),
+]
+FORGET_COLUMNS = [
+    Column("id", "BINDING", 12),
+    Column("connection_id", "CONNECTION", 24),
+    Column("owner", "OWNER", 28),
+    Column("status", "STATUS", 15),
 ]
 
 
@@ -44,16 +52,126 @@ def _row(cfg: Any, config: Any) -> dict[str, Any]:
             "default_purpose": cfg.default_purpose, "tenant": cfg.tenant}
 
 
+def _known(st: Any) -> dict[str, Any]:
+    """Sources the inventory holds bindings of (none before `nhictl init`)."""
+    from nhictl.errors import NotInitializedError
+    from nhictl.sources.inventory_sources import known_sources
+
+    try:
+        inv = st.open()
+    except NotInitializedError:
+        return {}
+    try:
+        with inv.engine.connect() as conn:
+            return known_sources(conn)
+    finally:
+        inv.dispose()
+
+
+def _reconciled(row: dict[str, Any], known: Any, stale_days: int, now: Any) -> dict[str, Any]:
+    from nhictl.clock import age_days
+
+    last = known.last_reconciled_at if known else None
+    age = age_days(last, now)
+    stale = bool(known and known.live and age is not None and age > stale_days)
+    shown = last or "never"
+    if stale:
+        shown += f" (stale: {int(age or 0)}d)"
+    return {**row, "configured": row.get("configured", True),
+            "live_bindings": known.live if known else 0, "last_reconciled_at": last,
+            "last_reconciled": shown, "stale": stale}
+
+
 @sources.command("list", epilog=example("nhictl --config nhictl.toml sources list"))
 def list_sources(ctx: typer.Context, output: OutputOpt = Format.TABLE) -> None:
-    """Each configured source, its kind, and whether its secret variable is set (never a value)."""
+    """Each source, whether its secret variable is set (never a value), and when it was last
+    reconciled; sources the inventory holds that the config no longer lists are shown too."""
+    from nhictl.clock import system_clock
+    from nhictl.policy import build_policy
+
     st = state(ctx)
     config = st.config
-    if not config.sources:
+    policy, _ = build_policy(config.policy or None, config.purposes or None, path=config.path)
+    known = _known(st)
+    now = system_clock()
+    if not config.sources and not known:
         st.info("no sources configured (add [[sources]] to nhictl.toml, or pass --source "
                 "file:PATH to reconcile)")
-    rows = [_row(cfg, config) for cfg in config.sources]
+    days = policy.source_stale_after_days
+    rows = [_reconciled(_row(cfg, config), known.get(cfg.name), days, now)
+            for cfg in config.sources]
+    for name, k in sorted(known.items()):
+        if config.source(name) is None:  # ad-hoc specs, and sources no longer configured
+            kind = name.partition(":")[0] if ":" in name else "(unlisted)"
+            rows.append(_reconciled({
+                "name": name, "kind": kind,
+                "location": k.source_spec if k.source_spec not in (None, name) else "",
+                "secret": "", "secret_env": None, "secret_set": False, "default_purpose": [],
+                "tenant": None, "configured": False}, k, days, now))
     emit(st, Document("sources", COLUMNS, rows, now_iso()), output)
+
+
+@sources.command("forget", epilog=example("nhictl sources forget file:/srv/old-export.json --yes"))
+def forget_source(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The source's name as `sources list` shows it "
+                                        "(or a spec naming the same place).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do it (without: print the plan).")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Forget a source nhictl.toml still lists (its next reconcile brings "
+        "the bindings back).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", metavar="TEXT",
+                                               help="Recorded in each event.")] = None,
+    output: OutputOpt = Format.TABLE,
+) -> None:
+    """Retire a source that is gone: its live bindings become `removed`, each with an event
+    saying the source was forgotten. Revoked bindings stay revoked. A plan without --yes."""
+    from nhictl.cli.common import command_line
+    from nhictl.clock import system_clock
+    from nhictl.errors import ConfigError, UsageError
+    from nhictl.sources import inventory_sources as isrc
+    from nhictl.store.repo import actor_name
+
+    st = state(ctx)
+    known = _known(st)
+    source = name if name in known else None
+    if source is None and ":" in name:
+        from nhictl.sources.registry import place_of_spec, recorded_names
+
+        place = place_of_spec(name)
+        inv = st.open()
+        try:
+            with inv.engine.connect() as conn:
+                source = recorded_names(conn).get(place)
+        finally:
+            inv.dispose()
+    if source is None:
+        listed = ", ".join(sorted(known)) or "none"
+        raise UsageError(f"no bindings from source {name!r} in the inventory (sources: "
+                         f"{listed})", hint="see `nhictl sources list`")
+    if st.config.source(source) is not None and not force:
+        raise ConfigError(
+            f"source {source!r} is still listed in {st.config.path}; nothing was changed",
+            hint="remove its [[sources]] entry first (or pass --force: the next reconcile "
+            "would bring its bindings back)")
+    if not yes:
+        inv = st.open()
+        try:
+            with inv.engine.connect() as conn:
+                targets = isrc.live_bindings(conn, source)
+        finally:
+            inv.dispose()
+        rows = [{**t, "owner": t.get("owner_email") or t.get("owner_id") or ""}
+                for t in targets]
+        emit(st, Document("forget plan", FORGET_COLUMNS, rows, now_iso()), output)
+        st.info(f"plan: {len(rows)} live binding(s) of source {source!r} would become "
+                "removed; run again with --yes to do it")
+        return
+    command = command_line().strip()
+    with st.open_for_write(command) as inv:
+        run_id, n = isrc.forget(inv, source, now=system_clock(), actor=actor_name(st.actor),
+                                command=command, reason=reason)
+    st.info(f"forgot source {source!r}: {n} binding(s) marked removed (run {run_id})")
 
 
 @sources.command("test", epilog=example("nhictl sources test prod-pipes"))

@@ -24,6 +24,7 @@ RULES_MD_MAPPING = """
 | `identity_mismatch` | NHI9:2025 | PR.AA-03 | IA-5 | — |
 | `token_shared` | NHI9:2025 | PR.AA-01 | IA-5 | 5.5 |
 | `cross_tenant_workspace` | NHI8:2025 | PR.AA-05 | AC-6 | — |
+| `source_stale` | NHI1:2025 | ID.AM-02 | AC-2 | 5.1 |
 | `review_overdue` | NHI1:2025 | PR.AA-05 | AC-6(7), AC-2 | 5.1 |
 | `dormant_binding` | NHI1:2025 | DE.CM-03 | AC-2(3) | 5.3 |
 | `suppression_expired` | — | PR.AA-05 | AC-6(7) | — |
@@ -37,7 +38,7 @@ DEFAULT_SEVERITY = {
     "discovery_scope_retained": "medium", "scope_expanded": "high",
     "identity_mismatch": "critical", "token_shared": "critical",
     "cross_tenant_workspace": "high", "review_overdue": "medium", "dormant_binding": "medium",
-    "suppression_expired": "low",
+    "suppression_expired": "low", "source_stale": "medium",
 }
 
 

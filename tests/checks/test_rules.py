@@ -80,6 +80,10 @@ CASES = {
         [clean(), clean(**OTHER, **FP2, tenant="globex")],
         [clean(), clean(**OTHER, **FP2, tenant="acme")],
     ),
+    "source_stale": (  # last read 20 days ago vs 10 days ago (window: 14)
+        [clean(last_seen_at="2026-05-12T12:00:00Z")],
+        [clean(last_seen_at="2026-05-22T12:00:00Z")],
+    ),
     "review_overdue": (
         [clean(last_reviewed_at="2026-03-01T00:00:00Z")],
         [clean(last_reviewed_at="2026-03-05T00:00:00Z")],
@@ -224,7 +228,7 @@ def test_findings_have_metadata_and_remediation_command() -> None:
 
 
 def test_rule_ids_cover_rules_md() -> None:
-    assert len(RULE_IDS) == 17
+    assert len(RULE_IDS) == 18
 
 
 @pytest.mark.parametrize(("status", "fires"), [("inactive", True), ("deactivated", True),
