@@ -146,3 +146,28 @@ def test_agreeing_sources_corroborate_and_disagreeing_ones_share(
     assert findings[0]["evidence"]["differs"] == {"owner_id": ["u-mallory", "u1"]}
     after = {r["id"]: r for r in _bindings(cli)}
     assert after[mine["id"]]["corroborated_by"] == []  # shared is not corroboration
+
+
+def test_a_slack_sdk_store_under_two_spellings_is_one_source(
+    cli: Cli, initialized: Path, tmp_path: Path
+) -> None:
+    """``slack-store:sqlite:`` and ``slack-store:dir:`` specs are identified by real path too."""
+    from tests.sources.test_slack_store import build
+
+    for kind in ("sqlite", "dir"):
+        (tmp_path / kind).mkdir()
+        built = build(kind, tmp_path / kind)
+        scheme, _, location = built.store.partition(":")
+        relative = os.path.relpath(location, tmp_path)
+        for spelling in (location, relative, "./" + relative):
+            result = cli("reconcile", "--no-validate", "-s",
+                         f"slack-store:{scheme}:{spelling}")
+            assert result.code == 0, result
+    rows = _bindings(cli)
+    by_source: dict[str, list[str]] = {}
+    for r in rows:
+        by_source.setdefault(r["source"], []).append(r["connection_id"])
+    assert len(by_source) == 2, by_source  # one source per store, not one per spelling
+    for ids in by_source.values():
+        assert len(ids) == len(set(ids))
+    assert "token_shared" not in _rules(cli)
