@@ -58,8 +58,12 @@ def place_of(kind: str, options: dict[str, Any], base: Path | None = None) -> st
         store = str(options["store"]).strip().removeprefix("slack-store:")
         scheme, sep, rest = store.partition(":")
         if sep and scheme in ("sqlite", "dir") and rest.strip():
-            return f"slack-store:{scheme}:{canonical_path(rest.strip(), base)}"
-        return f"slack-store:{store}"
+            place = f"slack-store:{scheme}:{canonical_path(rest.strip(), base)}"
+        else:
+            place = f"slack-store:{store}"
+        # Other options (custom table names) select a different store in the same database.
+        extras = sorted((k, str(v)) for k, v in options.items() if k != "store")
+        return place + ("#" + ",".join(f"{k}={v}" for k, v in extras) if extras else "")
     defaults = {"workos": "https://api.workos.com", "nango": "https://api.nango.dev"}
     url = str(options.get("base_url") or defaults.get(kind, "")).rstrip("/").lower()
     env = options.get("api_key_env") or options.get("secret_key_env") or ""
