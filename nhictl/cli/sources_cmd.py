@@ -136,15 +136,19 @@ def forget_source(
     known = _known(st)
     source = name if name in known else None
     if source is None and ":" in name:
-        from nhictl.sources.registry import place_of_spec, recorded_names
+        from nhictl.sources.registry import names_by_place, place_of_spec
 
         place = place_of_spec(name)
         inv = st.open()
         try:
             with inv.engine.connect() as conn:
-                source = recorded_names(conn).get(place)
+                names = names_by_place(conn).get(place, [])
         finally:
             inv.dispose()
+        if len(names) > 1:
+            raise UsageError(f"{name!r} is the place of several sources: "
+                             f"{', '.join(names)}", hint="name one exactly")
+        source = names[0] if names else None
     if source is None:
         listed = ", ".join(sorted(known)) or "none"
         raise UsageError(f"no bindings from source {name!r} in the inventory (sources: "

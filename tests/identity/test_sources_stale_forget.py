@@ -121,3 +121,41 @@ def test_forget_an_unknown_source_names_the_known_ones(cli: Cli, initialized: Pa
     result = cli("sources", "forget", "nope", "--yes")
     assert result.code == 2
     assert "nope" in result.err and "old.json" in result.err
+
+
+def test_duplicates_left_by_an_older_nhictl_go_stale_and_are_forgotten_by_exact_name(
+    cli: Cli, initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older nhictl recorded one file under two spellings. The name with the most live
+    bindings is kept by later reconciles; the other goes stale and is retired by name."""
+    from nhictl.clock import parse_time
+    from nhictl.reconcile import reconcile
+    from nhictl.sources.export_file import ExportFileSource
+    from nhictl.store.engine import open_inventory
+
+    path = _export(tmp_path)
+    inv, _ = open_inventory(str(initialized))
+    try:
+        for old_name in ("file:old.json", f"file:{path}"):
+            reconcile(inv, [(ExportFileSource(old_name, path), f"file:{path}")],
+                      clock=lambda: parse_time("2026-11-28T12:00:00Z"), actor="old",
+                      command="old")
+    finally:
+        inv.dispose()
+    ambiguous = cli("sources", "forget", "file:./old.json")
+    assert ambiguous.code == 2, ambiguous
+    assert "file:old.json" in ambiguous.err and f"file:{path}" in ambiguous.err
+    assert "token_shared" not in [f["rule_id"] for f in cli("check", "-o", "json").json()
+                                  ["findings"]]  # they agree: corroborating, not shared
+
+    monkeypatch.setenv("NHICTL_NOW", LATER)
+    assert cli("reconcile", "--no-validate", "-s", "file:old.json").code == 0
+    kept, left = f"file:{path}", "file:old.json"  # tie on live count: the oldest, by name
+    listed = _sources(cli)
+    assert listed[kept]["stale"] is False and listed[left]["stale"] is True
+    stale = {f["evidence"]["source"] for f in cli("check", "-o", "json").json()["findings"]
+             if f["rule_id"] == "source_stale"}
+    assert stale == {left}
+    assert cli("sources", "forget", left, "--yes").code == 0
+    assert _sources(cli)[left]["live_bindings"] == 0
+    assert _sources(cli)[kept]["live_bindings"] == 2
