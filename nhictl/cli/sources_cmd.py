@@ -52,14 +52,21 @@ def _row(cfg: Any, config: Any) -> dict[str, Any]:
             "default_purpose": cfg.default_purpose, "tenant": cfg.tenant}
 
 
-def _known(st: Any) -> dict[str, Any]:
-    """Sources the inventory holds bindings of (none before `nhictl init`)."""
-    from nhictl.errors import NotInitializedError
+def _known(st: Any, *, strict: bool = False) -> dict[str, Any]:
+    """Sources the inventory holds bindings of; unless ``strict``, none (with a warning) when
+    it cannot be read: the config is still worth showing."""
+    from nhictl.errors import InvalidInputError
     from nhictl.sources.inventory_sources import known_sources
+    from nhictl.store.engine import default_db_path
 
     try:
         inv = st.open()
-    except NotInitializedError:
+    except InvalidInputError as exc:
+        location = st.db or str(default_db_path())
+        if strict:
+            raise
+        if "://" in location or os.path.exists(location):  # silent before `nhictl init`
+            st.warn(f"inventory not read: {exc.message}")
         return {}
     try:
         with inv.engine.connect() as conn:
@@ -133,7 +140,7 @@ def forget_source(
     from nhictl.store.repo import actor_name
 
     st = state(ctx)
-    known = _known(st)
+    known = _known(st, strict=True)
     source = name if name in known else None
     if source is None and ":" in name:
         from nhictl.sources.registry import names_by_place, place_of_spec

@@ -70,3 +70,16 @@ def test_new_key_clears_fingerprints_so_no_change_is_reported(
     assert _fingerprints(initialized)[0] is not None
     events = cli("events", "-o", "json").json()["events"]
     assert not [e for e in events if e["type"] == "changed"], json.dumps(events)
+
+
+def test_sources_list_still_shows_the_config_without_a_readable_inventory(
+    cli: Cli, initialized: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "nhictl.toml").write_text(
+        '[[sources]]\nname = "export"\nkind = "file"\npath = "e.json"\n')
+    initialized.with_name(initialized.name + ".key").unlink()
+    result = cli("sources", "list", "-o", "json")
+    assert result.code == 0, result
+    assert [r["name"] for r in result.json()["sources"]] == ["export"]
+    assert "inventory not read" in result.err
+    assert cli("sources", "forget", "export", "--yes", "--force").code == 3
