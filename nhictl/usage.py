@@ -196,6 +196,8 @@ class _Resolver:
         self.by_conn: dict[str, list[str]] = defaultdict(list)
         self.by_src_conn: dict[tuple[str, str], str] = {}
         self.by_fp: dict[str, list[str]] = defaultdict(list)
+        self._conn = conn
+        self._recorded: dict[str, str] | None = None
         cols = (BINDINGS.c.id, BINDINGS.c.source, BINDINGS.c.connection_id,
                 BINDINGS.c.token_fingerprint)
         for bid, source, conn_id, fp in conn.execute(select(*cols)):
@@ -205,6 +207,17 @@ class _Resolver:
             if fp:
                 self.by_fp[fp].append(bid)
 
+    def _recorded_name(self, spec: str) -> str:
+        from nhictl.errors import UsageError
+        from nhictl.sources.registry import place_of_spec, recorded_names
+
+        if self._recorded is None:
+            self._recorded = recorded_names(self._conn)
+        try:
+            return self._recorded.get(place_of_spec(spec), spec)
+        except UsageError:
+            return spec
+
     def resolve(self, ev: UsageEvent) -> str | None:
         if ev.ref_kind == "binding_id":
             return ev.ref if ev.ref in self.ids else None
@@ -212,7 +225,10 @@ class _Resolver:
             found = self.by_fp.get(ev.ref, [])
             return found[0] if len(found) == 1 else None
         if ev.source is not None:
-            return self.by_src_conn.get((ev.source, ev.ref))
+            bid = self.by_src_conn.get((ev.source, ev.ref))
+            if bid is None and ":" in ev.source:  # an ad-hoc source, however spelled
+                bid = self.by_src_conn.get((self._recorded_name(ev.source), ev.ref))
+            return bid
         found = self.by_conn.get(ev.ref, [])
         return found[0] if len(found) == 1 else None
 

@@ -171,3 +171,18 @@ def test_a_slack_sdk_store_under_two_spellings_is_one_source(
     for ids in by_source.values():
         assert len(ids) == len(set(ids))
     assert "token_shared" not in _rules(cli)
+
+
+def test_usage_lines_may_name_an_ad_hoc_source_by_any_spelling(
+    cli: Cli, initialized: Path, tmp_path: Path
+) -> None:
+    import json
+
+    write_export(tmp_path / "x.json", _records(1))
+    assert cli("reconcile", "--no-validate", "-s", "file:x.json").code == 0
+    usage = tmp_path / "usage.jsonl"
+    usage.write_text(json.dumps({"time": "2026-11-28T10:00:00Z", "connection_id": "c1",
+                                 "source": "file:./x.json", "action": "message_posted"}) + "\n")
+    result = cli("usage", "ingest", str(usage))
+    assert result.code == 0, result
+    assert _bindings(cli)[0]["last_used_at"] == "2026-11-28T10:00:00Z"
