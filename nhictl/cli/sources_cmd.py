@@ -18,8 +18,8 @@ COLUMNS = [
     Column("location", "LOCATION", 34),
     Column("secret", "SECRET", 36),
     Column("default_purpose", "PURPOSE", 16),
-    Column("live_bindings", "LIVE", 6),
-    Column("last_reconciled", "LAST RECONCILED", 22),
+    # One column (date, live bindings, stale mark) so the table still fits 100 characters.
+    Column("last_reconciled", "RECONCILED", 30),
 ]
 FORGET_COLUMNS = [
     Column("id", "BINDING", 12),
@@ -81,9 +81,9 @@ def _reconciled(row: dict[str, Any], known: Any, stale_days: int, now: Any) -> d
     last = known.last_reconciled_at if known else None
     age = age_days(last, now)
     stale = bool(known and known.live and age is not None and age > stale_days)
-    shown = last or "never"
+    shown = f"{last[:10]}, {known.live} live" if known and last else "never"
     if stale:
-        shown += f" (stale: {int(age or 0)}d)"
+        shown += f", stale {int(age or 0)}d"
     return {**row, "configured": row.get("configured", True),
             "live_bindings": known.live if known else 0, "last_reconciled_at": last,
             "last_reconciled": shown, "stale": stale}
