@@ -133,7 +133,12 @@ def load_config(explicit: str | None) -> Config:
         path = Path("nhictl.toml")
         if not path.is_file():
             return Config()
-    return parse_config(read_toml(path, "config file"), path)
+    config = parse_config(read_toml(path, "config file"), path)
+    from nhictl.untrusted import register_secret
+
+    for source in config.sources:  # a server that echoes a broker key must not get it stored
+        register_secret(secret_from_env(source.secret_env) if source.secret_env else None)
+    return config
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:

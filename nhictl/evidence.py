@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from nhictl.models import EventType, Status
 from nhictl.store import repo
+from nhictl.untrusted import md
 
 
 def _latest_decisions(conn: Connection, since: str) -> dict[str, dict[str, Any]]:
@@ -92,14 +93,13 @@ def build_evidence(conn: Connection, *, since: str, generated_at: str) -> dict[s
 
 
 def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("|", "\\|").replace("\n", " ") or "—"
+    return md(value) or "—"  # inert, no HTML, links or table breaks (untrusted.md)
 
 
 def evidence_markdown(ev: dict[str, Any]) -> str:
     c = ev["counts"]
     out = ["# Access review evidence", "",
-           f"Window: since {ev['since']} (generated {ev['generated_at']}).", "",
+           f"Window: since {md(ev['since'])} (generated {md(ev['generated_at'])}).", "",
            f"* reviewed: {c['reviewed']} (kept {c['kept']}, reduce {c['reduced']})",
            f"* revoked: {c['revoked']}", f"* still open: {c['open']}"]
     sections: list[tuple[str, str, list[str]]] = [

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from nhictl.clock import iso, system_clock
+from nhictl.untrusted import inert, mask
 
 LOGGER = "nhictl"
 
@@ -22,7 +23,7 @@ class JsonFormatter(logging.Formatter):
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             payload.update(extra)
-        return json.dumps(payload, sort_keys=False, default=str)
+        return mask(json.dumps(payload, sort_keys=False, default=str))  # ASCII, masked
 
 
 class TextFormatter(logging.Formatter):
@@ -31,7 +32,7 @@ class TextFormatter(logging.Formatter):
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict) and extra:
             text += " (" + ", ".join(f"{k}={v}" for k, v in extra.items()) + ")"
-        return text
+        return inert(text)
 
 
 def setup(fmt: str = "text", level: int = logging.INFO) -> logging.Logger:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from nhictl import untrusted
 from nhictl.models import (
     DEAD_TOKEN_STATUS,
     EventType,
@@ -168,16 +169,19 @@ def _next_status(
     if current == Status.REVOKED.value:
         return current, current_reason  # terminal: revoked through nhictl
     if record.dead_reason:
-        status = DEAD_TOKEN_STATUS.get(record.dead_reason, Status.NEEDS_RECONNECT)
-        return status.value, f"source: {record.dead_reason}"
+        # Holders' and Slack's words are kept only when code-shaped (nhictl.untrusted).
+        dead = untrusted.code(record.dead_reason, untrusted.UNRECOGNISED)
+        status = DEAD_TOKEN_STATUS.get(dead or "", Status.NEEDS_RECONNECT)
+        return status.value, f"source: {dead}"
     if validation is not None:
         if validation.outcome == "ok":
             return Status.ACTIVE.value, None
         if validation.outcome == "dead" and validation.error:
-            status = DEAD_TOKEN_STATUS.get(validation.error, Status.NEEDS_RECONNECT)
+            error = untrusted.code(validation.error, untrusted.UNRECOGNISED)
+            status = DEAD_TOKEN_STATUS.get(error or "", Status.NEEDS_RECONNECT)
             # detail: what the code honestly means (deleted user? revoked? uninstalled?)
             meaning = f" ({validation.detail})" if validation.detail else ""
-            return status.value, f"slack: {validation.error}{meaning}"
+            return status.value, f"slack: {error}{meaning}"
     if current == Status.REMOVED.value:
         return Status.UNVALIDATED.value, "reappeared in its source"
     return current, current_reason
@@ -192,7 +196,8 @@ def _apply_validation(
     result: Merge,
 ) -> None:
     row["last_validation_outcome"] = v.outcome
-    row["last_validation_error"] = v.error or v.detail if v.outcome != "ok" else None
+    error = untrusted.code(v.error, untrusted.UNRECOGNISED) if v.error else None
+    row["last_validation_error"] = error or v.detail if v.outcome != "ok" else None
     if v.outcome != "ok":
         if v.outcome == "dead":
             row["last_validated_at"] = now

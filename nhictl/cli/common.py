@@ -14,6 +14,7 @@ import typer
 
 from nhictl.exporters.base import Document, Format
 from nhictl.secret import mask_tokens
+from nhictl.untrusted import inert
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -130,7 +131,7 @@ class AppState:
         """A human message on stderr (suppressed by -q, plain when not a terminal)."""
         if self.quiet:
             return
-        message = mask_tokens(message)
+        message = inert(message)  # messages quote sources' and servers' words
         if self.log_format == "json":
             from nhictl.logs import log
 
@@ -139,7 +140,7 @@ class AppState:
         self.stderr().print(message, markup=False)
 
     def warn(self, message: str) -> None:
-        message = mask_tokens(message)
+        message = inert(message)
         if self.log_format == "json":
             import logging
 

@@ -17,6 +17,7 @@ from nhictl.cli.columns import (
 from nhictl.cli.common import OutputOpt, emit, example, now_iso, state
 from nhictl.exporters.base import Document, Format
 from nhictl.models import Status
+from nhictl.untrusted import inert, mask_record
 
 inventory = typer.Typer(help="Read the inventory of bindings.", no_args_is_help=True)
 
@@ -92,13 +93,13 @@ def show(
         sightings = corroborations(conn, only=bid).get(bid, [])
     if output is Format.JSON:
         json.dump(
-            {
+            mask_record({
                 "schema_version": 1,
                 "generated_at": now_iso(),
                 "binding": {**binding_json(row), "corroborated_by": sightings},
                 "events": events,
                 "findings": findings,
-            },
+            }),
             sys.stdout,
             indent=2,
             default=str,
@@ -121,23 +122,25 @@ def show(
     for key, value in binding_json(row).items():
         if value in (None, [], {}, ""):
             continue
-        shown = " ".join(value) if isinstance(value, list) else value
-        print(f"{key:<{width}}  {shown}")
+        shown = " ".join(map(str, value)) if isinstance(value, list) else value
+        print(inert(f"{key:<{width}}  {shown}"))  # every line inert: sources' words
     if sightings:  # the same token through other sources that agree on its holder
         print()
         print(f"corroborated by ({len(sightings)})")
         for o in sightings:
-            print(f"  {o['binding_id']}  {o['source']}  {o['connection_id']}  {o['status']}")
+            print(inert(f"  {o['binding_id']}  {o['source']}  {o['connection_id']}  "
+                        f"{o['status']}"))
     print()
     print(f"findings ({len(findings)})")
     for f in findings:
         flag = " [suppressed]" if f.get("suppressed") else ""
-        print(f"  {f['severity']:<8} {f['rule_id']}{flag}: {f['message']}")
+        print(inert(f"  {f['severity']:<8} {f['rule_id']}{flag}: {f['message']}"))
     print()
     print(f"events ({len(events)})")
     for e in events:  # whole details: this is the one view meant for detail
         details = EVENT_COLUMNS[-1].text(e)
-        print(f"  {e['at']}  {e['type']:<17} {e.get('actor') or '':<10} {details}".rstrip())
+        print(inert(f"  {e['at']}  {e['type']:<17} {e.get('actor') or '':<10} {details}"
+                    ).rstrip())
 
 
 def _findings(conn: object, bid: str) -> list[dict[str, object]]:

@@ -285,10 +285,9 @@ def _json_error(message: str, hint: str | None, code: int, kind: str) -> None:
 def _one_line(text: str, limit: int = 600) -> str:
     """Errors are one line: control characters shown escaped, long echoes of input cut,
     anything token-shaped masked (messages may quote what the user wrote)."""
-    from nhictl.secret import mask_tokens
+    from nhictl.untrusted import inert
 
-    flat = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-    flat = mask_tokens(flat)
+    flat = inert(text)
     if len(flat) <= limit:
         return flat
     # Keep both ends: the place (file, line) leads and the reason usually closes.
@@ -296,8 +295,8 @@ def _one_line(text: str, limit: int = 600) -> str:
 
 
 def _safe(exc: BaseException) -> str:
-    # Internal errors may come from foreign code; cut anything token-shaped just in case.
-    import re
+    # Internal errors may come from foreign code; cut anything secret-shaped just in case.
+    from nhictl.untrusted import inert
 
     text = str(exc).splitlines()[0] if str(exc) else ""
-    return re.sub(r"xox[a-z.]*-[A-Za-z0-9-]+", "xox…", text)[:300]
+    return inert(text)[:300]

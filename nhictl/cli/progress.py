@@ -62,8 +62,9 @@ def run_reconcile(
                                progress=log_phase, allow_empty=allow_empty)
     if output is Format.JSON:
         from nhictl.reconcile import as_json
+        from nhictl.untrusted import mask
 
-        print(as_json(report))
+        print(mask(as_json(report)))  # ASCII JSON: controls escaped; secrets masked
     _summary(st, report, tty)
     return report.exit_code
 
@@ -117,8 +118,12 @@ def _summary(st: AppState, report: ReconcileReport, tty: bool) -> None:
         table = Table(title=f"run {report.run_id}", box=None, header_style="bold")
         table.add_column("status")
         table.add_column("bindings", justify="right")
+        from rich.markup import escape
+
+        from nhictl.untrusted import inert
+
         for status, n in sorted(report.status_counts.items()):
-            table.add_row(status, str(n))
+            table.add_row(escape(inert(status)), str(n))
         st.stderr().print(table)
     else:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.status_counts.items()))

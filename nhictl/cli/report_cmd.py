@@ -151,7 +151,9 @@ def evidence(
     inv = st.open()
     with inv.engine.connect() as conn:
         ev = build_evidence(conn, since=since_iso, generated_at=iso(now))
-    text = (json.dumps(ev, indent=2, default=str) + "\n" if output is Format.JSON
+    from nhictl.untrusted import mask_record
+
+    text = (json.dumps(mask_record(ev), indent=2, default=str) + "\n" if output is Format.JSON
             else evidence_markdown(ev))
     _write_text(st, text, out)
 

@@ -161,13 +161,16 @@ def revoke(
 
 def _print_plan(steps: list[Any]) -> None:
     """The plan as blocks: what will be called is the point, so it is never cut."""
+    from nhictl.untrusted import inert
+
     for step in steps:
         row = step.as_row()
-        print(f"{row['binding_id']}  {row['owner']}  {row['workspace']}  "
-              f"{row['token_kind']} token, {row['status']}")
-        print(f"  will call: {row['will_call']}")
+        # Owners and workspaces are sources' words: inert (nhictl.untrusted).
+        print(inert(f"{row['binding_id']}  {row['owner']}  {row['workspace']}  "
+                    f"{row['token_kind']} token, {row['status']}"))
+        print(inert(f"  will call: {row['will_call']}"))
         for note in step.notes:
-            print(f"  note: {note}")
+            print(inert(f"  note: {note}"))
 
 
 def _shared_tokens(conn: Any, rows: list[dict[str, Any]]) -> dict[str, list[str]]:

@@ -207,7 +207,9 @@ def test_source(
             close()
     if not isinstance(result, str):
         raise NhictlError(f"source {name!r}: unexpected check result")
-    print(f"{source.name}: {result}")
+    from nhictl.untrusted import inert
+
+    print(inert(f"{source.name}: {result}"))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, TextIO
 
+from nhictl.untrusted import inert_row
+
 
 class Format(StrEnum):
     TABLE = "table"
@@ -41,6 +43,13 @@ def cell_text(value: Any) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{k}={cell_text(v)}" for k, v in value.items())
     return str(value)
+
+
+def row_cells(columns: list[Column], row: dict[str, Any], lines: str = "space") -> list[str]:
+    """The cells of one row as shown: every exporter's text passes ``untrusted.inert``
+    (no secret, control character, escape sequence or bidi override reaches a reader);
+    ``lines="keep"`` keeps line breaks (quoted CSV cells)."""
+    return inert_row([c.text(row) for c in columns], lines)
 
 
 @dataclass

@@ -9,7 +9,8 @@ from typing import Any, TextIO
 
 from tabulate import tabulate
 
-from nhictl.exporters.base import Column, Document, cell_text
+from nhictl.exporters.base import Column, Document, cell_text, row_cells
+from nhictl.untrusted import inert_row, mask_record, md
 
 SCHEMA_VERSION = 1
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # one character each
@@ -37,7 +38,7 @@ class JsonExporter:
         }
         payload.update(doc.extra)
         if payload[doc.kind] is not _ROWS:  # an extra key replaced the rows: plain dump
-            json.dump(payload, out, indent=2, sort_keys=False, default=str)
+            json.dump(mask_record(payload), out, indent=2, sort_keys=False, default=str)
             out.write("\n")
             return
         out.write("{")
@@ -46,11 +47,12 @@ class JsonExporter:
             out.write(("\n  " if first_key else ",\n  ") + _key(key) + ": ")
             first_key = False
             if value is not _ROWS:
-                out.write(_pretty(value, 1))
+                out.write(_pretty(mask_record({"": value})[""], 1))
                 continue
             first_row = True
             for row in doc.rows:
-                encoded = _pretty(doc.json_row(row) if doc.json_row else row, 2)
+                # JSON escapes every control character (ASCII output); secrets are masked.
+                encoded = _pretty(mask_record(doc.json_row(row) if doc.json_row else row), 2)
                 out.write(("[\n    " if first_row else ",\n    ") + encoded)
                 first_row = False
             out.write("[]" if first_row else "\n  ]")
@@ -129,7 +131,7 @@ class CsvExporter:
                  for c in doc.columns]
         if None in plain:
             for row in doc.rows:
-                writer.writerow([neutralise(c.text(row)) for c in doc.columns])
+                writer.writerow([neutralise(c) for c in row_cells(doc.columns, row, "keep")])
             return
         # Every column is a plain key lookup: the same cells as Column.text + neutralise,
         # without two calls per cell (100,000 rows x 23 columns).
@@ -140,25 +142,22 @@ class CsvExporter:
             for key in keys:
                 value = row.get(key)
                 text = value if type(value) is str else cell_text(value)
-                cells.append("'" + text if text[:1] in starters else text)
-            writer.writerow(cells)
+                cells.append(text)
+            writer.writerow(["'" + c if c[:1] in starters else c
+                             for c in inert_row(cells, "keep")])
 
 
 class MarkdownExporter:
     def write(self, doc: Document, out: TextIO) -> None:
         if doc.title:
-            out.write(f"# {doc.title}\n\n")
-        rows = [[_md(c.text(r)) for c in doc.columns] for r in doc.rows]
+            out.write(f"# {md(doc.title)}\n\n")
+        rows = [[md(c) for c in row_cells(doc.columns, r)] for r in doc.rows]
         if not rows:
             out.write("_No rows._\n")
             return
-        out.write(tabulate(rows, headers=[c.header for c in doc.columns], tablefmt="github",
+        out.write(tabulate(rows, headers=[md(c.header) for c in doc.columns], tablefmt="github",
                            disable_numparse=True))
         out.write("\n")
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 # Columns a reader must see whole (ids are typed back into commands); the rest shrink.
@@ -176,7 +175,7 @@ class PlainTableExporter:
         self.width = width or shutil.get_terminal_size((100, 24)).columns
 
     def write(self, doc: Document, out: TextIO) -> None:
-        rows = [[c.text(r) for c in doc.columns] for r in doc.rows]
+        rows = [row_cells(doc.columns, r) for r in doc.rows]
         if not rows:
             out.write(f"no {doc.kind}\n")
             return

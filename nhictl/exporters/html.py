@@ -14,6 +14,7 @@ from html import escape
 from typing import Any, TextIO
 
 from nhictl.exporters.base import Column, Document
+from nhictl.untrusted import inert
 
 COLORS = {
     "active": "#2e7d32", "unvalidated": "#f9a825", "expired": "#8e24aa",
@@ -111,7 +112,8 @@ SCRIPT = """
 
 
 def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    """HTML-escaped and inert (no secret, control, bidi override or invisible character)."""
+    return escape(inert(value, "space"), quote=True)
 
 
 def bar_chart(title: str, items: list[tuple[str, int]], width: int = 340) -> str:

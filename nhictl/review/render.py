@@ -7,6 +7,7 @@ from itertools import groupby
 from typing import Any
 
 from nhictl.review.report import INSTRUCTIONS
+from nhictl.untrusted import md, md_code
 
 
 def _md(value: Any) -> str:
@@ -14,14 +15,11 @@ def _md(value: Any) -> str:
         return "—"
     if isinstance(value, list | tuple):
         return ", ".join(f"`{_code(v)}`" for v in value) if value else "—"
-    text = str(value).replace("\r", " ").replace("\n", " ")
-    for ch in ("\\", "|", "*", "_", "`", "<", ">", "[", "]"):
-        text = text.replace(ch, "\\" + ch)
-    return text
+    return md(value)
 
 
 def _code(value: Any) -> str:
-    return str(value).replace("`", "'").replace("|", "\\|")
+    return md_code(value)
 
 
 def markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], generated_at: str) -> str:

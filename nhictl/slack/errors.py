@@ -19,6 +19,7 @@ from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError, SlackClientError
 
+from nhictl import untrusted
 from nhictl.errors import NetworkLimitError, UnavailableError
 from nhictl.models import DEAD_TOKEN_STATUS
 
@@ -117,8 +118,8 @@ def from_api_error(method: str, exc: SlackApiError) -> CallFailure:
     status = int(getattr(response, "status_code", 0) or 0)
     raw = getattr(response, "data", None)
     data: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    code = data.get("error")
-    code = str(code) if code is not None else None
+    raw_code = data.get("error")
+    code = str(raw_code) if raw_code is not None else None
     headers = getattr(response, "headers", None)
     if status == 429:
         after = parse_retry_after(header(headers, "retry-after"))
@@ -126,6 +127,7 @@ def from_api_error(method: str, exc: SlackApiError) -> CallFailure:
     if code is not None and code.startswith(NON_JSON_PREFIX):
         kind = "transient" if status >= 500 or status == 200 else "http"
         return CallFailure(kind, None, f"{method}: HTTP {status} with a non-JSON body", status)
+    code = untrusted.code(code, untrusted.UNRECOGNISED) if code is not None else None
     if status >= 500:
         return CallFailure("transient", code, f"{method}: HTTP {status}", status, data=data)
     if status != 200:

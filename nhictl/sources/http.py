@@ -21,7 +21,6 @@ pagination from looping forever (a page budget plus repeated-cursor detection).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Collection, Hashable, Mapping
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ from urllib.parse import quote
 
 import httpx
 
+from nhictl import untrusted
 from nhictl.clock import iso, parse_time
 from nhictl.errors import NetworkLimitError, SourceError
 from nhictl.net import HttpPolicy, check_credentialed_url, origin
@@ -43,14 +43,9 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_MAX_PAGES = 1000
 
-_CODE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-
-
 def safe_code(value: object) -> str | None:
     """A short machine error code from a response body, or None (never echo free text)."""
-    if isinstance(value, str) and _CODE_RE.match(value):
-        return value
-    return None
+    return untrusted.code(value)  # code-shaped only: never a key or free text
 
 
 def error_code(response: httpx.Response) -> str | None:

@@ -22,6 +22,7 @@ from nhictl.errors import (
 from nhictl.fsutil import private_dirs
 from nhictl.store import tables
 from nhictl.store.migrations import SCHEMA_VERSION, pending
+from nhictl.untrusted import mask_row
 
 KEY_BYTES = 32
 
@@ -78,6 +79,28 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
+def _mask_writes(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    """No secret reaches the inventory, whoever writes: servers' and sources' text is masked
+    (``nhictl.untrusted``) in the parameters of every INSERT and UPDATE."""
+    if not parameters or statement.lstrip()[:6].upper() not in ("INSERT", "UPDATE"):
+        return statement, parameters
+    if executemany:
+        return statement, [_masked(p) for p in parameters]
+    return statement, _masked(parameters)
+
+
+def _masked(params: Any) -> Any:
+    if isinstance(params, tuple):
+        return mask_row(params)
+    if isinstance(params, list):
+        return list(mask_row(tuple(params)))
+    if isinstance(params, dict):
+        return dict(zip(params, mask_row(tuple(params.values())), strict=True))
+    return params
+
+
 def _engine_for(db: str) -> tuple[Engine, Path | None]:
     if _is_url(db):
         engine = create_engine(db)
@@ -87,6 +110,8 @@ def _engine_for(db: str) -> tuple[Engine, Path | None]:
     else:
         path = Path(db).expanduser()
         engine = create_engine(f"sqlite:///{path}")
+    # The write seam: every string any INSERT or UPDATE stores passes untrusted.mask.
+    event.listen(engine, "before_cursor_execute", _mask_writes, retval=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

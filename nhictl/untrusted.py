@@ -1,0 +1,268 @@
+"""The one seam for untrusted text: what servers, stores, sources and people say.
+
+* :func:`mask` removes secrets from any text before it is stored or shown: Slack tokens
+  (``xox*-``), ``Bearer``/``Basic`` credentials, ``key=value`` secrets, credentials in URLs,
+  the configured broker API keys (:func:`register_secret`) and long random-looking strings.
+* :func:`code` accepts an error code from a server only when it is code-shaped
+  (``^[a-z][a-z0-9_.]{0,63}$``) and not itself secret-shaped.
+* :func:`inert` is what reaches a terminal or a document: :func:`mask` plus control
+  characters, escape sequences, bidi overrides and invisible formatting characters shown as
+  ``\\xNN``/``\\uNNNN`` escapes.
+* :func:`md` / :func:`md_code` make text inert inside Markdown (no HTML, links or emphasis).
+* :func:`ascii_escaped` shows every non-ASCII character as an escape (look-alike scopes).
+
+The inventory's write path applies :func:`mask` to every string it stores (see
+``nhictl/store/engine.py``); exporters and the CLI apply :func:`inert` to every cell and message.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import unicodedata
+from typing import Any
+
+MASK = "***"
+
+_KNOWN: set[str] = set()
+_KNOWN_LOCK = threading.Lock()
+_MIN_KNOWN = 8  # shorter values would mask ordinary words
+
+
+def register_secret(value: str | None) -> None:
+    """Mask this exact value wherever it appears from now on (a configured API key)."""
+    if value and len(value) >= _MIN_KNOWN:
+        with _KNOWN_LOCK:
+            _KNOWN.add(value)
+
+
+def forget_secrets() -> None:
+    """Drop registered values (tests)."""
+    with _KNOWN_LOCK:
+        _KNOWN.clear()
+
+
+# Words and shapes that could carry a secret; text without any skips the regexes (the
+# inventory stores 100,000 rows at a time, so this check must stay a few C-level scans).
+_WORDS = ("xox", "bearer", "basic", "authoriz", "secret", "passw", "key", "token", "credential",
+          "sk_", "://")
+_RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.~-"
+_RUN_TABLE = bytes((ord("a") if bytes([i]) in _RUN_CHARS else ord(" ")) for i in range(256))
+_RUN_MIN = 32
+_RUN_PROBE = b"a" * _RUN_MIN
+
+
+def _has_long_run(text: str) -> bool:
+    if len(text) < _RUN_MIN:
+        return False
+    return _RUN_PROBE in text.encode("utf-8", "surrogatepass").translate(_RUN_TABLE)
+
+
+def _suspect(text: str) -> bool:
+    low = text.lower()
+    return any(word in low for word in _WORDS) or _has_long_run(text)
+
+
+_SLACK_TOKEN = re.compile(r"xox[a-zA-Z.]*-[A-Za-z0-9._~+/=-]*", re.IGNORECASE)
+_AUTH_SCHEME = re.compile(
+    r"(?i)\b(bearer|basic)(?:\s+|%20|\+)(?=[^\s\"',;&)\]}]{8})[^\s\"',;&)\]}]+")
+_KEY_VALUE = re.compile(
+    r"(?i)\b([a-z_-]*(?:secret|passw(?:or)?d|api[_-]?key|access[_-]?key|authorization|"
+    r"private[_-]?key|(?:access|refresh|id|auth|bot|user)[_-]?token|credentials?)"
+    r"[a-z_-]*)(\s*=\s*[\"']?|[\"']\s*[:=]\s*[\"']?|:(?=\S))([^\s\"',;&)\]}]+)"
+)
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"']*@")
+_LONG_RUN = re.compile(r"[A-Za-z0-9+/=_.~-]{32,}")
+
+
+def _random_looking(run: str) -> bool:
+    """A long run with upper case, lower case and digits that changes character class
+    often (random keys do ~60% of the time; words, CamelCase and ids rarely)."""
+    classes = [("d" if c.isdigit() else "u" if c.isupper() else "l" if c.islower() else "o")
+               for c in run]
+    if not {"d", "u", "l"} <= set(classes):
+        return False
+    changes = sum(1 for a, b in itertools.pairwise(classes) if a != b)
+    return changes >= 0.3 * len(run)
+
+
+def _mask_long(match: re.Match[str]) -> str:
+    run = match.group(0)
+    return MASK if _random_looking(run) else run
+
+
+_ENV_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+def _mask_value(match: re.Match[str]) -> str:
+    name, sep, value = match.groups()
+    if name.lower().endswith("_env") or _ENV_NAME.fullmatch(value):
+        return match.group(0)  # the NAME of a variable holding a key is not the key
+    return name + sep + MASK
+
+
+def mask(text: str) -> str:
+    """``text`` with every secret replaced by ``***`` (Slack tokens by ``xox…``)."""
+    known = _KNOWN
+    if known:
+        for value in tuple(known):
+            if value in text:
+                text = text.replace(value, MASK)
+    if not _suspect(text):
+        return text
+    text = _SLACK_TOKEN.sub("xox…", text)
+    text = _AUTH_SCHEME.sub(lambda m: m.group(1) + " " + MASK, text)
+    text = _KEY_VALUE.sub(_mask_value, text)
+    text = _URL_USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
+    return _LONG_RUN.sub(_mask_long, text)
+
+
+def mask_row(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """:func:`mask` over a row of driver values; rows with nothing suspect pass unchanged."""
+    strings = [v for v in values if type(v) is str]
+    if not strings:
+        return values
+    joined = "\x1f".join(strings)
+    if not _suspect(joined) and not (_KNOWN and any(k in joined for k in tuple(_KNOWN))):
+        return values
+    return tuple(mask(v) if type(v) is str else v for v in values)
+
+
+def mask_any(value: Any) -> Any:
+    """:func:`mask` applied to every string inside lists and dicts (keys too)."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, list | tuple):
+        return type(value)(mask_any(v) for v in value)
+    if isinstance(value, dict):
+        return {mask_any(k): mask_any(v) for k, v in value.items()}
+    return value
+
+
+_CODE = re.compile(r"[a-z][a-z0-9_.]{0,63}")
+UNRECOGNISED = "unrecognised_error"
+
+
+def code(value: object, default: str | None = None) -> str | None:
+    """``value`` when it is a code-shaped string (``invalid_auth``), else ``default``.
+
+    Free text, anything with upper case, spaces or dashes, and code-shaped strings that are
+    really keys (a long segment with digits, a registered secret) are refused: a server's
+    error field never carries its words into the inventory or onto a terminal.
+    """
+    if not isinstance(value, str) or not _CODE.fullmatch(value):
+        return default
+    if mask(value) != value or value.startswith(("sk_", "pk_", "xox")):
+        return default
+    for part in re.split(r"[_.]", value):
+        if len(part) > 24 or (len(part) > 12 and sum(c.isdigit() for c in part) >= 3):
+            return default
+    return value
+
+
+def _is_active(ch: str) -> bool:
+    """Characters that act on a terminal or reorder, hide or fake text."""
+    cat = unicodedata.category(ch)
+    # Cc: C0/C1 controls (ESC starts CSI/OSC; 0x9B is a one-byte CSI); Cf: bidi overrides,
+    # isolates, zero-width joiners, soft hyphen...; Zl/Zp: line breaks by another name;
+    # Cs: lone surrogates; Co/Cn: private and unassigned code points (no agreed glyph).
+    return cat in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn")
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(ch: str) -> str:
+    if ch in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[ch]
+    point = ord(ch)
+    if point < 0x100:
+        return f"\\x{point:02x}"
+    if point < 0x10000:
+        return f"\\u{point:04x}"
+    return f"\\U{point:08x}"
+
+
+_FAST_SAFE = re.compile(r"[ -~]*")  # printable ASCII: nothing to escape
+
+
+_LINE_BREAKS = frozenset("\r\n\t")
+
+
+def escape_controls(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Control, bidi, invisible and unassigned characters as visible escapes (but ``keep``)."""
+    if _FAST_SAFE.fullmatch(text):
+        return text
+    return "".join(_escape_char(ch) if _is_active(ch) and ch not in keep else ch
+                   for ch in text)
+
+
+def inert(value: Any, lines: str = "escape") -> str:
+    """``value`` as text that is safe on a terminal or in a document: no secrets, no
+    control characters, escape sequences, bidi overrides or invisible characters.
+
+    ``lines``: line breaks and tabs are escaped (``escape``: one-line messages), become a
+    space (``space``: table cells) or are kept (``keep``: quoted CSV cells).
+    """
+    text = "" if value is None else value if isinstance(value, str) else str(value)
+    text = mask(text)
+    if lines == "space":
+        text = text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    return escape_controls(text, _LINE_BREAKS if lines == "keep" else frozenset())
+
+
+def inert_row(cells: list[str], lines: str = "space") -> list[str]:
+    """:func:`inert` over the cells of one table row; plain rows pass unchanged (fast)."""
+    joined = " ".join(cells)
+    if (_FAST_SAFE.fullmatch(joined) and not _suspect(joined)
+            and not (_KNOWN and any(k in joined for k in tuple(_KNOWN)))):
+        return cells
+    return [inert(c, lines) for c in cells]
+
+
+def _leaves(value: Any, out: list[str]) -> None:
+    if type(value) is str:
+        out.append(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if type(k) is str:
+                out.append(k)
+            _leaves(v, out)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _leaves(v, out)
+    elif value is not None and not isinstance(value, int | float):
+        out.append(str(value))
+
+
+def mask_record(row: dict[str, Any]) -> dict[str, Any]:
+    """:func:`mask_any` over a JSON row's values; rows with nothing suspect pass unchanged."""
+    leaves: list[str] = []
+    for value in row.values():  # top-level keys are nhictl's own field names
+        _leaves(value, leaves)
+    joined = " ".join(leaves)
+    if not _suspect(joined) and not (_KNOWN and any(k in joined for k in tuple(_KNOWN))):
+        return row
+    return {k: mask_any(v) for k, v in row.items()}
+
+
+def ascii_escaped(text: str) -> str:
+    """Every character outside printable ASCII as an escape (``chat:wr\\u0456te``)."""
+    if _FAST_SAFE.fullmatch(text):
+        return text
+    return "".join(ch if " " <= ch <= "~" else _escape_char(ch) for ch in text)
+
+
+_MD_SPECIAL = frozenset("\\|*_`<>[]()!#&~")
+
+
+def md(value: Any) -> str:
+    """Inert text inside Markdown: one line, no HTML, links, images, emphasis or entities."""
+    text = inert(value, "space")
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+
+
+def md_code(value: Any) -> str:
+    """Inert text for a Markdown code span (backticks cannot close it, pipes stay in cell)."""
+    return inert(value, "space").replace("`", "'").replace("|", "\\|")
