@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import secrets
 import sqlite3
 import stat
 import sys
@@ -372,3 +373,175 @@ def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.Monke
     assert recorder.requests == []
     leaks = scan(Needles([*tokens, key]), t, files_under(home))
     assert leaks == [], f"token bytes found in: {leaks}"
+
+
+# -- hostile servers (issue 11, class 1): what a server says is never stored or shown raw --
+
+class EchoServer:
+    """A hostile server on 127.0.0.1 that answers every request from the request's own
+    ``Authorization`` header: ``answer(header) -> (status, body, headers)``. Stops with the
+    ``with`` block."""
+
+    def __init__(self, answer: Any) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        owner = self
+        self.answer = answer
+        self.calls = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                owner.calls += 1
+                status, body, headers = owner.answer(self.headers.get("Authorization") or "")
+                raw = json.dumps(body).encode()
+                self.send_response(status)
+                for key, value in {"Content-Type": "application/json", **headers}.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST
+            do_DELETE = do_POST
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+
+    def __enter__(self) -> EchoServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class EchoSlack(EchoServer):
+    """Slack answering with the Authorization header in ``error`` (``mode = "error"``) or in
+    every identity field of an ``ok`` answer and its ``x-oauth-scopes`` (``"identity"``)."""
+
+    def __init__(self) -> None:
+        self.mode = "error"
+        super().__init__(self._slack)
+        self.url += "/api/"
+
+    def _slack(self, echo: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self.mode == "error":
+            return 200, {"ok": False, "error": echo, "warning": echo}, {}
+        return 200, {"ok": True, "team": echo, "user": echo, "team_id": "T1", "user_id": "U1",
+                     "url": f"https://{echo}.slack.com/"}, {"x-oauth-scopes": f"chat:write,{echo}"}
+
+
+def _echo_key(echo: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A broker answering HTTP 400 ``{"error": "<the API key it was sent>"}``."""
+    return 400, {"error": echo.removeprefix("Bearer "), "message": echo}, {}
+
+
+def _hostile_world() -> tuple[dict[str, Any], list[str], str]:
+
+    def tok() -> str:
+        return "xoxp-FAKE-" + secrets.token_hex(12)
+
+    api_key = "sk_test_FAKE" + secrets.token_hex(12)
+    echoed_token, broker_token = tok(), tok()
+    scenario = {
+        "teams": [{"id": "T1", "name": "Acme"}],
+        "users": [{"id": "U1", "team_id": "T1", "name": "grace"}],
+        "tokens": [{"token": broker_token, "team_id": "T1", "user_id": "U1", "kind": "user",
+                    "scopes": ["chat:write"]}],
+        "workos": {"api_key": api_key, "users": [
+            # {"active": false, "error": "<its own api key>"} and {"error": "xoxp-..."}
+            {"id": "user_1", "email": "grace@acme.example", "organization_id": "acme",
+             "slack": {"id": "data_installation_1", "token": broker_token,
+                       "state": "connected", "scopes": ["chat:write"],
+                       "token_error": api_key}},
+            {"id": "user_2", "email": "alan@acme.example", "organization_id": "acme",
+             "slack": {"id": "data_installation_2", "token": broker_token,
+                       "state": "connected", "scopes": ["chat:write"],
+                       "token_error": broker_token}},
+        ]},
+    }
+    return scenario, [echoed_token, broker_token], api_key
+
+
+def test_hostile_servers_leak_no_token_or_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack echoes the Authorization header (in ``error``, then in every identity field);
+    WorkOS answers ``{"active": false, "error": <its API key>}`` and ``<a token>``: zero
+    token or key bytes in the inventory, events, runs or anything printed."""
+    from nhictl.sandbox.brokers import WorkOSSandbox
+
+    scenario, tokens, api_key = _hostile_world()
+    echoed_token = tokens[0]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir(mode=0o700)
+    export = inputs / "export.json"
+    write_private(export, json.dumps([{"id": "c-echo", "owner_email": "grace@acme.example",
+                                       "tenant": "acme", "access_token": echoed_token}]))
+    home = tmp_path / "home"
+    monkeypatch.chdir(tmp_path)
+    for var in [v for v in os.environ if v.startswith("NHICTL_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("NHICTL_DB", str(home / "inventory.db"))
+    monkeypatch.setenv("PIPES_KEY", api_key)
+    nango_key = secrets.token_hex(4) + "-" + secrets.token_hex(2) + "-4" + secrets.token_hex(6)
+    monkeypatch.setenv("NANGO_KEY", nango_key)  # Nango secret keys are UUIDs: not token-shaped
+    monkeypatch.setenv("NO_COLOR", "1")
+    needles = Needles([*tokens, api_key, nango_key])
+    t = Transcript()
+    with EchoSlack() as slack, WorkOSSandbox(World.from_dict(scenario)) as workos, \
+            EchoServer(_echo_key) as nango:
+        config = inputs / "nhictl.toml"
+        write_private(config, f'[[sources]]\nname = "app"\nkind = "file"\npath = "{export}"\n\n'
+                              f'[[sources]]\nname = "pipes"\nkind = "workos"\n'
+                              f'api_key_env = "PIPES_KEY"\nbase_url = "{workos.url}"\n\n'
+                              f'[[sources]]\nname = "nango"\nkind = "nango"\n'
+                              f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango.url}"\n'
+                              f'provider_config_key = "slack"\n')
+        monkeypatch.setenv("NHICTL_CONFIG", str(config))
+        monkeypatch.setenv("NHICTL_SLACK_API_URL", slack.url)
+        t.run("init")
+        t.run("-v", "reconcile", ok=(0, 4))
+        t.run("--log-format", "json", "reconcile", "-o", "json", ok=(0, 4))
+        slack.mode = "identity"
+        t.run("-v", "reconcile", ok=(0, 4))
+        assert slack.calls >= 3 and nango.calls >= 1
+        t.run("sources", "test", "nango", ok=(0, 3, 4))
+        for fmt in ("table", "json", "csv", "markdown"):
+            t.run("inventory", "list", "-o", fmt)
+            t.run("events", "-o", fmt)
+            t.run("check", "-o", fmt, ok=(0, 1))
+        listing, _ = t.run("inventory", "list", "-o", "json")
+        bindings = json.loads(listing)["bindings"]
+        for b in bindings:
+            t.run("inventory", "show", b["id"])
+            t.run("inventory", "show", b["id"], "-o", "json")
+        for fmt in ("csv", "json", "markdown", "html"):
+            t.run("report", "access-review", "-o", fmt)
+        t.run("report", "evidence", "-o", "json")
+        t.run("sources", "list", "-o", "json")
+    db = sqlite3.connect(home / "inventory.db")
+    try:
+        stored = [str(v) for table in ("bindings", "events", "runs", "findings")
+                  for row in db.execute(f"SELECT * FROM {table}") for v in row]
+    finally:
+        db.close()
+    files = list(files_under(home))
+    leaks = scan(needles, t, files)
+    assert leaks == [], f"token or key bytes found in: {leaks}"
+    assert any("xox…" in v or "***" in v for v in stored)  # the echoes were there, masked
+    by_conn = {b["connection_id"]: b for b in bindings}
+    assert set(by_conn) >= {"c-echo", "data_installation_1", "data_installation_2"}
+    # The broker's words were not a code: the grant is still marked dead, with a code.
+    assert by_conn["data_installation_1"]["status"] == "needs_reconnect"
+    assert by_conn["data_installation_1"]["status_reason"].endswith(": not_installed")

@@ -41,6 +41,16 @@ _RULES: tuple[Rule, ...] = (
         fw("NHI4:2025", "PR.AA-03", "IA-5", "—"), rs.legacy_scope, REVOKE,
     ),
     Rule(
+        "scope_lookalike", "Scope imitates a catalog scope (look-alike characters)", S.HIGH,
+        "A scope that reads like a real one (Cyrillic or Greek letters, zero-width or bidi "
+        "characters, a comma inside one scope, other case) slips past every allowlist and "
+        "reviewer keyed on the real name; no honest app asks for one.",
+        "Find where the scope string came from (source record or Slack's answer), revoke the "
+        "grant and have the owner reconnect with real scope names.",
+        fw("NHI5:2025", "PR.AA-05, DE.CM-09", "AC-6, SI-10", "—"), rs.scope_lookalike,
+        REVOKE, "rated as the riskiest catalog scope it imitates",
+    ),
+    Rule(
         "purpose_undeclared", "Binding has no purpose the policy defines", S.MEDIUM,
         "Without a declared purpose nobody can tell which scopes the binding needs or whether "
         "it should exist.",

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from nhictl.catalog.loader import Catalog
+from nhictl.catalog.lookalike import imitated
 from nhictl.checks.common import live, never_used, risk_map
 from nhictl.checks.model import Finding, Rule, Snapshot
 from nhictl.models import Severity
 from nhictl.policy import Policy
+from nhictl.untrusted import ascii_escaped
 
 LEGACY_SCOPES = frozenset(
     {"client", "read", "post", "bot", "identify", "chat:write:user", "chat:write:bot",
@@ -95,6 +97,35 @@ def legacy_scope(
                 f"{b.describe()} holds deprecated classic scope(s) {', '.join(found)}.",
                 {"scopes_basis": b.scopes_basis, "legacy": found,
                  "catalog_status": {s: _status(catalog, s) for s in found}},
+            ))
+    return out
+
+
+def scope_lookalike(
+    rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
+) -> list[Finding]:
+    """A granted or declared scope that is not in the catalog but normalises to catalog
+    scopes (homoglyphs, invisible characters, a comma inside one scope, case); rated as the
+    riskiest scope it imitates and shown with every non-ASCII character escaped."""
+    out: list[Finding] = []
+    for b in live(snap):
+        for scope in sorted(set(b.scopes) | set(b.declared_scopes)):
+            target = imitated(scope, catalog)
+            if not target:
+                continue
+            shown = ascii_escaped(scope)
+            risks = [catalog.risk_of(t) for t in target]
+            severity = max((r for r in risks if r is not None), key=lambda r: r.rank,
+                           default=rule.severity)
+            out.append(rule.finding(
+                b,
+                f"{b.describe()} holds scope {shown!r}, which is not a Slack scope but reads "
+                f"as {', '.join(target)}.",
+                {"scope": shown, "imitates": target, "risk": risk_map(catalog, target),
+                 "codepoints": [f"U+{ord(ch):04X}" for ch in scope if not " " <= ch <= "~"],
+                 "scopes_basis": b.scopes_basis},
+                severity=severity,
+                discriminator=shown,
             ))
     return out
 

@@ -6,13 +6,15 @@ from nhictl.checks import FRAMEWORKS, all_rules, select_rules
 from nhictl.errors import UsageError
 from nhictl.models import Severity
 
-# Copied verbatim from the framework mapping table of shared/reference/rules.md (the reference).
+# Copied verbatim from the framework mapping table of shared/reference/rules.md (the reference);
+# scope_lookalike was added by issue 11 (class 8).
 RULES_MD_MAPPING = """
 | rule_id | OWASP NHI 2025 | NIST CSF 2.0 | SP 800-53 r5 | CIS v8 |
 |---|---|---|---|---|
 | `scope_exceeds_purpose` | NHI5:2025 | PR.AA-05 | AC-6, AC-6(7) | 6.8 |
 | `privileged_scope` | NHI5:2025 | PR.AA-05 | AC-6(5), AC-2(7) | 5.4 |
 | `legacy_scope` | NHI4:2025 | PR.AA-03 | IA-5 | — |
+| `scope_lookalike` | NHI5:2025 | PR.AA-05, DE.CM-09 | AC-6, SI-10 | — |
 | `purpose_undeclared` | NHI5:2025 | PR.AA-05, ID.AM-02 | AC-6 | 5.5 |
 | `owner_missing` | NHI1:2025 | PR.AA-01, ID.AM-02 | AC-2 | 5.5 |
 | `owner_offboarded` | NHI1:2025 | PR.AA-01 | AC-2(3) | 6.2 |
@@ -33,6 +35,7 @@ RULES_MD_MAPPING = """
 
 DEFAULT_SEVERITY = {
     "scope_exceeds_purpose": "medium", "privileged_scope": "high", "legacy_scope": "high",
+    "scope_lookalike": "high",
     "purpose_undeclared": "medium", "owner_missing": "high", "owner_offboarded": "critical",
     "dead_token_retained": "medium", "validation_stale": "low", "token_never_expires": "low",
     "discovery_scope_retained": "medium", "scope_expanded": "high",

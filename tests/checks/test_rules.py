@@ -29,6 +29,10 @@ CASES = {
         [clean(granted_scopes=("chat:write", "chat:write:bot"))],
         [clean(granted_scopes=("chat:write", "chat:write.public"))],
     ),
+    "scope_lookalike": (
+        [clean(granted_scopes=("chat:write", "chat:wr\u0456te"))],  # Cyrillic i
+        [clean(granted_scopes=("chat:write", "chat:write:bots"))],  # unknown, imitates none
+    ),
     "purpose_undeclared": (
         [clean(purpose=("billing-alerts",))],
         [clean(purpose=("notifications",))],
