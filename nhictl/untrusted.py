@@ -187,7 +187,7 @@ def _escape_char(ch: str) -> str:
 _FAST_SAFE = re.compile(r"[ -~]*")  # printable ASCII: nothing to escape
 
 
-_LINE_BREAKS = frozenset("\r\n\t")
+_LINE_BREAKS = frozenset("\n\t")
 
 
 def escape_controls(text: str, keep: frozenset[str] = frozenset()) -> str:
@@ -209,6 +209,8 @@ def inert(value: Any, lines: str = "escape") -> str:
     text = mask(text)
     if lines == "space":
         text = text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    elif lines == "keep":  # a bare CR would let a cell overwrite its line on a terminal
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     return escape_controls(text, _LINE_BREAKS if lines == "keep" else frozenset())
 
 

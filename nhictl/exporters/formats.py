@@ -13,7 +13,7 @@ from nhictl.exporters.base import Column, Document, cell_text, row_cells
 from nhictl.untrusted import inert_row, mask_record, md
 
 SCHEMA_VERSION = 1
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # one character each
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")  # one character each
 
 
 def neutralise(cell: str) -> str:
