@@ -45,7 +45,7 @@ def forget_secrets() -> None:
 
 # Words and shapes that could carry a secret; text without any skips the regexes (the
 # inventory stores 100,000 rows at a time, so this check must stay a few C-level scans).
-_WORDS = ("xox", "bearer", "basic", "authoriz", "secret", "passw", "key", "token", "credential",
+_WORDS = ("xox", "xapp", "bearer", "basic", "authoriz", "secret", "passw", "key", "token", "credential",
           "sk_", "://")
 _RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.~-"
 _RUN_TABLE = bytes((ord("a") if bytes([i]) in _RUN_CHARS else ord(" ")) for i in range(256))
@@ -64,7 +64,7 @@ def _suspect(text: str) -> bool:
     return any(word in low for word in _WORDS) or _has_long_run(text)
 
 
-_SLACK_TOKEN = re.compile(r"xox[a-zA-Z.]*-[A-Za-z0-9._~+/=-]*", re.IGNORECASE)
+_SLACK_TOKEN = re.compile(r"(?:xox[a-zA-Z.]*|xapp)-[A-Za-z0-9._~+/=-]*", re.IGNORECASE)
 _AUTH_SCHEME = re.compile(
     r"(?i)\b(bearer|basic)(?:\s+|%20|\+)(?=[^\s\"',;&)\]}]{8})[^\s\"',;&)\]}]+")
 _KEY_VALUE = re.compile(
