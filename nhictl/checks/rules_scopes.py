@@ -119,7 +119,7 @@ def scope_lookalike(
                            default=rule.severity)
             out.append(rule.finding(
                 b,
-                f"{b.describe()} holds scope {shown!r}, which is not a Slack scope but reads "
+                f"{b.describe()} holds scope '{shown}', which is not a Slack scope but reads "
                 f"as {', '.join(target)}.",
                 {"scope": shown, "imitates": target, "risk": risk_map(catalog, target),
                  "codepoints": [f"U+{ord(ch):04X}" for ch in scope if not " " <= ch <= "~"],
