@@ -45,8 +45,8 @@ def forget_secrets() -> None:
 
 # Words and shapes that could carry a secret; text without any skips the regexes (the
 # inventory stores 100,000 rows at a time, so this check must stay a few C-level scans).
-_WORDS = ("xox", "xapp", "bearer", "basic", "authoriz", "secret", "passw", "key", "token", "credential",
-          "sk_", "://")
+_WORDS = ("xox", "xapp", "bearer", "basic", "authoriz", "secret", "passw", "key", "token",
+          "credential", "sk_", "://")
 _RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.~-"
 _RUN_TABLE = bytes((ord("a") if bytes([i]) in _RUN_CHARS else ord(" ")) for i in range(256))
 _RUN_MIN = 32

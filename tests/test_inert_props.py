@@ -51,7 +51,7 @@ LOOKALIKES = ["chat:wr\u0456te", "ch\u0430t:write", "chat:write\u200b", "channel
 HOSTILE = st.one_of(
     st.sampled_from(PAYLOADS),
     st.text(st.characters(codec="utf-8"), max_size=30),
-    st.lists(st.sampled_from(PAYLOADS + ["x", " ", "é", "山"]), min_size=1, max_size=4).map(
+    st.lists(st.sampled_from([*PAYLOADS, "x", " ", "é", "山"]), min_size=1, max_size=4).map(
         "".join),
 )
 FIELDS = ("owner_email", "owner_name", "tenant", "workspace_name", "status_reason",
@@ -190,7 +190,6 @@ def test_every_output_format_is_inert(world: World, values: dict[str, str],
 def rich_table_text(world: World) -> str:
     """The terminal table (rich) as a terminal would receive it."""
     from nhictl.cli.render import rich_table
-
     from nhictl.store import open_inventory
 
     inv, _ = open_inventory(str(world.db))
