@@ -18,6 +18,7 @@ The inventory's write path applies :func:`mask` to every string it stores (see
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 import unicodedata
@@ -45,23 +46,32 @@ def forget_secrets() -> None:
 
 # Words and shapes that could carry a secret; text without any skips the regexes (the
 # inventory stores 100,000 rows at a time, so this check must stay a few C-level scans).
-_WORDS = ("xox", "xapp", "bearer", "basic", "authoriz", "secret", "passw", "key", "token",
-          "credential", "sk_", "://")
+# "key"/"token" count only next to a separator (what _KEY_VALUE needs): as plain words
+# they fill titles and remediation texts.
+_WORDS = ("xox", "xapp", "bearer", "basic", "authoriz", "secret", "passw", "credential", "sk_",
+          "://", "key=", "key =", 'key"', "key'", "key:", "token=", "token =", 'token"',
+          "token'", "token:")
 _RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.~-"
 _RUN_TABLE = bytes((ord("a") if bytes([i]) in _RUN_CHARS else ord(" ")) for i in range(256))
 _RUN_MIN = 32
 _RUN_PROBE = b"a" * _RUN_MIN
 
 
-def _has_long_run(text: str) -> bool:
+def _has_random_run(text: str) -> bool:
+    """Whether ``text`` holds a long random-looking run (paths and ids are long, not random)."""
     if len(text) < _RUN_MIN:
         return False
-    return _RUN_PROBE in text.encode("utf-8", "surrogatepass").translate(_RUN_TABLE)
+    if _RUN_PROBE not in text.encode("utf-8", "surrogatepass").translate(_RUN_TABLE):
+        return False
+    return any(_random_looking(run) for run in _LONG_RUN.findall(text))
 
 
 def _suspect(text: str) -> bool:
     low = text.lower()
-    return any(word in low for word in _WORDS) or _has_long_run(text)
+    for word in _WORDS:
+        if word in low:
+            return True
+    return _has_random_run(text)
 
 
 _SLACK_TOKEN = re.compile(r"(?:xox[a-zA-Z.]*|xapp)-[A-Za-z0-9._~+/=-]*", re.IGNORECASE)
@@ -74,11 +84,14 @@ _KEY_VALUE = re.compile(
 )
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"']*@")
 _LONG_RUN = re.compile(r"[A-Za-z0-9+/=_.~-]{32,}")
+_DIGIT = re.compile(r"[0-9]")
 
 
 def _random_looking(run: str) -> bool:
     """A long run with upper case, lower case and digits that changes character class
     often (random keys do ~60% of the time; words, CamelCase and ids rarely)."""
+    if run.lower() == run or run.upper() == run or not _DIGIT.search(run):
+        return False  # C-level rejections first: most long runs are paths or ids
     classes = [("d" if c.isdigit() else "u" if c.isupper() else "l" if c.islower() else "o")
                for c in run]
     if not {"d", "u", "l"} <= set(classes):
@@ -192,7 +205,7 @@ _LINE_BREAKS = frozenset("\n\t")
 
 def escape_controls(text: str, keep: frozenset[str] = frozenset()) -> str:
     """Control, bidi, invisible and unassigned characters as visible escapes (but ``keep``)."""
-    if _FAST_SAFE.fullmatch(text):
+    if text.isprintable():  # C-level: no Cc, Cf, Zl, Zp, Cs, Co or Cn character
         return text
     return "".join(_escape_char(ch) if _is_active(ch) and ch not in keep else ch
                    for ch in text)
@@ -217,33 +230,16 @@ def inert(value: Any, lines: str = "escape") -> str:
 def inert_row(cells: list[str], lines: str = "space") -> list[str]:
     """:func:`inert` over the cells of one table row; plain rows pass unchanged (fast)."""
     joined = " ".join(cells)
-    if (_FAST_SAFE.fullmatch(joined) and not _suspect(joined)
+    if (joined.isprintable() and not _suspect(joined)
             and not (_KNOWN and any(k in joined for k in tuple(_KNOWN)))):
         return cells
     return [inert(c, lines) for c in cells]
 
 
-def _leaves(value: Any, out: list[str]) -> None:
-    if type(value) is str:
-        out.append(value)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if type(k) is str:
-                out.append(k)
-            _leaves(v, out)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            _leaves(v, out)
-    elif value is not None and not isinstance(value, int | float):
-        out.append(str(value))
-
-
 def mask_record(row: dict[str, Any]) -> dict[str, Any]:
     """:func:`mask_any` over a JSON row's values; rows with nothing suspect pass unchanged."""
-    leaves: list[str] = []
-    for value in row.values():  # top-level keys are nhictl's own field names
-        _leaves(value, leaves)
-    joined = " ".join(leaves)
+    # One C-level encoding of every value (nested keys too) to look at, instead of a walk.
+    joined = json.dumps(list(row.values()), ensure_ascii=False, default=str)
     if not _suspect(joined) and not (_KNOWN and any(k in joined for k in tuple(_KNOWN))):
         return row
     return {k: mask_any(v) for k, v in row.items()}
