@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 
 
 class Secret:
@@ -59,14 +58,10 @@ def token_kind_of(token: str) -> str | None:
     return None
 
 
-_TOKEN_SHAPE = re.compile(r"xox[a-z.]*-[A-Za-z0-9-]{4,}", re.IGNORECASE)
-
-
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]+@")
-
-
 def mask_tokens(text: str) -> str:
-    """Replace anything shaped like a Slack token with ``xox…`` and the ``user:pass@`` of any
-    URL with ``***@`` (for text that may quote what a user typed: command lines, paths,
-    error messages)."""
-    return _URL_USERINFO.sub(r"\1***@", _TOKEN_SHAPE.sub("xox…", text))
+    """Secrets masked in text that may quote what a user typed (command lines, paths, error
+    messages): the one masking function, :func:`nhictl.untrusted.mask` (Slack tokens become
+    ``xox…``, a URL's ``user:pass@`` becomes ``***@``, keys ``***``)."""
+    from nhictl.untrusted import mask
+
+    return mask(text)
