@@ -513,6 +513,11 @@ def test_hostile_servers_leak_no_token_or_key(
         t.run("init")
         t.run("-v", "reconcile", ok=(0, 4))
         t.run("--log-format", "json", "reconcile", "-o", "json", ok=(0, 4))
+        first, _ = t.run("inventory", "list", "-o", "json")
+        echoed = next(b for b in json.loads(first)["bindings"] if b["connection_id"] == "c-echo")
+        # Slack's error field was no code: kept as "unrecognised_error", the run inconclusive.
+        assert echoed["last_validation_error"] == "unrecognised_error"
+        assert echoed["last_validation_outcome"] == "inconclusive"
         slack.mode = "identity"
         t.run("-v", "reconcile", ok=(0, 4))
         assert slack.calls >= 3 and nango.calls >= 1
