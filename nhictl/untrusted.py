@@ -75,14 +75,20 @@ def _suspect(text: str) -> bool:
 
 
 _SLACK_TOKEN = re.compile(r"(?:xox[a-zA-Z.]*|xapp)-[A-Za-z0-9._~+/=-]*", re.IGNORECASE)
+# A secret value: never a quote or a backslash (masking inside JSON text must keep it JSON),
+# never a bracket (``"has_refresh_token": [false, true]`` is not a secret).
+_VALUE = r"[^\s\"'\\,;&()\[\]{}<>]"
 _AUTH_SCHEME = re.compile(
-    r"(?i)\b(bearer|basic)(?:\s+|%20|\+)(?=[^\s\"',;&)\]}]{8})[^\s\"',;&)\]}]+")
+    r"(?i)\b(bearer|basic)(?:\s+|%20|\+)(?=" + _VALUE + "{8})" + _VALUE + "+")
 _KEY_VALUE = re.compile(
     r"(?i)\b([a-z_-]*(?:secret|passw(?:or)?d|api[_-]?key|access[_-]?key|authorization|"
     r"private[_-]?key|(?:access|refresh|id|auth|bot|user)[_-]?token|credentials?)"
-    r"[a-z_-]*)(\s*=\s*[\"']?|[\"']\s*[:=]\s*[\"']?|:(?=\S))([^\s\"',;&)\]}]+)"
+    # key=value, key = "value", "key": "value" (quoted values only: JSON's true, 3600 or
+    # [..] stay), key:value
+    r"[a-z_-]*)(\s*=\s*[\"']?|[\"']\s*=\s*[\"']?|[\"']\s*:\s*[\"']|:(?=" + _VALUE + "))"
+    r"(" + _VALUE + "+)"
 )
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"']*@")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@\"'\\]*@")
 _LONG_RUN = re.compile(r"[A-Za-z0-9+/=_.~-]{32,}")
 _DIGIT = re.compile(r"[0-9]")
 

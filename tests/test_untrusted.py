@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import unicodedata
 
@@ -90,3 +91,31 @@ def test_markdown_escaping_neutralises_html_links_and_entities() -> None:
     shown = untrusted.md('<img src=x onerror=alert(1)> [click](https://evil) &#x202e; *b*')
     assert "<" not in shown.replace("\\<", "") and "[" not in shown.replace("\\[", "")
     assert "&" not in shown.replace("\\&", "") and "](" not in shown
+
+
+SECRETISH_KEYS = st.sampled_from(["access_token", "refresh_token", "api_key", "password",
+                                  "client_secret", "has_refresh_token", "credentials",
+                                  "authorization", "owner_name", "url", "x"])
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20)
+    | st.sampled_from([fake_token(), "Bearer " + fake_token(), "https://u:p@h.example/x",
+                       'a"b\\c', "\\", '\\"']),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(SECRETISH_KEYS, inner,
+                                                                 max_size=3),
+    max_leaves=10)
+
+
+@SETTINGS
+@given(st.dictionaries(SECRETISH_KEYS, JSON_VALUES, max_size=5), st.booleans())
+def test_masking_json_text_keeps_it_json(value: dict[str, object], ascii_only: bool) -> None:
+    """The inventory stores JSON text (events, metadata); the write seam masks that text."""
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    masked = untrusted.mask(text)
+    assert isinstance(json.loads(masked), dict), masked
+    assert "FAKE-" not in masked
+
+
+def test_json_flags_and_lists_under_secret_names_are_kept() -> None:
+    text = json.dumps({"fields": {"has_refresh_token": [False, True]},
+                       "refresh_token": True, "expires_in": 3600})
+    assert untrusted.mask(text) == text
