@@ -18,6 +18,7 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import unicodedata
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -138,6 +139,13 @@ class World:
                         "reason": values["status_reason"]})])
         finally:
             inv.dispose()
+        db = sqlite3.connect(self.db)  # the write seam masked what any writer stored
+        try:
+            stored = [str(v) for table in ("bindings", "events")
+                      for row in db.execute(f"SELECT * FROM {table}") for v in row]
+        finally:
+            db.close()
+        assert not any(TOKEN[-12:] in v for v in stored), "token bytes in the inventory"
         return bid
 
     def run(self, *argv: str, ok: tuple[int, ...] = (0,)) -> str:
@@ -230,3 +238,6 @@ def test_lookalike_scope_is_a_finding_shown_escaped(
     table = world.run("check", "--rule", "scope_lookalike", ok=(0, 1))
     assert bid in table and finding["evidence"]["scope"][:8] in table
     assert_inert(table, "check table")
+    listing = world.run("inventory", "list", "--tenant", "plain")
+    if not scope.isascii():  # the scopes column shows a look-alike escaped
+        assert finding["evidence"]["scope"] in listing and scope not in listing

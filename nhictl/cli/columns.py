@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nhictl.exporters.base import Column
+from nhictl.untrusted import ascii_escaped
 
 BINDING_TABLE = [
     Column("id", "ID", 12),
@@ -14,7 +15,9 @@ BINDING_TABLE = [
            render=None),
     Column("token_kind", "KIND", 4),
     Column("status", "STATUS", 15),
-    Column("scopes", "SCOPES", 28),
+    # Real scope names are ASCII: anything else is shown escaped, so a look-alike stands out.
+    Column("scopes", "SCOPES", 28,
+           render=lambda v: " ".join(ascii_escaped(str(s)) for s in v or ())),
     Column("last_validated_at", "VALIDATED", 10, render=lambda v: (v or "never")[:10]),
 ]
 

@@ -7,14 +7,15 @@ from itertools import groupby
 from typing import Any
 
 from nhictl.review.report import INSTRUCTIONS
-from nhictl.untrusted import md, md_code
+from nhictl.untrusted import ascii_escaped, md, md_code
 
 
 def _md(value: Any) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, list | tuple):
-        return ", ".join(f"`{_code(v)}`" for v in value) if value else "—"
+        # Scope names are ASCII: anything else shown escaped, so a look-alike stands out.
+        return ", ".join(f"`{_code(ascii_escaped(str(v)))}`" for v in value) if value else "—"
     return md(value)
 
 
