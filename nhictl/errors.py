@@ -110,3 +110,12 @@ class InternalError(NhictlError):
     """A bug in nhictl."""
 
     exit_code = ExitCode.INTERNAL
+
+
+class ReadOnlyInventoryError(InvalidInputError):
+    """The inventory (or its directory) cannot be written; nothing was changed."""
+
+
+class StorageFullError(UnavailableError):
+    """A write failed for want of space (disk full, file size limit) or an I/O error; the
+    transaction in progress was rolled back, earlier committed steps stay."""

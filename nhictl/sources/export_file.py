@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +18,22 @@ from typing import Any
 
 from nhictl.clock import iso, parse_time
 from nhictl.errors import InputFileError
+from nhictl.fsutil import MAX_EXPORT_BYTES, read_input_bytes
+from nhictl.jsonin import MAX_JSON_STRING_CHARS, JsonProblem, check_value, loads_strict
+from nhictl.logs import log
 from nhictl.models import SourceRecord
 from nhictl.secret import Secret, token_kind_of
 from nhictl.sources.base import InMemoryTokenMixin
+from nhictl.sources.export_secrets import (
+    named_secret_inside,
+    secret_shape,
+    shaped_secret_inside,
+)
 from nhictl.sources.fileperm import ensure_private
 
-MAX_FILE_BYTES = 512 * 1024 * 1024
-MAX_FIELD_CHARS = 64 * 1024
+MAX_FILE_BYTES = MAX_EXPORT_BYTES
+MAX_FIELD_CHARS = MAX_JSON_STRING_CHARS
+MAX_ID_CHARS = 512  # connection ids are typed back into commands; real ones are < 100
 STRING_FIELDS = (
     "provider",
     "owner_id",
@@ -42,16 +51,9 @@ TIME_FIELDS = ("created_at", "expires_at")
 SECRET_FIELDS = ("access_token", "refresh_token")
 KNOWN = {"id", *STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, *SECRET_FIELDS}
 OWNER_STATUSES = ("active", "deactivated")
-# Unknown fields are kept as metadata, except ones that look like secrets: never stored.
-SECRET_KEY_WORDS = ("token", "secret", "password", "apikey", "api_key")
+# Unknown fields are kept as metadata, except secrets (see export_secrets): secret-named
+# fields are dropped with a warning, secret-shaped values refuse the file.
 TOKEN_CHECKED = (*STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, "id")
-TOKEN_SHAPE = re.compile(r"xox[a-z.]*-", re.IGNORECASE)
-
-
-def _secretish(key: str, value: Any) -> bool:
-    if any(w in key.lower() for w in SECRET_KEY_WORDS):
-        return True
-    return bool(TOKEN_SHAPE.search(json.dumps(value, default=str)))
 
 
 def _split_list(value: str) -> list[str]:
@@ -74,6 +76,7 @@ class ExportFileSource(InMemoryTokenMixin):
         self.tenant = tenant
         self.default_purpose = default_purpose or []
         self.skipped_other_providers = 0
+        self.dropped_secret_fields: set[str] = set()
         self._secret_metadata = False
 
     def describe(self) -> str:
@@ -92,20 +95,7 @@ class ExportFileSource(InMemoryTokenMixin):
         return InputFileError(str(self.path), where, message)
 
     def _read_text(self) -> str:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            raise self._error(None, "no such file") from None
-        except OSError as exc:
-            raise self._error(None, f"cannot read: {exc.strerror}") from None
-        if self.path.is_dir():
-            raise self._error(None, "is a directory, not an export file")
-        if size > MAX_FILE_BYTES:
-            raise self._error(None, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")
-        try:
-            raw = self.path.read_bytes()
-        except OSError as exc:
-            raise self._error(None, f"cannot read: {exc.strerror}") from None
+        raw = read_input_bytes(self.path, "export file", MAX_FILE_BYTES)
         if b"\x00" in raw[:4096]:
             raise self._error(None, "binary data, not a JSON, JSON Lines or CSV export")
         try:
@@ -126,13 +116,11 @@ class ExportFileSource(InMemoryTokenMixin):
         if suffix in (".jsonl", ".ndjson"):
             return self._jsonl_records(text)
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            if stripped[0] == "{" and exc.lineno > 1:
+            data = loads_strict(text, check=False)  # checked per record, naming it
+        except JsonProblem as exc:
+            if stripped[0] == "{" and (exc.line or 0) > 1:
                 return self._jsonl_records(text)  # several objects, one per line
-            raise self._error(f"line {exc.lineno}", f"invalid JSON: {exc.msg}") from None
-        except (ValueError, RecursionError) as exc:
-            raise self._error(None, f"invalid JSON: {_json_problem(exc)}") from None
+            raise self._error(f"line {exc.line}" if exc.line else None, exc.message) from None
         if isinstance(data, dict):
             if "connections" not in data:
                 if "id" not in data:
@@ -152,31 +140,53 @@ class ExportFileSource(InMemoryTokenMixin):
             if not line.strip():
                 continue
             try:
-                out.append((f"line {n}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise self._error(f"line {n}", f"invalid JSON: {exc.msg}") from None
-            except (ValueError, RecursionError) as exc:
-                raise self._error(f"line {n}", f"invalid JSON: {_json_problem(exc)}") from None
+                out.append((f"line {n}", loads_strict(line, check=False)))
+            except JsonProblem as exc:
+                raise self._error(f"line {n}", exc.message) from None
         return out
 
     def _csv_records(self, text: str) -> list[tuple[str, Any]]:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        if not reader.fieldnames or "id" not in [f.strip() for f in reader.fieldnames]:
-            raise self._error("line 1", 'CSV header has no "id" column')
+        # strict: an unterminated quote is an error, not the rest of the file in one cell.
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
         out: list[tuple[str, Any]] = []
+        header: list[str] | None = None
+        start = 1
         try:
-            for row in reader:
-                if None in row:
-                    raise self._error(f"line {reader.line_num}", "more cells than header columns")
-                if None in row.values():
-                    raise self._error(f"line {reader.line_num}", "fewer cells than header columns")
-                cleaned = {k.strip(): v for k, v in row.items() if k is not None}
-                if not any((v or "").strip() for v in cleaned.values()):
+            while True:
+                start = reader.line_num + 1  # the line this row starts on
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    break
+                if header is None:
+                    header = self._csv_header(cells, start)
                     continue
-                out.append((f"line {reader.line_num}", {k: v for k, v in cleaned.items() if v}))
+                if len(cells) > len(header):
+                    raise self._error(f"line {start}", "more cells than header columns")
+                if len(cells) < len(header):
+                    if not any(c.strip() for c in cells):
+                        continue  # an empty line
+                    raise self._error(f"line {start}", "fewer cells than header columns")
+                if not any(c.strip() for c in cells):
+                    continue
+                out.append((f"line {start}", {k: v for k, v in zip(header, cells, strict=True)
+                                              if v}))
         except csv.Error as exc:
-            raise self._error(f"line {reader.line_num}", f"invalid CSV: {exc}") from None
+            problem = ("a quoted cell is never closed (unterminated quote)"
+                       if "unexpected end of data" in str(exc) else f"invalid CSV: {exc}")
+            raise self._error(f"line {start}", problem) from None
+        if header is None:
+            raise self._error("line 1", 'CSV header has no "id" column')
         return out
+
+    def _csv_header(self, cells: list[str], line: int) -> list[str]:
+        header = [c.strip() for c in cells]
+        if "id" not in header:
+            raise self._error(f"line {line}", 'CSV header has no "id" column')
+        dupes = sorted({h for h in header if h and header.count(h) > 1})
+        if dupes:  # csv.DictReader would keep only the last of them: data silently lost
+            raise self._error(f"line {line}", f"duplicate CSV column(s): {', '.join(dupes)}")
+        return header
 
     def _record(self, where: str, raw: Any) -> SourceRecord | None:
         if not isinstance(raw, dict):
@@ -186,6 +196,8 @@ class ExportFileSource(InMemoryTokenMixin):
             raise self._error(where, 'missing required field "id"')
         if not isinstance(rec_id, str | int) or isinstance(rec_id, bool):
             raise self._error(where, 'field "id": expected a string')
+        if len(str(rec_id)) > MAX_ID_CHARS:
+            raise self._error(where, f'field "id": longer than {MAX_ID_CHARS} characters')
         values: dict[str, Any] = {}
         for key, value in raw.items():
             if not isinstance(key, str):
@@ -206,6 +218,11 @@ class ExportFileSource(InMemoryTokenMixin):
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
                 values[key] = value.strip() if isinstance(value, str) and value.strip() else None
+            try:
+                check_value({key: value})  # depth, length, Unicode of the name and value
+            except JsonProblem as exc:
+                raise self._error(where, f'field "{ascii(key)[1:-1][:80]}": {exc.message}') \
+                    from None
         provider = (values.get("provider") or "slack").lower()
         if provider != "slack":
             self.skipped_other_providers += 1
@@ -221,23 +238,16 @@ class ExportFileSource(InMemoryTokenMixin):
                 continue
             texts = value if isinstance(value, list) else (value,)
             for text in texts:
-                if isinstance(text, str) and ("xox" in text or "XOX" in text) and \
-                        TOKEN_SHAPE.search(text):
-                    # Most likely a shifted CSV column: storing it would store a token.
-                    raise self._error(where, f'field "{key}" holds what looks like a Slack '
-                                      "token (a shifted column?); nothing was stored")
+                what = secret_shape(text) if isinstance(text, str) else None
+                if what:
+                    # Most likely a shifted CSV column: storing it would store a secret.
+                    raise self._error(where, f'field "{key}" holds what looks like {what} '
+                                      "(a shifted column?); nothing was stored")
         token_value = values.get("access_token")
         kind = values.get("token_kind") or (token_kind_of(token_value) if token_value else None)
         if kind is not None and kind not in ("user", "bot"):
             raise self._error(where, f'field "token_kind": {kind!r} is not user or bot')
-        metadata = {k: v for k, v in raw.items() if k not in KNOWN}
-        for key in [k for k, v in metadata.items() if _secretish(k, v)]:
-            del metadata[key]
-            self._secret_metadata = True
-        try:
-            json.dumps(metadata)
-        except (TypeError, ValueError):
-            raise self._error(where, "extra fields must be JSON values") from None
+        metadata = self._metadata(where, {k: v for k, v in raw.items() if k not in KNOWN})
         return SourceRecord(
             connection_id=str(rec_id).strip(),
             provider="slack",
@@ -258,6 +268,27 @@ class ExportFileSource(InMemoryTokenMixin):
             metadata=metadata,
             token=Secret(token_value) if token_value else None,
         )
+
+    def _metadata(self, where: str, extra: dict[str, Any]) -> dict[str, Any]:
+        """The unknown fields kept as metadata: secret-named ones dropped (and remembered for
+        one warning), a secret-shaped value anywhere refuses the file."""
+        for key in list(extra):
+            named = named_secret_inside(key, extra[key])
+            if named is not None:
+                del extra[key]
+                self.dropped_secret_fields.add(named)
+                self._secret_metadata = True
+                continue
+            shaped = shaped_secret_inside(key, extra[key])
+            if shaped is not None:
+                raise self._error(where, f'field "{shaped[0]}" holds what looks like '
+                                  f"{shaped[1]}; nhictl does not store secrets outside "
+                                  "access_token/refresh_token, so nothing was stored")
+        try:
+            json.dumps(extra, allow_nan=False)
+        except (TypeError, ValueError):
+            raise self._error(where, "extra fields must be JSON values") from None
+        return extra
 
     def _check_unicode(self, where: str, key: str, value: Any) -> None:
         """Strings must be storable as UTF-8 (JSON escapes can smuggle lone surrogates)."""
@@ -304,6 +335,7 @@ class ExportFileSource(InMemoryTokenMixin):
         seen: dict[str, str] = {}
         has_tokens = False
         self._secret_metadata = False
+        self.dropped_secret_fields = set()
         for i, (where, raw) in enumerate(pairs):
             pairs[i] = ("", None)  # each parsed object is freed once it became a record
             record = self._record(where, raw)
@@ -320,10 +352,8 @@ class ExportFileSource(InMemoryTokenMixin):
             records.append(record)
         if has_tokens or self._secret_metadata:
             ensure_private(self.path, "export file")
+        if self.dropped_secret_fields:
+            names = ", ".join(ascii(n)[1:-1][:80] for n in sorted(self.dropped_secret_fields)[:5])
+            log(f"warning: {self.path}: secret-named field(s) not kept as metadata: {names}",
+                logging.WARNING)
         return records
-
-
-def _json_problem(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    return str(exc).split(":")[0][:120]  # e.g. an integer with thousands of digits

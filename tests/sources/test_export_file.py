@@ -188,17 +188,33 @@ def test_tokens_stay_wrapped(tmp_path: Path) -> None:
     assert token not in repr(record) and token not in str(record.metadata)
 
 
-def test_secret_looking_unknown_fields_are_not_kept(tmp_path: Path) -> None:
+def test_secret_named_unknown_fields_are_dropped(tmp_path: Path) -> None:
     token = "xoxb-fake-" + secrets.token_hex(8)
     path = write_export(tmp_path / "e.json", [
-        {"id": "a", "bot_token": "opaque", "client_secret": "s3", "notes": f"uses {token}",
-         "nested": {"deep": [token]}, "plan": "pro"}], mode=0o600)
+        {"id": "a", "bot_token": "opaque", "client_secret": "s3", "refresh": token,
+         "credentials": {"key": "k"}, "integration": {"auth": {"v": 1}}, "plan": "pro"}],
+        mode=0o600)
     (record,) = read(path)
     assert record.metadata == {"plan": "pro"}
     assert token not in json.dumps(record.metadata)
     path.chmod(0o644)  # such a file holds secrets: same permission rule as tokens
     with pytest.raises(InsecureFileError):
         read(path)
+
+
+@pytest.mark.parametrize("notes", [
+    "uses xoxb-fake-{hex}", {"deep": ["xoxp-fake-{hex}"]}, "Bearer fake{hex}",
+    "https://hooks.slack.com/services/TFAKE/BFAKE/{hex}", "xapp-1-FAKE-{hex}",
+    "eyJfake{hex}.eyJfake{hex}.sig", "-----BEGIN RSA PRIVATE KEY-----", "sk_live_fake{hex}",
+])
+def test_secret_shaped_unknown_values_refuse_the_file(tmp_path: Path, notes: Any) -> None:
+    fake = secrets.token_hex(8)
+    value = json.loads(json.dumps(notes).replace("{hex}", fake))
+    path = write_export(tmp_path / "e.json", [{"id": "a", "notes": value}], mode=0o600)
+    with pytest.raises(InputFileError) as err:
+        read(path)
+    assert err.value.where == "record 0" and 'field "notes' in str(err.value)
+    assert fake not in str(err.value)
 
 
 def test_missing_file_and_directory(tmp_path: Path) -> None:
