@@ -102,7 +102,7 @@ def read_input_bytes(path: str | Path, what: str, limit: int) -> bytes:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise InputFileError(name, None, f"{what} not found (no such file)") from None
+        raise InputFileError(name, None, f"no such file ({what} not found)") from None
     except OSError as exc:
         raise InputFileError(name, None, f"cannot read {what}: {exc.strerror or exc}") from None
     problem = _kind_of(info.st_mode)

@@ -1,24 +1,35 @@
 """Reading a TOML file nhictl was pointed at (config, policy, suppressions): one place for
-the errors, each naming the file (exit 3)."""
+the errors, each naming the file (exit 3). The file must be a regular file of at most
+:data:`~nhictl.fsutil.MAX_TOML_BYTES`; TOML's ``nan`` and ``inf`` are refused (no setting
+takes them, and they defeat range checks)."""
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from nhictl.errors import ConfigError
+from nhictl.errors import ConfigError, InputFileError
+from nhictl.fsutil import MAX_TOML_BYTES, read_input_text
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a usable number")
+    return value
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     p = Path(path)
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: {what} not found") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not valid UTF-8 text") from None
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read {what}: {exc.strerror}") from None
+        text = read_input_text(p, what, MAX_TOML_BYTES)
+    except InputFileError as exc:
+        raise ConfigError(exc.message, hint=exc.hint) from None
+    try:
+        return tomllib.loads(text, parse_float=_float)
     except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except ValueError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None

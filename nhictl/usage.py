@@ -29,6 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.clock import iso, parse_time
 from nhictl.errors import InputFileError, InvalidInputError
+from nhictl.fsutil import MAX_USAGE_BYTES, read_input_text
+from nhictl.jsonin import JsonProblem, loads_strict
 from nhictl.models import EventType
 from nhictl.store import repo
 from nhictl.store.engine import Inventory
@@ -56,6 +58,7 @@ ACTION_SCOPES: dict[str, tuple[str, ...]] = {
 _CHANNEL_ACTIONS = frozenset({"channel_selected", "channels_listed"})
 _REF_KEYS = ("binding_id", "token_fingerprint", "connection_id")
 _FORBIDDEN = ("token", "access_token", "refresh_token", "bot_token")
+MAX_REF_CHARS = 512  # binding ids, fingerprints, connection ids, sources, actions
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def _opt_str(obj: dict[str, Any], key: str, fail: Any) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         fail(f"{key!r} must be a non-empty string")
+    if len(str(value).strip()) > MAX_REF_CHARS:
+        fail(f"{key!r} is longer than {MAX_REF_CHARS} characters")
     return str(value).strip()
 
 
@@ -109,15 +114,11 @@ def parse_line(text: str, n: int, path: str, now: datetime | None = None) -> Usa
         raise InputFileError(path, f"line {n}", message)
 
     try:
-        obj = json.loads(text)
-        json.dumps(obj, ensure_ascii=False).encode("utf-8")  # no lone surrogate (\ud800)
-    except json.JSONDecodeError as exc:
-        raise InputFileError(path, f"line {n}", f"not JSON ({exc.msg})") from None
-    except RecursionError:
-        raise InputFileError(path, f"line {n}", "not JSON (nested too deeply)") from None
-    except UnicodeEncodeError:
-        raise InputFileError(path, f"line {n}", "a \\u escape is not a character "
-                             "(lone surrogate)") from None
+        obj = loads_strict(text)  # no NaN, no lone surrogate, bounded depth and strings
+    except JsonProblem as exc:
+        detail = exc.message.removeprefix("invalid JSON: ")
+        raise InputFileError(path, f"line {n}", exc.message if detail == exc.message
+                             else f"not JSON ({detail})") from None
     if not isinstance(obj, dict):
         fail("each line must be a JSON object")
     for key in _FORBIDDEN:
@@ -168,14 +169,7 @@ def parse_usage_file(
 ) -> tuple[int, list[UsageEvent]]:
     """(lines read, events); any malformed line raises InputFileError naming it."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputFileError(str(p), None, "file not found") from None
-    except UnicodeDecodeError:
-        raise InputFileError(str(p), None, "not UTF-8 text") from None
-    except OSError as exc:
-        raise InputFileError(str(p), None, f"cannot read: {exc.strerror}") from None
+    text = read_input_text(p, "usage file", MAX_USAGE_BYTES)
     lines = text.split("\n")  # not splitlines(): JSON strings may hold U+2028, U+0085
     if lines[-1] == "":
         lines.pop()

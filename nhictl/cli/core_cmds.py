@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -36,11 +35,12 @@ def init(
 def hash_token(ctx: typer.Context) -> None:
     """Print the fingerprint of a token read on stdin (for correlation; the token is not kept)."""
     from nhictl.errors import InvalidInputError
+    from nhictl.fsutil import read_stdin_text
     from nhictl.secret import Secret, fingerprint
 
     st = state(ctx)
     inv = st.open()
-    data = sys.stdin.read()
+    data = read_stdin_text("the token on stdin")
     token = data.strip()
     if not token:
         raise InvalidInputError("stdin: no token given", hint='echo "$TOKEN" | nhictl hash')

@@ -16,9 +16,11 @@ from pathlib import Path
 
 from nhictl.errors import InputFileError
 from nhictl.exporters.formats import FORMULA_PREFIXES
+from nhictl.fsutil import MAX_REVIEW_CSV_BYTES, read_input_bytes
 
 REQUIRED = ("binding_id", "decision", "reviewer")
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = MAX_REVIEW_CSV_BYTES
+MAX_CELL_CHARS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,7 @@ def split_scopes(cell: str) -> list[str]:
 def read_rows(path: Path, required: tuple[str, ...] = REQUIRED) -> list[CsvRow]:
     """Every non-empty data row of a review CSV; InputFileError (exit 3) if unreadable."""
     name = str(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(name, None, "file not found") from None
-    except OSError as exc:
-        raise InputFileError(name, None, f"cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_BYTES:
-        raise InputFileError(name, None, "file is larger than 64 MiB")
+    raw = read_input_bytes(path, "review CSV", MAX_BYTES)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -67,6 +62,7 @@ def read_rows(path: Path, required: tuple[str, ...] = REQUIRED) -> list[CsvRow]:
     first = text.lstrip("\r\n").split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    start = 1
     try:
         header: list[str] | None = None
         rows: list[CsvRow] = []
@@ -91,6 +87,9 @@ def read_rows(path: Path, required: tuple[str, ...] = REQUIRED) -> list[CsvRow]:
                     raise InputFileError(name, f"line {start}",
                                          f"duplicate column(s): {', '.join(dupes)}")
                 continue
+            if any(len(c) > MAX_CELL_CHARS for c in cells):
+                raise InputFileError(name, f"line {start}",
+                                     f"a cell is longer than {MAX_CELL_CHARS} characters")
             extra = cells[len(header):]
             if any(c.strip() for c in extra):
                 raise InputFileError(name, f"line {start}",
@@ -99,7 +98,9 @@ def read_rows(path: Path, required: tuple[str, ...] = REQUIRED) -> list[CsvRow]:
                       if h}
             rows.append(CsvRow(start, values))
     except csv.Error as exc:
-        raise InputFileError(name, f"line {reader.line_num}", f"malformed CSV: {exc}") from None
+        problem = ("a quoted cell is never closed (unterminated quote)"
+                   if "unexpected end of data" in str(exc) else f"malformed CSV: {exc}")
+        raise InputFileError(name, f"line {start}", problem) from None
     if header is None:
         raise InputFileError(name, None, "empty file: no header row")
     return rows

@@ -62,7 +62,6 @@ name must be in ``tokens``; faults in each: ``outage``, ``outage_after`` N calls
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import dataclass, field
@@ -113,10 +112,12 @@ class World:
     @classmethod
     def load(cls, path: str | Path) -> World:
         """A scenario file; ValueError (or KeyError/TypeError) when it is not one."""
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except RecursionError:
-            raise ValueError("JSON nested too deeply") from None
+        from nhictl.fsutil import MAX_SCENARIO_BYTES, read_input_text
+        from nhictl.jsonin import loads_strict
+
+        # A regular file of bounded size (InputFileError otherwise); strict JSON
+        # (JsonProblem is a ValueError).
+        data = loads_strict(read_input_text(path, "scenario", MAX_SCENARIO_BYTES))
         if not isinstance(data, dict):
             raise ValueError("a scenario must be a JSON object")
         try:

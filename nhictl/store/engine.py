@@ -14,12 +14,13 @@ from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel
 
 from nhictl.errors import (
+    InputFileError,
     InvalidInputError,
     NotInitializedError,
     SchemaVersionError,
     UsageError,
 )
-from nhictl.fsutil import private_dirs
+from nhictl.fsutil import MAX_KEY_FILE_BYTES, private_dirs, read_input_bytes
 from nhictl.store import tables
 from nhictl.store.migrations import SCHEMA_VERSION, pending
 from nhictl.untrusted import mask_row
@@ -143,7 +144,6 @@ def key_path_for(db: str, path: Path | None) -> Path:
 def _read_key(key_path: Path) -> bytes:
     try:
         mode = key_path.stat().st_mode
-        data = key_path.read_bytes()
     except FileNotFoundError as exc:
         raise NotInitializedError(
             f"fingerprint key {key_path} is missing",
@@ -157,6 +157,10 @@ def _read_key(key_path: Path) -> bytes:
             f"fingerprint key {key_path} is readable by group or others",
             hint=f"chmod 600 {key_path}",
         )
+    try:  # a regular file (a FIFO put there must not block), of bounded size
+        data = read_input_bytes(key_path, "fingerprint key", MAX_KEY_FILE_BYTES)
+    except InputFileError as exc:
+        raise InvalidInputError(exc.message) from None
     if len(data) != KEY_BYTES:
         raise InvalidInputError(f"fingerprint key {key_path} is not a {KEY_BYTES}-byte key")
     return data
