@@ -43,7 +43,10 @@ def parse_since(text: str, now: datetime) -> datetime:
     value = text.strip().lower()
     units = {"d": "days", "h": "hours", "m": "minutes", "w": "weeks"}
     if value and value[-1] in units and value[:-1].isdigit():
-        return now - timedelta(**{units[value[-1]]: int(value[:-1])})
+        try:
+            return now - timedelta(**{units[value[-1]]: int(value[:-1])})
+        except (OverflowError, ValueError):  # 99999999d: before year 1
+            raise ValueError(f"{text[:40]!r} is out of range") from None
     return parse_time(text)
 
 

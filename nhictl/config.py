@@ -126,9 +126,7 @@ def _fail(path: Path, key: str, message: str, hint: str | None = None) -> Config
 def load_config(explicit: str | None) -> Config:
     """Load ``--config``/``NHICTL_CONFIG``, else ``./nhictl.toml`` when present, else defaults."""
     if explicit:
-        path = Path(explicit).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
+        path = Path(explicit).expanduser()  # read_toml says if it is missing or no file
     else:
         path = Path("nhictl.toml")
         if not path.is_file():
@@ -156,9 +154,10 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         raise _fail(path, "slack.api_url", _EMBEDDED, hint=_EMBEDDED_HINT)
     concurrency = slack.get("concurrency")
     if concurrency is not None and (
-        not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
+        not isinstance(concurrency, int) or isinstance(concurrency, bool)
+        or not 1 <= concurrency <= 256  # as --concurrency
     ):
-        raise _fail(path, "slack.concurrency", "must be a positive integer")
+        raise _fail(path, "slack.concurrency", "must be a whole number from 1 to 256")
     limits = slack.get("rate_limits", {})
     if not isinstance(limits, dict) or not all(
         isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in limits.values()

@@ -20,6 +20,8 @@ from nhictl.catalog.loader import Catalog, load_catalog
 from nhictl.errors import ConfigError
 from nhictl.tomlfile import read_toml
 
+# Thresholds are days; beyond a century they are a typo (and overflow date arithmetic).
+MAX_THRESHOLD_DAYS = 36500
 THRESHOLDS: dict[str, int] = {
     "max_validation_age_days": 7,
     "review_interval_days": 90,
@@ -166,9 +168,11 @@ def build_policy(
         values: dict[str, Any] = {}
         for key, value in policy_table.items():
             if key in THRESHOLDS:
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                if isinstance(value, bool) or not isinstance(value, int) or \
+                        not 0 <= value <= MAX_THRESHOLD_DAYS:
                     raise ConfigError(
-                        f"{origin}: policy.{key} must be a whole number of days (>= 0)"
+                        f"{origin}: policy.{key} must be a whole number of days from 0 to "
+                        f"{MAX_THRESHOLD_DAYS}"
                     )
                 values[key] = value
             elif key == "suppressions":

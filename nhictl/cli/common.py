@@ -159,6 +159,18 @@ def state(ctx: typer.Context) -> AppState:
     return obj
 
 
+MAX_SECONDS = 86400.0  # --deadline, --lock-timeout: a day is already far beyond any run
+
+
+def finite_seconds(value: float | None) -> float | None:
+    """Callback for options in seconds: NaN slips past click's min/max (it compares false)."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 def _no_html(value: Format) -> Format:
     if value is Format.HTML:
         raise typer.BadParameter("html is only for `nhictl report access-review`; "
@@ -171,10 +183,51 @@ OutputOpt = Annotated[
     typer.Option("-o", "--output", help="Output format: table, json, csv or markdown.",
                  case_sensitive=False, callback=_no_html, metavar="FORMAT"),
 ]
-def _not_a_filled_packet(value: Path | None) -> Path | None:
-    """Refuse to overwrite a review packet that reviewers have filled in: that file is the
-    review's evidence, and rewriting it is never what the user meant."""
-    if value is None or str(value) == "-" or not value.is_file():
+def protected_paths(st: AppState) -> dict[str, Path]:
+    """Files an output must never replace: the inventory, its SQLite side files, its lock,
+    its fingerprint key and the config file."""
+    from nhictl.store.engine import default_db_path
+
+    found: dict[str, Path] = {}
+    location = st.db or str(default_db_path())
+    db: Path | None = None
+    if "://" not in location:
+        db = Path(location).expanduser()
+    elif location.startswith("sqlite:///") and "?" not in location:
+        db = Path(location.removeprefix("sqlite:///")).expanduser()
+    if db is not None:
+        found["the inventory"] = db
+        for suffix in ("-wal", "-shm", "-journal", ".lock"):
+            found[f"the inventory's {suffix.lstrip('-.')} file"] = Path(f"{db}{suffix}")
+        found["the inventory's fingerprint key"] = Path(f"{db}.key")
+    if os.environ.get("NHICTL_KEY_FILE"):
+        found["the inventory's fingerprint key"] = Path(os.environ["NHICTL_KEY_FILE"]).expanduser()
+    config = st.config_path or ("nhictl.toml" if Path("nhictl.toml").is_file() else None)
+    if config:
+        found["the config file"] = Path(config).expanduser()
+    return found
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links, bind mounts
+    except OSError:
+        return False
+
+
+def _not_a_filled_packet(ctx: typer.Context, value: Path | None) -> Path | None:
+    """Refuse to overwrite what nhictl depends on (the inventory, its key, the config) or a
+    review packet that reviewers have filled in: that file is the review's evidence, and
+    rewriting either is never what the user meant."""
+    if value is None or str(value) == "-":
+        return value
+    for what, path in protected_paths(state(ctx)).items():
+        if _same_file(value, path):
+            raise typer.BadParameter(f"{value} is {what}; it is not overwritten "
+                                     "(choose another file)")
+    if not value.is_file():
         return value
     from nhictl.review.csvread import has_decisions
 

@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from nhictl.cli.columns import EVENT_COLUMNS, EVENT_CSV
-from nhictl.cli.common import AppState, OutputOpt, emit, example, now_iso, state
+from nhictl.cli.common import (
+    MAX_SECONDS,
+    AppState,
+    OutputOpt,
+    emit,
+    example,
+    finite_seconds,
+    now_iso,
+    state,
+)
 from nhictl.exporters.base import Document, Format
 from nhictl.models import Severity
 
@@ -85,6 +94,8 @@ def reconcile_cmd(
             "--deadline",
             metavar="SECONDS",
             min=0.1,
+            max=MAX_SECONDS,
+            callback=finite_seconds,
             help="Bound the whole run (source reads and validation) to this many seconds; "
             "what is left is partial (its bindings untouched) or inconclusive.",
         ),
@@ -125,7 +136,13 @@ def reconcile_cmd(
     # --fail-on (a typo would otherwise go unnoticed until the next check).
     from nhictl.policy import build_policy
 
-    build_policy(st.config.policy or None, st.config.purposes or None, path=st.config.path)
+    policy, _ = build_policy(st.config.policy or None, st.config.purposes or None,
+                             path=st.config.path)
+    if fail_on is not None:
+        # --fail-on runs the checks afterwards: its suppressions file must read too, now.
+        from nhictl.checks.runner import policy_suppressions
+
+        policy_suppressions(policy)
     code = run_reconcile(
         st,
         source or [],

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from nhictl import __version__
-from nhictl.cli.common import AppState
+from nhictl.cli.common import MAX_SECONDS, AppState, finite_seconds
 
 app = typer.Typer(
     name="nhictl",
@@ -118,6 +118,9 @@ def main(
             "--lock-timeout",
             envvar="NHICTL_LOCK_TIMEOUT",
             metavar="SECONDS",
+            min=0,
+            max=MAX_SECONDS,
+            callback=finite_seconds,
             help="Wait this long for another nhictl writing the same inventory (default 0).",
         ),
     ] = 0.0,

@@ -16,8 +16,12 @@ from sqlmodel import SQLModel
 from nhictl.errors import (
     InputFileError,
     InvalidInputError,
+    NhictlError,
     NotInitializedError,
+    ReadOnlyInventoryError,
     SchemaVersionError,
+    StorageFullError,
+    UnavailableError,
     UsageError,
 )
 from nhictl.fsutil import MAX_KEY_FILE_BYTES, private_dirs, read_input_bytes
@@ -102,6 +106,47 @@ def _masked(params: Any) -> Any:
     return params
 
 
+def storage_error(location: str, exc: BaseException) -> NhictlError | None:
+    """The nhictl error for an SQLite failure the operator can fix (None for others, which
+    stay bugs): a read-only inventory (exit 3), a full disk or an I/O error (exit 4), a
+    busy inventory (exit 4), a value too big to store (exit 3)."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = str(exc)
+    if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+        return ReadOnlyInventoryError(
+            f"inventory {location} is read-only; nothing could be written to it",
+            hint="check the permissions of the file and its directory, or the file system",
+        )
+    if name in ("SQLITE_FULL",) or name.startswith("SQLITE_IOERR") or \
+            "disk is full" in text or "disk I/O error" in text:
+        return StorageFullError(
+            f"cannot write inventory {location}: disk full or I/O error ({text}); the "
+            "step in progress was rolled back",
+            hint="free some space (or raise the file size limit) and run the command again",
+        )
+    if name.startswith("SQLITE_BUSY") or "database is locked" in text:
+        return UnavailableError(f"inventory {location} is busy (locked by another process)",
+                                hint="retry later or pass --lock-timeout")
+    if name == "SQLITE_TOOBIG" or "too big" in text:
+        return InvalidInputError(f"a value is too big to store in inventory {location}")
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open database" in text:
+        return InvalidInputError(f"cannot open inventory {location}: {text}")
+    return None
+
+
+def _translate_errors(engine: Engine, location: str) -> None:
+    """The one seam where SQLite errors become nhictl errors, for every statement and
+    commit on this engine (SQLAlchemy's ``handle_error`` hook; raising replaces the
+    exception after the connection was cleaned up)."""
+
+    def handle(context: Any) -> None:
+        error = storage_error(location, context.original_exception)
+        if error is not None:
+            raise error from context.sqlalchemy_exception
+
+    event.listen(engine, "handle_error", handle)
+
+
 def _engine_for(db: str) -> tuple[Engine, Path | None]:
     if _is_url(db):
         engine = create_engine(db)
@@ -116,6 +161,7 @@ def _engine_for(db: str) -> tuple[Engine, Path | None]:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        _translate_errors(engine, db)
     return engine, path
 
 
@@ -213,7 +259,12 @@ def open_inventory(
     location = db or str(default_db_path())
     if not _is_url(location):
         p = Path(location).expanduser()
-        if not create and not p.exists():
+        try:
+            exists = p.exists()
+        except OSError as exc:  # a name too long, a loop of symlinks
+            raise InvalidInputError(f"cannot open inventory {location[:200]}: "
+                                    f"{exc.strerror or exc}") from None
+        if not create and not exists:
             raise NotInitializedError(
                 f"no inventory at {p}", hint="run `nhictl init` (or pass --db / NHICTL_DB)"
             )

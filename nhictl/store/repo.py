@@ -153,11 +153,17 @@ def decode_binding(row: Any) -> dict[str, Any]:
     return data
 
 
+MAX_REF_CHARS = 512  # an id, name or filter typed on the command line
+
+
 def resolve_binding_id(conn: Connection, prefix: str) -> str:
     """A unique binding id from a full id or a unique prefix; errors list the candidates."""
     text = prefix.strip()
     if not text:
         raise UsageError("empty binding id")
+    if len(text) > MAX_REF_CHARS:  # SQLite refuses LIKE patterns over 50,000 bytes
+        raise UsageError(f"a binding id of {len(text)} characters is not one; ids look like "
+                         "b-0123456789", hint="see `nhictl inventory list`")
     if not text.startswith("b-"):
         text = "b-" + text
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -186,6 +192,10 @@ def iter_bindings(
     source: str | None = None,
     batch: int = 5000,
 ) -> Iterator[dict[str, Any]]:
+    for name, value in (("tenant", tenant), ("workspace", workspace), ("owner", owner),
+                        ("scope", scope), ("source", source)):
+        if value is not None and len(value) > MAX_REF_CHARS:
+            raise UsageError(f"--{name}: longer than {MAX_REF_CHARS} characters")
     query = select(BINDINGS)
     statuses = list(status)
     if statuses:
