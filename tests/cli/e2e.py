@@ -23,7 +23,9 @@ class Result:
         return json.loads(self.out)
 
 
-def nhictl(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
+def nhictl(
+    *args: str, env: dict[str, str] | None = None, stdin: str | bytes | None = None
+) -> Result:
     """Run ``nhictl ARGS`` in-process with extra environment; never raises SystemExit."""
     import sys
 
@@ -31,7 +33,9 @@ def nhictl(*args: str, env: dict[str, str] | None = None, stdin: str | None = No
     saved = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update(env or {})
     old_stdin = sys.stdin
-    if stdin is not None:
+    if isinstance(stdin, bytes):  # a byte stream like a real pipe (may not be UTF-8)
+        sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
+    elif stdin is not None:
         sys.stdin = io.StringIO(stdin)
     try:
         with redirect_stdout(out), redirect_stderr(err):
