@@ -97,9 +97,14 @@ def test_a_full_disk_writing_out_is_exit_4_and_leaves_no_partial_file(
 ) -> None:
     many = [{**EXPORT[0], "id": f"c{i}", "owner_id": f"U{i}"} for i in range(300)]
     assert cli("reconcile", "-s", f"file:{export(tmp_path, many)}", "--no-validate").code == 0
+    probe = tmp_path / "probe.json"
+    assert cli("report", "access-review", "-o", "json", "--out", str(probe)).code == 0
     out = tmp_path / "report.json"
-    # Room for the inventory's own files, not for the report (~1.5 times the inventory).
-    limit = initialized.stat().st_size + 64 * 1024
+    with sqlite3.connect(initialized) as conn:  # the write-ahead log folded in: sizes settle
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    # Room for the inventory's own files, not for the report.
+    limit = max(p.stat().st_size for p in initialized.parent.iterdir()) + 4096
+    assert limit < probe.stat().st_size
     result = run_with_file_size_limit(limit, "report", "access-review", "-o", "json",
                                       "--out", str(out), cwd=tmp_path)
     assert_clean_exit(result, (4,), f"cannot write {out}")

@@ -20,7 +20,6 @@ from nhictl.fsutil import MAX_REVIEW_CSV_BYTES, read_input_bytes
 
 REQUIRED = ("binding_id", "decision", "reviewer")
 MAX_BYTES = MAX_REVIEW_CSV_BYTES
-MAX_CELL_CHARS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -87,9 +86,6 @@ def read_rows(path: Path, required: tuple[str, ...] = REQUIRED) -> list[CsvRow]:
                     raise InputFileError(name, f"line {start}",
                                          f"duplicate column(s): {', '.join(dupes)}")
                 continue
-            if any(len(c) > MAX_CELL_CHARS for c in cells):
-                raise InputFileError(name, f"line {start}",
-                                     f"a cell is longer than {MAX_CELL_CHARS} characters")
             extra = cells[len(header):]
             if any(c.strip() for c in extra):
                 raise InputFileError(name, f"line {start}",

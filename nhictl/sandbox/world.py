@@ -112,12 +112,13 @@ class World:
     @classmethod
     def load(cls, path: str | Path) -> World:
         """A scenario file; ValueError (or KeyError/TypeError) when it is not one."""
-        from nhictl.fsutil import MAX_SCENARIO_BYTES, read_input_text
+        from nhictl.fsutil import MAX_SCENARIO_BYTES, read_input_bytes
         from nhictl.jsonin import loads_strict
 
-        # A regular file of bounded size (InputFileError otherwise); strict JSON
-        # (JsonProblem is a ValueError).
-        data = loads_strict(read_input_text(path, "scenario", MAX_SCENARIO_BYTES))
+        # A regular file of bounded size (InputFileError otherwise); UTF-8 and strict JSON
+        # (UnicodeDecodeError and JsonProblem are ValueErrors).
+        raw = read_input_bytes(path, "scenario", MAX_SCENARIO_BYTES)
+        data = loads_strict(raw.decode("utf-8"))
         if not isinstance(data, dict):
             raise ValueError("a scenario must be a JSON object")
         try:
