@@ -75,7 +75,7 @@ MAX_KEY_FILE_BYTES = 4096  # the fingerprint key (32 bytes)
 MAX_STDIN_BYTES = 64 * 1024  # a token on stdin
 
 
-def _kind_of(mode: int) -> str | None:
+def not_regular_reason(mode: int) -> str | None:
     """Why a file of this mode is not readable as input (None for a regular file)."""
     if stat.S_ISREG(mode):
         return None
@@ -105,7 +105,7 @@ def read_input_bytes(path: str | Path, what: str, limit: int) -> bytes:
         raise InputFileError(name, None, f"no such file ({what} not found)") from None
     except OSError as exc:
         raise InputFileError(name, None, f"cannot read {what}: {exc.strerror or exc}") from None
-    problem = _kind_of(info.st_mode)
+    problem = not_regular_reason(info.st_mode)
     if problem:
         raise InputFileError(name, None, f"{problem} ({what})")
     if info.st_size > limit:
@@ -117,7 +117,7 @@ def read_input_bytes(path: str | Path, what: str, limit: int) -> bytes:
     except OSError as exc:
         raise InputFileError(name, None, f"cannot read {what}: {exc.strerror or exc}") from None
     try:
-        problem = _kind_of(os.fstat(fd).st_mode)
+        problem = not_regular_reason(os.fstat(fd).st_mode)
         if problem:
             raise InputFileError(name, None, f"{problem} ({what})")
         chunks: list[bytes] = []

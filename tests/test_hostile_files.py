@@ -268,3 +268,17 @@ def test_hash_refuses_non_utf8_or_huge_stdin(initialized: Path, data: bytes) -> 
     assert result.code == 3, result
     assert result.err.startswith("nhictl: error: stdin: ") and "Traceback" not in result.err
     assert "xoxp" not in result.err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_an_inventory_that_is_not_a_regular_file_is_refused(cli: Cli, tmp_path: Path,
+                                                            kind: str) -> None:
+    path = tmp_path / "inventory.db"
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)
+    elif kind == "directory":
+        path.mkdir()
+    else:
+        path = Path("/dev/null")
+    result = run_with_watchdog(cli, ["--db", str(path), "inventory", "list"], path)
+    assert_refused(result, f"inventory {path}", "not a")

@@ -24,7 +24,12 @@ from nhictl.errors import (
     UnavailableError,
     UsageError,
 )
-from nhictl.fsutil import MAX_KEY_FILE_BYTES, private_dirs, read_input_bytes
+from nhictl.fsutil import (
+    MAX_KEY_FILE_BYTES,
+    not_regular_reason,
+    private_dirs,
+    read_input_bytes,
+)
 from nhictl.store import tables
 from nhictl.store.migrations import SCHEMA_VERSION, pending
 from nhictl.untrusted import mask_row
@@ -261,9 +266,12 @@ def open_inventory(
         p = Path(location).expanduser()
         try:
             exists = p.exists()
+            problem = not_regular_reason(p.stat().st_mode) if exists else None
         except OSError as exc:  # a name too long, a loop of symlinks
             raise InvalidInputError(f"cannot open inventory {location[:200]}: "
                                     f"{exc.strerror or exc}") from None
+        if problem:  # SQLite would block on a FIFO, or call a device "disk I/O error"
+            raise InvalidInputError(f"inventory {p} {problem}")
         if not create and not exists:
             raise NotInitializedError(
                 f"no inventory at {p}", hint="run `nhictl init` (or pass --db / NHICTL_DB)"
