@@ -271,7 +271,8 @@ def open_inventory(
             raise InvalidInputError(f"cannot open inventory {location[:200]}: "
                                     f"{exc.strerror or exc}") from None
         if problem:  # SQLite would block on a FIFO, or call a device "disk I/O error"
-            raise InvalidInputError(f"inventory {p} {problem}")
+            raise InvalidInputError(f"cannot {'create' if create else 'open'} inventory {p}: "
+                                    f"it {problem}")
         if not create and not exists:
             raise NotInitializedError(
                 f"no inventory at {p}", hint="run `nhictl init` (or pass --db / NHICTL_DB)"
