@@ -16,16 +16,18 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import REPO, Cli, CliResult
 
-EXPORT = [{"id": f"c{i}", "owner_id": f"U{i}", "tenant": "acme", "owner_name": "n" * 200,
-           "scopes": ["chat:write"]} for i in range(3)]
+EXPORT: list[dict[str, Any]] = [
+    {"id": f"c{i}", "owner_id": f"U{i}", "tenant": "acme", "owner_name": "n" * 200,
+     "scopes": ["chat:write"]} for i in range(3)]
 
 
-def export(tmp_path: Path, records: list[dict[str, object]] = EXPORT) -> Path:
+def export(tmp_path: Path, records: list[dict[str, Any]] = EXPORT) -> Path:
     path = tmp_path / "export.json"
     path.write_text(json.dumps(records), encoding="utf-8")
     path.chmod(0o600)
