@@ -231,7 +231,8 @@ def sandbox_slack(
     ctx: typer.Context,
     scenario: Annotated[Path, typer.Option("--scenario", exists=True, dir_okay=False,
                                            help="Scenario JSON (tokens, users, limits).")],
-    port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: a free one).")] = 0,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535,
+                                      help="Port on 127.0.0.1 (0: a free one).")] = 0,
 ) -> None:
     """Run the loopback Slack fake (and the WorkOS/Nango fakes when the scenario has them)."""
     import threading

@@ -40,6 +40,13 @@ COMMAND_MODULES = (
 )
 
 
+def _short_name(value: str | None) -> str | None:
+    """--actor is recorded in every event: a name, not a document."""
+    if value is not None and len(value) > 200:
+        raise typer.BadParameter(f"a name of at most 200 characters, not {len(value)}")
+    return value
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"nhictl {__version__}")
@@ -130,6 +137,7 @@ def main(
             "--actor",
             metavar="NAME",
             envvar="NHICTL_ACTOR",
+            callback=_short_name,
             help="Who is acting, recorded in events (default: the OS user).",
         ),
     ] = None,
