@@ -106,9 +106,9 @@ def redirect(location: str, status: int = 302) -> Behaviour:
     return behave
 
 
-def drip(interval: float = 0.02, total: int = 150, headers_too: bool = False) -> Behaviour:
+def drip(interval: float = 0.02, total: int = 3000, headers_too: bool = False) -> Behaviour:
     """A JSON body (or the status line and headers) sent one byte per ``interval``; the whole
-    takes ``interval * total`` seconds (3 s by default: far past any test's deadline)."""
+    takes ``interval * total`` seconds (60 s by default: far past any test's deadline)."""
 
     def behave(h: _Handler) -> None:
         owner = h.server.owner
