@@ -51,8 +51,11 @@ class EventType(StrEnum):
     IDENTITY_CHANGED = "identity_changed"
     REVIEW_DECISION = "review_decision"
     REVOKE_PLANNED = "revoke_planned"
+    REVOKE_STARTED = "revoke_started"  # written before auth.revoke: an attempt in flight
+    REVOKED_AT_SLACK = "revoked_at_slack"  # Slack confirmed; the record may not be written yet
     REVOKED = "revoked"
     REVOKE_FAILED = "revoke_failed"
+    MARKED_REMOVED = "marked_removed"  # by the operator, without telling Slack
     USAGE_INGESTED = "usage_ingested"
 
 

@@ -19,6 +19,7 @@ PLAN_COLUMNS = [
     Column("workspace", "WORKSPACE", 20),
     Column("token_kind", "KIND", 7),
     Column("status", "STATUS", 15),
+    Column("obtained_from", "TOKEN", 30),
     Column("will_call", "WILL CALL", 60),
     Column("notes", "NOTES", 50),
 ]
@@ -33,49 +34,76 @@ OUTCOME_COLUMNS = [
 
 
 def _from_review(
-    conn: Connection, path: Path, notes: dict[str, list[str]] | None = None
+    st: AppState, conn: Connection, path: Path, notes: dict[str, list[str]]
 ) -> list[tuple[dict[str, Any], str]]:
-    """Bindings whose row says ``revoke``; any bad revoke row refuses the whole file.
+    """Bindings whose revoke decision ``review apply`` recorded from this file (and no later
+    decision replaced); any other revoke row is named and skipped, never revoked.
 
     A binding that changed since the packet is still revoked (the reviewer rejected the
     connection), but ``notes`` says what changed, so the plan shows it."""
-    from nhictl.errors import InputFileError, UsageError
-    from nhictl.review.csvread import read_rows
-    from nhictl.review.decisions import changed_since_packet
+    from nhictl.clock import system_clock
+    from nhictl.review.decisions import applied_revokes
+
+    found = applied_revokes(conn, path, system_clock())
+    for problem in found.skipped:
+        st.warn(f"{path}: {problem}; not revoked")
+    for bid, extra in found.binding_notes.items():
+        notes.setdefault(bid, []).extend(extra)
+    return found.targets
+
+
+def _read_token() -> Any:
+    """One token from stdin (as ``nhictl hash`` reads it); never echoed."""
+    import sys
+
+    from nhictl.errors import InvalidInputError
+    from nhictl.secret import Secret
+
+    try:
+        data = sys.stdin.read(65537)
+    except UnicodeDecodeError:
+        raise InvalidInputError("stdin: not UTF-8 text; expected one token") from None
+    token = data.strip()
+    if not token:
+        raise InvalidInputError("stdin: no token given",
+                                hint='printenv TOKEN | nhictl revoke ID --token-stdin')
+    if len(data) > 65536 or any(c in token for c in "\r\n\t "):
+        raise InvalidInputError("stdin: expected one token on one line")
+    return Secret(token)
+
+
+def _plan(st: AppState, inv: Any, refs: list[str], from_review: Path | None,
+          reason: str | None, actor: str, token: Any, mark_removed: bool
+          ) -> tuple[list[Any], dict[str, Any]]:
+    """The steps from the inventory as it is now (called again under the write lock)."""
+    from nhictl.revoke.plan import build_plan
+    from nhictl.revoke.probe import check_supplied
+    from nhictl.revoke.record import interrupted_attempts
     from nhictl.store import repo
 
-    targets: list[tuple[dict[str, Any], str]] = []
-    problems: list[str] = []
-    for row in read_rows(path):
-        if row.get("decision").lower() != "revoke":
-            continue
-        ref, reviewer = row.get("binding_id"), row.get("reviewer")
-        try:
-            bid = repo.resolve_binding_id(conn, ref)
-        except UsageError:
-            problems.append(f"line {row.line}: unknown binding {ref!r}")
-            continue
-        if not reviewer:
-            problems.append(f"line {row.line} {bid}: reviewer is missing")
-            continue
-        reason = f"access review: revoke decided by {reviewer}"
-        if row.get("justification"):
-            reason += f": {row.get('justification')}"
-        binding = repo.get_binding(conn, bid)
-        assert binding is not None
-        changed = changed_since_packet(row, binding)
-        if changed and notes is not None:
-            notes.setdefault(bid, []).append(changed.replace("; review it again from a fresh "
-                                                             "packet", ""))
-        targets.append((binding, reason))
-    if problems:
-        raise InputFileError(
-            str(path),
-            None,
-            "; ".join(problems) + "; nothing was revoked",
-            hint="fix the rows (see `nhictl review apply --dry-run FILE`)",
-        )
-    return targets
+    notes: dict[str, list[str]] = {}
+    with inv.engine.connect() as conn:
+        if from_review is not None:
+            targets = _from_review(st, conn, from_review, notes)
+        else:
+            text = reason or f"revoked by {actor} with nhictl"
+            targets = []
+            for ref in refs:
+                row = repo.get_binding(conn, repo.resolve_binding_id(conn, ref))
+                assert row is not None
+                targets.append((row, text))
+        shared = _shared_tokens(conn, [row for row, _ in targets])
+        attempts = interrupted_attempts(conn, [row["id"] for row, _ in targets])
+    supplied: dict[str, Any] = {}
+    if token is not None and targets:
+        check_supplied(inv.key, targets[0][0], token)
+        supplied[targets[0][0]["id"]] = token
+    for bid, attempt in attempts.items():
+        notes.setdefault(bid, []).append(attempt.describe())
+    configured = {s.name: s.kind for s in st.config.sources}
+    steps = build_plan(targets, configured, shared, notes, mark_removed=mark_removed,
+                       resume={bid: a.stage for bid, a in attempts.items()})
+    return steps, supplied
 
 
 def revoke(
@@ -90,7 +118,7 @@ def revoke(
             "--from-review",
             metavar="FILE",
             dir_okay=False,
-            help="Revoke the rows of this review CSV whose decision is revoke.",
+            help="Revoke the revoke decisions `review apply` recorded from this review CSV.",
         ),
     ] = None,
     reason: Annotated[
@@ -103,16 +131,24 @@ def revoke(
     preflight: Annotated[
         bool, typer.Option("--preflight", help="Call auth.revoke with test=1 first.")
     ] = False,
+    token_stdin: Annotated[
+        bool, typer.Option("--token-stdin", help="Read the binding's token on stdin (when its "
+                           "source no longer has it); used only if its fingerprint matches.")
+    ] = False,
+    mark_removed: Annotated[
+        bool, typer.Option("--mark-removed", help="Do not call Slack: record the bindings "
+                           "`removed` with an event saying Slack was not told.")
+    ] = False,
     output: OutputOpt = Format.TABLE,
 ) -> None:
     """Revoke bindings at Slack (auth.revoke) and at their broker; a plan only without --yes.
 
     Tokens are obtained on demand from their holder. Each binding is revoked independently:
-    a failure is recorded and reported (exit 5) while the others proceed. Revoking a bot
-    token deactivates the bot user; it does not uninstall the app.
+    a failure is recorded and reported (exit 5) while the others proceed. A binding is
+    recorded revoked only when Slack says so. Revoking a bot token deactivates the bot user;
+    it does not uninstall the app.
     """
     from nhictl.errors import UsageError
-    from nhictl.revoke.plan import build_plan
     from nhictl.store import repo
 
     st = state(ctx)
@@ -121,42 +157,71 @@ def revoke(
             "give binding ids or --from-review FILE (one of them)",
             hint="nhictl revoke b-3f2a --reason 'offboarded'",
         )
+    if token_stdin and len(bindings or []) != 1:
+        raise UsageError("--token-stdin takes exactly one binding id (not --from-review)",
+                         hint="printenv TOKEN | nhictl revoke b-3f2a --token-stdin --yes")
+    if mark_removed and (token_stdin or preflight):
+        raise UsageError("--mark-removed calls nothing at Slack: it cannot be combined with "
+                         "--token-stdin or --preflight")
     actor = repo.actor_name(st.actor)
+    token = _read_token() if token_stdin else None
     inv = st.open()
-    with inv.engine.connect() as conn:
-        notes: dict[str, list[str]] = {}
-        if from_review is not None:
-            targets = _from_review(conn, from_review, notes)
-        else:
-            text = reason or f"revoked by {actor} with nhictl"
-            targets = []
-            for ref in bindings or []:
-                row = repo.get_binding(conn, repo.resolve_binding_id(conn, ref))
-                assert row is not None
-                targets.append((row, text))
-        shared = _shared_tokens(conn, [row for row, _ in targets])
-    configured = {s.name: s.kind for s in st.config.sources}
-    steps = build_plan(targets, configured, shared, notes)
-    if not steps:
-        st.info("nothing to revoke: no row has decision revoke")
+    args = (list(bindings or []), from_review, reason, actor, token, mark_removed)
+    if yes:
+        # Planned again under the lock: a revoke that finished meanwhile is not repeated.
+        with st.write_lock("nhictl revoke --yes"):
+            steps, supplied = _plan(st, inv, *args)
+            if _announce(st, steps):
+                _execute(st, inv, steps, preflight, output, supplied)
         return
+    steps, supplied = _plan(st, inv, *args)
+    if not _announce(st, steps):
+        return
+    steps = _probe(st, steps, supplied)
+    if output is Format.TABLE:
+        _print_plan(steps)
+    else:
+        emit(st, Document("plan", PLAN_COLUMNS, [s.as_row() for s in steps], now_iso(),
+                          title="revoke plan"), output)
+    todo = sum(1 for s in steps if s.noop is None)
+    blocked = [s.binding_id for s in steps if s.obtained_from.startswith("unavailable")]
+    if blocked:
+        st.warn(f"nhictl cannot obtain the token of {', '.join(blocked)}: with --yes "
+                f"{'that revoke fails' if len(blocked) == 1 else 'those revokes fail'} "
+                "(exit 5) unless you use --token-stdin or --mark-removed")
+    st.info(
+        f"plan only, nothing changed: {todo} binding(s) to "
+        f"{'mark removed' if mark_removed else 'revoke'}, {len(steps) - todo} already "
+        "revoked. Run again with --yes to execute."
+    )
+
+
+def _announce(st: AppState, steps: list[Any]) -> bool:
+    """Say what will not be done; False when there is nothing at all."""
+    if not steps:
+        st.info("nothing to revoke: no applied row has decision revoke")
+        return False
     for step in steps:
         if step.noop is not None:
             st.info(f"{step.binding_id}: {step.noop}; nothing to do")
-    if not yes:
-        if output is Format.TABLE:
-            _print_plan(steps)
-        else:
-            emit(st, Document("plan", PLAN_COLUMNS, [s.as_row() for s in steps], now_iso(),
-                              title="revoke plan"), output)
-        todo = sum(1 for s in steps if s.noop is None)
-        st.info(
-            f"plan only, nothing changed: {todo} binding(s) to revoke, "
-            f"{len(steps) - todo} already revoked. Run again with --yes to execute."
-        )
-        return
-    with st.write_lock("nhictl revoke --yes"):
-        _execute(st, inv, steps, preflight, output)
+    return True
+
+
+def _opener(st: AppState) -> Any:
+    from nhictl.revoke.plan import RevokeStep
+    from nhictl.sources.base import Source
+    from nhictl.sources.registry import reopen
+
+    def opener(step: RevokeStep) -> Source:
+        return reopen(step.source, step.source_spec, st.config, st.http_policy())
+
+    return opener
+
+
+def _probe(st: AppState, steps: list[Any], supplied: dict[str, Any]) -> list[Any]:
+    from nhictl.revoke.probe import token_views
+
+    return token_views(steps, _opener(st), supplied)
 
 
 def _print_plan(steps: list[Any]) -> None:
@@ -168,6 +233,8 @@ def _print_plan(steps: list[Any]) -> None:
         # Owners and workspaces are sources' words: inert (nhictl.untrusted).
         print(inert(f"{row['binding_id']}  {row['owner']}  {row['workspace']}  "
                     f"{row['token_kind']} token, {row['status']}"))
+        if row["obtained_from"] != "-":
+            print(inert(f"  token: {row['obtained_from']}"))
         print(inert(f"  will call: {row['will_call']}"))
         for note in step.notes:
             print(inert(f"  note: {note}"))
@@ -195,18 +262,13 @@ def _shared_tokens(conn: Any, rows: list[dict[str, Any]]) -> dict[str, list[str]
     }
 
 
-def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: Format) -> None:
+def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: Format,
+             supplied: dict[str, Any]) -> None:
     from nhictl.clock import system_clock
     from nhictl.errors import RevokeFailedError
     from nhictl.revoke.execute import execute
-    from nhictl.revoke.plan import RevokeStep
     from nhictl.slack import SlackClient
-    from nhictl.sources.base import Source
-    from nhictl.sources.registry import reopen
     from nhictl.store import repo
-
-    def opener(step: RevokeStep) -> Source:
-        return reopen(step.source, step.source_spec, st.config, st.http_policy())
 
     for step in steps:
         if step.noop is None and step.notes:
@@ -215,10 +277,11 @@ def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: 
         inv,
         steps,
         client=SlackClient(st.api_url(), allow_insecure_http=st.allow_insecure_http),
-        open_source=opener,
+        open_source=_opener(st),
         clock=system_clock,
         actor=repo.actor_name(st.actor),
         preflight=preflight,
+        supplied=supplied,
     )
     emit(
         st,
@@ -239,7 +302,8 @@ def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: 
         raise RevokeFailedError(
             f"{len(report.failed)} of {len(report.outcomes)} revocation(s) failed: "
             + ", ".join(o.binding_id for o in report.failed),
-            hint="the failures are recorded; fix the cause and run the same command again",
+            hint="the failures are recorded; fix the cause and run the same command again "
+                 "(a token nhictl cannot obtain: --token-stdin, or --mark-removed)",
         )
 
 

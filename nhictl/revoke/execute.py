@@ -1,32 +1,36 @@
 """Executing a revoke plan: each binding on its own, every step recorded as an event.
 
-Per binding: obtain the token from its holder (on demand), optionally ``auth.revoke`` with
-``test=1`` (preflight), ``auth.revoke``, then the broker's removal hook where the source has
-one, then mark the binding ``revoked``. A token the holder or Slack already reports dead is
-marked revoked with that reason (the broker connection is still removed). A connection the
-source no longer holds is marked revoked too (nothing is left to call). A failure at any
-stage records ``revoke_failed`` and leaves the binding as it was, so running the revoke again
-retries it; the other bindings proceed.
+Per binding: obtain the token from its holder (on demand) or as the operator supplied it on
+stdin (already checked against the binding's fingerprint), optionally ``auth.revoke`` with
+``test=1`` (preflight), journal ``revoke_started``, ``auth.revoke``, journal
+``revoked_at_slack``, then the broker's removal hook where the source has one, then mark the
+binding ``revoked``. Only Slack's answer makes a binding ``revoked``: a token Slack reports
+dead is marked revoked with that reason; a token nhictl cannot obtain (the source no longer
+holds it, holds none, or its holder says the grant is dead) fails with the way forward
+(``--token-stdin``, or ``--mark-removed``, which records ``removed`` and says Slack was not
+told). A failure at any stage records ``revoke_failed`` and leaves the binding as it was, so
+running the revoke again retries it; the other bindings proceed. A write that fails after
+Slack was told says so (exit 5), and the journal lets the next revoke finish the record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.clock import Clock, iso
-from nhictl.errors import InvalidInputError, NhictlError
+from nhictl.errors import InvalidInputError, NhictlError, RevokeFailedError
 from nhictl.models import EventType, SourceRecord, Status, binding_id
 from nhictl.revoke.plan import RevokeStep
+from nhictl.revoke.record import NOT_TOLD, SLACK_REVOKED, Journal
 from nhictl.secret import Secret
 from nhictl.slack.client import RevokeResult
 from nhictl.sources.base import RemovableSource, Source
 from nhictl.store import repo
 from nhictl.store.engine import Inventory
-from nhictl.store.tables import BINDINGS
 
 
 class RevokeClient(Protocol):
@@ -37,8 +41,16 @@ class RevokeClient(Protocol):
 
 SourceOpener = Callable[[RevokeStep], Source]
 
-# Outcomes: revoked, already_dead, gone (source no longer holds it), already_revoked, failed.
+# Outcomes: revoked, already_dead (Slack says the token is dead), marked_removed (Slack not
+# told, by the operator's choice), already_revoked, failed.
 FAILED = "failed"
+MARKED_REMOVED = "marked_removed"
+
+
+def way_forward(binding_id: str) -> str:
+    return (f"; Slack was not called. Supply the token on stdin (`nhictl revoke {binding_id} "
+            "--token-stdin --yes`, checked against its fingerprint), or record that Slack was "
+            f"not told (`nhictl revoke {binding_id} --mark-removed --yes`)")
 
 
 @dataclass
@@ -131,12 +143,66 @@ def _remove(src: Source, record: SourceRecord, slack: str) -> str:
 
 
 def _revoke_one(step: RevokeStep, sources: _Sources, client: RevokeClient,
-                preflight: bool) -> Outcome:
-    src, record = sources.get(step)
+                preflight: bool, journal: Journal, supplied: Secret | None,
+                told: list[str]) -> Outcome:
     out = Outcome(step.binding_id, "revoked", notes="; ".join(step.notes))
-    if record is None:
-        out.outcome, out.detail = "gone", f"source {step.source!r} no longer holds it"
+    src: Source | None = None
+    record: SourceRecord | None = None
+    lookup_error: str | None = None
+    if supplied is None or step.removable:
+        try:
+            src, record = sources.get(step)
+        except _Failure as fail:
+            if supplied is None:
+                raise
+            lookup_error = fail.message  # the supplied token still revokes at Slack
+    if supplied is not None:
+        token = supplied
+    elif src is None or record is None:
+        if step.resume == SLACK_REVOKED:
+            # The journal holds Slack's confirmation from an attempt that did not finish
+            # (died, or failed at the broker, which no longer holds it): finish the record.
+            out.slack = "revoked (earlier attempt)"
+            out.broker = "gone" if step.removable else "not applicable"
+            out.detail = "Slack revoked it in an earlier attempt; its record is written now"
+            return out
+        raise _Failure("token", f"source {step.source!r} no longer holds it, so nhictl cannot "
+                       f"obtain its token{way_forward(step.binding_id)}", slack="not called")
+    else:
+        token = _fetch(step, src, record)
+    hint = step.workspace_id
+    if preflight:
+        test = client.revoke(token, test=True, workspace_hint=hint)
+        if test.outcome == FAILED:
+            raise _Failure("preflight", f"auth.revoke test=1 failed: {test.error or test.detail}",
+                           slack="preflight failed")
+    journal.event(step.binding_id, EventType.REVOKE_STARTED, {
+        "call": "auth.revoke", "token": "supplied on stdin" if supplied else "from its source",
+        "reason": step.reason})
+    result = client.revoke(token, workspace_hint=hint)
+    if result.outcome == "dead":
+        out.outcome, out.slack = "already_dead", f"already dead ({result.error})"
+        out.detail = f"Slack reports the token dead ({result.error})"
+    elif result.outcome == "revoked":
+        out.slack = "revoked"
+        told.append(step.binding_id)
+    else:
+        raise _Failure("slack", f"auth.revoke failed: {result.error or result.detail}",
+                       slack="failed")
+    journal.event(step.binding_id, EventType.REVOKED_AT_SLACK, {"slack": out.slack})
+    if lookup_error is not None:
+        raise _Failure("broker_removal", f"broker removal not done: {lookup_error}",
+                       slack=out.slack, broker="failed")
+    if src is None or record is None:
+        out.broker = "gone" if step.removable else "not applicable"
         return out
+    out.also = _revoke_companions(src, record, client, hint, out.slack)
+    told.extend(binding_id(step.source, cid) for cid in out.also)
+    out.broker = _remove(src, record, out.slack)
+    return out
+
+
+def _fetch(step: RevokeStep, src: Source, record: SourceRecord) -> Secret:
     try:
         got = src.fetch_token(record)
     except NhictlError as exc:
@@ -147,28 +213,14 @@ def _revoke_one(step: RevokeStep, sources: _Sources, client: RevokeClient,
         raise _Failure("token", f"the holder cannot provide the token ({got.dead_reason}), so "
                        "it was not revoked at Slack and the connection was left in place; "
                        "remove the app's access in the workspace, or have the owner reconnect "
-                       "and revoke again", slack="not called", broker="not called")
+                       "and revoke again" + way_forward(step.binding_id).replace(
+                           "; Slack was not called. S", ". Or s"),
+                       slack="not called", broker="not called")
     if got.token is None:
         raise _Failure("token", f"source {step.source!r} holds no token for it (export the "
-                       "access_token, or revoke it in the app)")
-    hint = step.workspace_id
-    if preflight:
-        test = client.revoke(got.token, test=True, workspace_hint=hint)
-        if test.outcome == FAILED:
-            raise _Failure("preflight", f"auth.revoke test=1 failed: {test.error or test.detail}",
-                           slack="preflight failed")
-    result = client.revoke(got.token, workspace_hint=hint)
-    if result.outcome == "dead":
-        out.outcome, out.slack = "already_dead", f"already dead ({result.error})"
-        out.detail = f"Slack reports the token dead ({result.error})"
-    elif result.outcome == "revoked":
-        out.slack = "revoked"
-    else:
-        raise _Failure("slack", f"auth.revoke failed: {result.error or result.detail}",
-                       slack="failed")
-    out.also = _revoke_companions(src, record, client, hint, out.slack)
-    out.broker = _remove(src, record, out.slack)
-    return out
+                       "access_token, or revoke it in the app)"
+                       + way_forward(step.binding_id), slack="not called")
+    return got.token
 
 
 def _revoke_companions(src: Source, record: SourceRecord, client: RevokeClient,
@@ -210,7 +262,10 @@ def execute(
     actor: str,
     preflight: bool = False,
     command: str = "revoke",
+    supplied: Mapping[str, Secret] | None = None,
 ) -> RevokeReport:
+    """Run the plan. ``supplied`` holds tokens the operator gave on stdin, by binding id
+    (the caller has checked each against its binding's fingerprint)."""
     todo = [s for s in steps if s.noop is None]
     report = RevokeReport(run_id=None)
     if not todo:
@@ -219,13 +274,20 @@ def execute(
         return report
     try:
         run_id = repo.begin_run(inv, "revoke", now=clock(), actor=actor, command=command)
-        report.run_id = run_id
+    except SQLAlchemyError as exc:
+        raise InvalidInputError(f"cannot record the revoke in {inv.location}: {_why(exc)}; "
+                                "nothing was called") from exc
+    report.run_id = run_id
+    journal = Journal(inv, run_id, clock, actor)
+    told: list[str] = []  # bindings Slack revoked in this run
+    try:
         with inv.engine.begin() as conn:
             repo.append_events(conn, [repo.event_row(
                 at=iso(clock()), run_id=run_id, binding_id=s.binding_id,
                 type=EventType.REVOKE_PLANNED.value, actor=actor,
                 details={"reason": s.reason, "calls": list(s.calls), "status": s.status,
-                         "token_kind": s.token_kind, "preflight": preflight})
+                         "token_kind": s.token_kind, "preflight": preflight,
+                         "mark_removed": s.mark_removed})
                 for s in todo])
         sources = _Sources(open_source)
         along: dict[str, str] = {}  # binding id -> the binding it was revoked with
@@ -235,7 +297,8 @@ def execute(
                     report.outcomes.append(Outcome(step.binding_id, "revoked", "revoked",
                                                    detail=f"with {along[step.binding_id]}"))
                     continue
-                out = _run_step(inv, step, sources, client, clock, actor, run_id, preflight)
+                out = _run_step(journal, step, sources, client, preflight,
+                                (supplied or {}).get(step.binding_id), told)
                 report.outcomes.append(out)
                 along.update({binding_id(step.source, cid): step.binding_id for cid in out.also})
         finally:
@@ -246,53 +309,56 @@ def execute(
                             counts=report.counts(),
                             detail=f"{len(report.failed)} failed" if report.failed else None)
     except SQLAlchemyError as exc:
-        raise InvalidInputError(f"cannot record the revoke in {inv.location}: {exc}") from exc
+        # Never "nothing written": say what Slack already did and that a rerun completes it.
+        done = ", ".join(told) if told else "none in this run"
+        raise RevokeFailedError(
+            f"recording the revoke in {inv.location} failed ({_why(exc)}); Slack revoked: "
+            f"{done}; {len(report.outcomes)} binding(s) were fully recorded before the failure",
+            hint="make the inventory writable and run the same revoke again: the journal "
+                 "(revoke_started, revoked_at_slack events) lets it record what Slack did",
+        ) from exc
     return report
 
 
-def _run_step(inv: Inventory, step: RevokeStep, sources: _Sources, client: RevokeClient,
-              clock: Clock, actor: str, run_id: str, preflight: bool) -> Outcome:
+def _why(exc: SQLAlchemyError) -> str:
+    return str(getattr(exc, "orig", None) or type(exc).__name__)
+
+
+def _run_step(journal: Journal, step: RevokeStep, sources: _Sources, client: RevokeClient,
+              preflight: bool, supplied: Secret | None, told: list[str]) -> Outcome:
     if step.noop is not None:
         return Outcome(step.binding_id, "already_revoked", detail=step.noop)
+    if step.mark_removed:
+        reason = f"{step.reason} (marked removed: {NOT_TOLD})"
+        journal.outcome(step.binding_id, status=Status.REMOVED, kind=EventType.MARKED_REMOVED,
+                        status_reason=f"marked removed by {journal.actor}; {NOT_TOLD}",
+                        revoke_reason=None,
+                        details={"reason": reason, "slack": "not told",
+                                 "broker_removal": "not called", "status_before": step.status,
+                                 "token_kind": step.token_kind})
+        return Outcome(step.binding_id, MARKED_REMOVED, "not told", "not called", NOT_TOLD,
+                       "; ".join(step.notes))
     try:
-        out = _revoke_one(step, sources, client, preflight)
+        out = _revoke_one(step, sources, client, preflight, journal, supplied, told)
     except _Failure as fail:
-        out = Outcome(step.binding_id, FAILED, fail.slack, fail.broker, fail.message,
-                      "; ".join(step.notes))
-        with inv.engine.begin() as conn:
-            repo.append_events(conn, [repo.event_row(
-                at=iso(clock()), run_id=run_id, binding_id=step.binding_id,
-                type=EventType.REVOKE_FAILED.value, actor=actor,
-                details={"stage": fail.stage, "error": fail.message, "slack": fail.slack,
-                         "broker_removal": fail.broker, "reason": step.reason})])
-        return out
-    stamp = iso(clock())
-    cause = {"revoked": "revoked at Slack", "already_dead": out.detail,
-             "gone": out.detail}[out.outcome]
+        journal.event(step.binding_id, EventType.REVOKE_FAILED, {
+            "stage": fail.stage, "error": fail.message, "slack": fail.slack,
+            "broker_removal": fail.broker, "reason": step.reason})
+        return Outcome(step.binding_id, FAILED, fail.slack, fail.broker, fail.message,
+                       "; ".join(step.notes))
+    cause = "revoked at Slack" if out.outcome == "revoked" else out.detail
     reason = step.reason if out.outcome == "revoked" else f"{step.reason} ({cause})"
-    with inv.engine.begin() as conn:
-        conn.execute(BINDINGS.update().where(BINDINGS.c.id == step.binding_id).values(
-            status=Status.REVOKED.value, status_reason=cause, status_changed_at=stamp,
-            revoked_at=stamp, revoke_reason=reason, run_id=run_id))
-        repo.append_events(conn, [repo.event_row(
-            at=stamp, run_id=run_id, binding_id=step.binding_id, type=EventType.REVOKED.value,
-            actor=actor,
-            details={"reason": reason, "outcome": out.outcome, "slack": out.slack,
-                     "broker_removal": out.broker, "status_before": step.status,
-                     "token_kind": step.token_kind, "preflight": preflight})])
-        for cid in out.also:
-            other = binding_id(step.source, cid)
-            why = f"{step.reason} (revoked at Slack with {step.binding_id}, same connection)"
-            updated = conn.execute(BINDINGS.update().where(BINDINGS.c.id == other).values(
-                status=Status.REVOKED.value, status_reason="revoked at Slack",
-                status_changed_at=stamp, revoked_at=stamp, revoke_reason=why, run_id=run_id))
-            if not updated.rowcount:
-                continue  # not (yet) in the inventory: nothing to mark
-            repo.append_events(conn, [repo.event_row(
-                at=stamp, run_id=run_id, binding_id=other, type=EventType.REVOKED.value,
-                actor=actor, details={"reason": why, "outcome": "revoked", "slack": "revoked",
-                                      "broker_removal": out.broker, "with": step.binding_id,
-                                      "preflight": preflight})])
+    why = f"{step.reason} (revoked at Slack with {step.binding_id}, same connection)"
+    journal.outcome(step.binding_id, status=Status.REVOKED, kind=EventType.REVOKED,
+                    status_reason=cause, revoke_reason=reason,
+                    details={"reason": reason, "outcome": out.outcome, "slack": out.slack,
+                             "broker_removal": out.broker, "status_before": step.status,
+                             "token_kind": step.token_kind, "preflight": preflight,
+                             "token": "supplied on stdin" if supplied else "from its source"},
+                    also=[(binding_id(step.source, cid), why, {
+                        "reason": why, "outcome": "revoked", "slack": "revoked",
+                        "broker_removal": out.broker, "with": step.binding_id,
+                        "preflight": preflight}) for cid in out.also])
     if out.also:
         out.notes = "; ".join(filter(None, [out.notes, "also revoked at Slack: " + ", ".join(
             binding_id(step.source, cid) for cid in out.also)]))

@@ -37,6 +37,9 @@ class RevokeStep:
     notes: tuple[str, ...] = ()
     noop: str | None = None  # why nothing will be done
     owner_id: str | None = None  # lets a broker look the one connection up
+    mark_removed: bool = False  # the operator's choice: record `removed`, Slack not told
+    resume: str | None = None  # stage an earlier interrupted attempt reached (revoke.record)
+    obtained_from: str = "its source"  # how the token will be obtained (the probe says truly)
 
     @property
     def removable(self) -> bool:
@@ -46,7 +49,8 @@ class RevokeStep:
         return {
             "binding_id": self.binding_id, "owner": self.owner, "workspace": self.workspace,
             "token_kind": self.token_kind or "unknown", "status": self.status,
-            "source": self.source, "will_call": "nothing: " + self.noop if self.noop
+            "source": self.source, "obtained_from": "-" if self.noop or self.mark_removed
+            else self.obtained_from, "will_call": "nothing: " + self.noop if self.noop
             else " then ".join(self.calls),
             "reason": self.reason, "notes": "; ".join(self.notes),
         }
@@ -61,7 +65,12 @@ def source_kind(source: str, source_spec: str | None, configured: Mapping[str, s
     return kind if sep else "unknown"
 
 
-def plan_step(binding: dict[str, Any], *, kind: str, reason: str) -> RevokeStep:
+MARK_REMOVED_CALL = ("nothing at Slack or the broker: record it `removed` with an event saying "
+                     "Slack was NOT told (the token may still work)")
+
+
+def plan_step(binding: dict[str, Any], *, kind: str, reason: str,
+              mark_removed: bool = False) -> RevokeStep:
     owner = binding.get("owner_email") or binding.get("owner_id") or "no recorded owner"
     team = binding.get("workspace_id") or binding.get("source_team_id")
     name = binding.get("workspace_name")
@@ -79,6 +88,8 @@ def plan_step(binding: dict[str, Any], *, kind: str, reason: str) -> RevokeStep:
     if kind == "nango":
         notes.append(NANGO_NOTE)
     noop = None
+    if mark_removed:
+        calls, notes = [MARK_REMOVED_CALL], []
     if status == Status.REVOKED.value:
         when = binding.get("revoked_at") or "earlier"
         noop = f"already revoked at {when}"
@@ -89,6 +100,7 @@ def plan_step(binding: dict[str, Any], *, kind: str, reason: str) -> RevokeStep:
         source_spec=binding.get("source_spec"), source_kind=kind,
         connection_id=str(binding.get("connection_id")), workspace_id=team, reason=reason,
         calls=tuple(calls), notes=tuple(notes), noop=noop, owner_id=binding.get("owner_id"),
+        mark_removed=mark_removed,
     )
 
 
@@ -97,11 +109,15 @@ def build_plan(
     configured: Mapping[str, str],
     shared: Mapping[str, list[str]] | None = None,
     notes: Mapping[str, list[str]] | None = None,
+    *,
+    resume: Mapping[str, str] | None = None,
+    mark_removed: bool = False,
 ) -> list[RevokeStep]:
     """One step per (binding, reason), in the given order, each binding once.
 
     ``shared`` maps a binding id to the other bindings holding the same token (same
-    fingerprint): revoking the token cuts them off too, which the plan must say.
+    fingerprint): revoking the token cuts them off too, which the plan must say. ``resume``
+    gives the stage an interrupted earlier attempt reached, per binding.
     """
     steps: list[RevokeStep] = []
     seen: set[str] = set()
@@ -110,9 +126,11 @@ def build_plan(
             continue
         seen.add(binding["id"])
         kind = source_kind(str(binding.get("source")), binding.get("source_spec"), configured)
-        step = plan_step(binding, kind=kind, reason=reason)
+        step = plan_step(binding, kind=kind, reason=reason, mark_removed=mark_removed)
+        if step.noop is None and (resume or {}).get(step.binding_id):
+            step = replace(step, resume=(resume or {})[step.binding_id])
         others = (shared or {}).get(step.binding_id, [])
-        if others and step.noop is None:
+        if others and step.noop is None and not mark_removed:
             note = (f"shares its token with {', '.join(others)}: revoking it cuts "
                     f"{'that binding' if len(others) == 1 else 'those bindings'} off too")
             step = replace(step, notes=(*step.notes, note))

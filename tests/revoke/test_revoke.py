@@ -137,12 +137,17 @@ def test_execute_independent_outcomes_and_events(inv: Inventory) -> None:
     assert "needs_reauthorization" in got["b-00000000a2"].detail
     assert got["b-00000000a2"].broker == "not called"
     assert got["b-00000000a3"].outcome == "failed" and "ratelimited" in got["b-00000000a3"].detail
-    assert got["b-00000000a4"].outcome == "gone"
+    # The source no longer holds it: nothing to call, so it is NOT revoked (issue 10.6).
+    assert got["b-00000000a4"].outcome == "failed"
+    assert "no longer holds it" in got["b-00000000a4"].detail
+    assert "--token-stdin" in got["b-00000000a4"].detail
+    assert "--mark-removed" in got["b-00000000a4"].detail
     assert got["b-00000000a5"].outcome == "already_dead"
     assert got["b-00000000a5"].broker == "not applicable"
     assert pipes.removed == ["ok"]
     assert [c[0] for c in client.calls] == [tokens["ok"], tokens["fails"], tokens["slackdead"]]
-    for bid in ("b-00000000a1", "b-00000000a4", "b-00000000a5"):
+    assert binding(inv, "b-00000000a4")["status"] == "active"
+    for bid in ("b-00000000a1", "b-00000000a5"):
         b = binding(inv, bid)
         assert b["status"] == "revoked" and b["revoked_at"] == "2026-11-29T12:00:00Z"
         assert b["revoke_reason"].startswith("offboarded")
@@ -155,16 +160,17 @@ def test_execute_independent_outcomes_and_events(inv: Inventory) -> None:
     assert types[:5] == [("revoke_planned", b) for b in ids]
     assert ("revoke_failed", "b-00000000a3") in types
     assert ("revoke_failed", "b-00000000a2") in types
-    assert sum(1 for t, _ in types if t == "revoked") == 3
+    assert sum(1 for t, _ in types if t == "revoked") == 2
+    assert ("revoke_failed", "b-00000000a4") in types
     assert all(e["actor"] == "ops" for e in evs)
     for token in tokens.values():
         assert token not in repr(evs)
-    # Second run: revoked ones are no-ops, only the failed one is tried again.
+    # Second run: revoked ones are no-ops, only the failed ones are tried again.
     client.calls.clear()
     again = execute(inv, plan_for(inv, ids, {"pipes": "workos"}), client=client,
                     open_source=lambda s: sources[s.source], clock=lambda: NOW, actor="ops")
     assert [c[0] for c in client.calls] == [tokens["fails"]]
-    assert sum(1 for o in again.outcomes if o.outcome == "already_revoked") == 3
+    assert sum(1 for o in again.outcomes if o.outcome == "already_revoked") == 2
 
 
 def test_preflight_failure_and_broker_removal_failure(inv: Inventory) -> None:
