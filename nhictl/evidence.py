@@ -1,7 +1,9 @@
 """What a review cycle did, from the audit trail: reviewed, kept, reduced, revoked, open.
 
 Built only from append-only events plus the current state of each binding, so the same
-inventory always gives the same evidence for the same window.
+inventory always gives the same evidence for the same window. ``revoked`` lists only what
+Slack confirmed; bindings marked removed without telling Slack (and revocations recorded by
+older versions without a Slack call) are listed apart, as ``not_revoked_at_slack``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from typing import Any
 from sqlalchemy import Connection
 
 from nhictl.models import EventType, Status
+from nhictl.revoke.record import JOURNAL_TYPES, NOT_TOLD
 from nhictl.store import repo
 from nhictl.untrusted import md
+
+VERIFIED = ("revoked", "already_dead")  # outcomes that rest on Slack's answer
 
 
 def _latest_decisions(conn: Connection, since: str) -> dict[str, dict[str, Any]]:
@@ -26,12 +31,24 @@ def _latest_decisions(conn: Connection, since: str) -> dict[str, dict[str, Any]]
 def build_evidence(conn: Connection, *, since: str, generated_at: str) -> dict[str, Any]:
     bindings = {b["id"]: b for b in repo.iter_bindings(conn)}
     decisions = _latest_decisions(conn, since)
-    revoked_events = {ev["binding_id"]: ev for ev in repo.iter_events(
-        conn, since=since, types=[EventType.REVOKED.value]) if ev["binding_id"]}
+    revoked_events: dict[str, dict[str, Any]] = {}
+    unverified: dict[str, dict[str, Any]] = {}
     failures: dict[str, dict[str, Any]] = {}
-    for ev in repo.iter_events(conn, since=since, types=[EventType.REVOKE_FAILED.value]):
-        if ev["binding_id"]:
-            failures[ev["binding_id"]] = ev
+    in_flight: dict[str, dict[str, Any]] = {}  # an attempt that never wrote its outcome
+    for ev in repo.iter_events(conn, since=since, types=list(JOURNAL_TYPES)):
+        bid = ev["binding_id"]
+        if not bid:
+            continue
+        in_flight.pop(bid, None)
+        if ev["type"] == EventType.REVOKED.value and ev["details"].get("outcome") in VERIFIED:
+            revoked_events[bid] = ev
+            unverified.pop(bid, None)  # marked earlier, confirmed by Slack since
+        elif ev["type"] in (EventType.REVOKED.value, EventType.MARKED_REMOVED.value):
+            unverified[bid] = ev
+        elif ev["type"] == EventType.REVOKE_FAILED.value:
+            failures[bid] = ev
+        else:
+            in_flight[bid] = ev
 
     def who(bid: str) -> dict[str, Any]:
         b = bindings.get(bid) or {}
@@ -58,16 +75,29 @@ def build_evidence(conn: Connection, *, since: str, generated_at: str) -> dict[s
                             "scopes_now": sorted(now)})
     revoked = [
         {**who(bid), "revoked_at": ev["at"], "revoked_by": ev["actor"],
-         "reason": ev["details"].get("reason"), "outcome": ev["details"].get("outcome")}
+         "reason": ev["details"].get("reason"), "outcome": ev["details"].get("outcome"),
+         "slack": ev["details"].get("slack")}
         for bid, ev in sorted(revoked_events.items(), key=lambda kv: kv[1]["seq"])
+    ]
+    not_at_slack = [
+        {**who(bid), "recorded_at": ev["at"], "recorded_by": ev["actor"],
+         "reason": ev["details"].get("reason"),
+         "why": NOT_TOLD if ev["type"] == EventType.MARKED_REMOVED.value
+         else "recorded revoked without a Slack call (the source no longer held it)"}
+        for bid, ev in sorted(unverified.items(), key=lambda kv: kv[1]["seq"])
     ]
     still_open = []
     for bid, b in sorted(bindings.items()):
-        if b.get("status") == Status.REVOKED.value:
+        if b.get("status") == Status.REVOKED.value and bid not in unverified:
             continue
         decision = decisions.get(bid, {}).get("details", {}).get("decision")
         why = None
-        if decision is None:
+        if bid in in_flight:
+            why = (f"revoke attempt interrupted at {in_flight[bid]['at']} "
+                   f"({in_flight[bid]['type']}); run the revoke again to finish it")
+        elif bid in unverified:
+            why = None  # listed in not_revoked_at_slack
+        elif decision is None:
             why = "not reviewed"
         elif decision == "revoke":
             fail = failures.get(bid)
@@ -86,9 +116,10 @@ def build_evidence(conn: Connection, *, since: str, generated_at: str) -> dict[s
     return {
         "schema_version": 1, "generated_at": generated_at, "since": since,
         "counts": {"reviewed": len(reviewed), "kept": len(kept), "reduced": len(reduced),
-                   "revoked": len(revoked), "open": len(still_open)},
+                   "revoked": len(revoked), "not_revoked_at_slack": len(not_at_slack),
+                   "open": len(still_open)},
         "reviewed": reviewed, "kept": kept, "reduced": reduced, "revoked": revoked,
-        "open": still_open,
+        "not_revoked_at_slack": not_at_slack, "open": still_open,
     }
 
 
@@ -101,13 +132,17 @@ def evidence_markdown(ev: dict[str, Any]) -> str:
     out = ["# Access review evidence", "",
            f"Window: since {md(ev['since'])} (generated {md(ev['generated_at'])}).", "",
            f"* reviewed: {c['reviewed']} (kept {c['kept']}, reduce {c['reduced']})",
-           f"* revoked: {c['revoked']}", f"* still open: {c['open']}"]
+           f"* revoked (confirmed by Slack): {c['revoked']}",
+           f"* not revoked at Slack (marked removed, Slack not told): "
+           f"{c['not_revoked_at_slack']}", f"* still open: {c['open']}"]
     sections: list[tuple[str, str, list[str]]] = [
         ("Reviewed", "reviewed",
          ["binding_id", "owner", "decision", "reviewer", "decided_at", "justification"]),
         ("Reduced", "reduced", ["binding_id", "owner", "reviewer", "decided_at", "done"]),
         ("Revoked", "revoked", ["binding_id", "owner", "workspace", "revoked_at", "revoked_by",
-                                "reason"]),
+                                "slack", "reason"]),
+        ("Not revoked at Slack", "not_revoked_at_slack",
+         ["binding_id", "owner", "workspace", "recorded_at", "recorded_by", "why"]),
         ("Still open", "open", ["binding_id", "tenant", "owner", "status", "why"]),
     ]
     for title, key, cols in sections:

@@ -98,11 +98,9 @@ def _plan(st: AppState, inv: Any, refs: list[str], from_review: Path | None,
     if token is not None and targets:
         check_supplied(inv.key, targets[0][0], token)
         supplied[targets[0][0]["id"]] = token
-    for bid, attempt in attempts.items():
-        notes.setdefault(bid, []).append(attempt.describe())
     configured = {s.name: s.kind for s in st.config.sources}
     steps = build_plan(targets, configured, shared, notes, mark_removed=mark_removed,
-                       resume={bid: a.stage for bid, a in attempts.items()})
+                       attempts=attempts)
     return steps, supplied
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from nhictl.models import Status, TokenKind
+from nhictl.revoke.record import Attempt
 
 REMOVABLE_KINDS = frozenset({"workos", "nango"})
 BROKER_NAMES = {"workos": "WorkOS Pipes", "nango": "Nango"}
@@ -110,14 +111,14 @@ def build_plan(
     shared: Mapping[str, list[str]] | None = None,
     notes: Mapping[str, list[str]] | None = None,
     *,
-    resume: Mapping[str, str] | None = None,
+    attempts: Mapping[str, Attempt] | None = None,
     mark_removed: bool = False,
 ) -> list[RevokeStep]:
     """One step per (binding, reason), in the given order, each binding once.
 
     ``shared`` maps a binding id to the other bindings holding the same token (same
-    fingerprint): revoking the token cuts them off too, which the plan must say. ``resume``
-    gives the stage an interrupted earlier attempt reached, per binding.
+    fingerprint): revoking the token cuts them off too, which the plan must say.
+    ``attempts`` are earlier attempts that never wrote their outcome: the step resumes them.
     """
     steps: list[RevokeStep] = []
     seen: set[str] = set()
@@ -127,8 +128,9 @@ def build_plan(
         seen.add(binding["id"])
         kind = source_kind(str(binding.get("source")), binding.get("source_spec"), configured)
         step = plan_step(binding, kind=kind, reason=reason, mark_removed=mark_removed)
-        if step.noop is None and (resume or {}).get(step.binding_id):
-            step = replace(step, resume=(resume or {})[step.binding_id])
+        attempt = (attempts or {}).get(step.binding_id)
+        if step.noop is None and attempt is not None:
+            step = replace(step, resume=attempt.stage, notes=(*step.notes, attempt.describe()))
         others = (shared or {}).get(step.binding_id, [])
         if others and step.noop is None and not mark_removed:
             note = (f"shares its token with {', '.join(others)}: revoking it cuts "

@@ -9,7 +9,6 @@ interrupted; the next revoke resumes it (see :func:`interrupted_attempts`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,8 +122,3 @@ class Journal:
                 if updated.rowcount:  # not (yet) in the inventory: nothing to mark
                     repo.append_events(conn, [self._row(other, EventType.REVOKED,
                                                         other_details, stamp)])
-
-
-def decode(details: str | None) -> dict[str, Any]:
-    value: dict[str, Any] = json.loads(details or "{}")
-    return value

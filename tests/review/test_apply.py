@@ -159,3 +159,41 @@ def test_keep_clears_review_overdue_and_sets_scope_baseline(
     update_binding(inv, "b-0000000002",
                    granted_scopes=["chat:write", "users:read", "channels:history"])
     assert found("b-0000000002") == {"scope_expanded"}
+
+
+def test_only_applied_revoke_rows_are_revocable(inv: Inventory, tmp_path: Path) -> None:
+    from nhictl.review.decisions import applied_revokes
+
+    def who(line: int) -> dict[str, str]:
+        return {"reviewer": "ann@x", "justification": f"line {line}"}
+
+    filled = write_review(tmp_path / "q4.csv", [
+        {"binding_id": "b-0000000001", "decision": "revoke", **who(2)},
+        {"binding_id": "b-0000000003", "decision": "revoke", "decided_at": "2099-01-01",
+         **who(3)},  # future-dated: refused by apply
+        {"binding_id": "b-0000000004", "decision": "keep", **who(4)},
+        {"binding_id": "b-0000000004", "decision": "revoke", **who(5)},  # duplicate: refused
+        {"binding_id": "b-0000000005", "decision": "revoke"},  # no reviewer: refused
+    ])
+    with inv.engine.connect() as conn, pytest.raises(InputFileError) as never:
+        applied_revokes(conn, filled, NOW)
+    assert "never applied" in never.value.message and "review apply" in (never.value.hint or "")
+    report = apply_file(inv, filled, now=NOW, actor="ops")
+    assert [d.binding_id for d in report.applied] == ["b-0000000001", "b-0000000004"]
+    with inv.engine.connect() as conn:
+        found = applied_revokes(conn, filled, NOW)
+    assert [b["id"] for b, _ in found.targets] == ["b-0000000001"]
+    assert found.targets[0][1] == "access review: revoke decided by ann@x: line 2"
+    skipped = {p.line: p.reason for p in found.skipped}
+    assert set(skipped) == {3, 5, 6}
+    assert "is in the future" in skipped[3] and "already decided on line 4" in skipped[5]
+    assert "reviewer is missing" in skipped[6]
+    # A later packet decided keep: the old revoke row no longer counts.
+    later = write_review(tmp_path / "q1.csv", [
+        {"binding_id": "b-0000000001", "decision": "keep", "decided_at": "2026-11-29",
+         **who(2)}])
+    apply_file(inv, later, now=NOW, actor="ops")
+    with inv.engine.connect() as conn:
+        found = applied_revokes(conn, filled, NOW)
+    assert found.targets == []
+    assert "a later decision (keep by ann@x" in found.skipped[0].reason
