@@ -77,7 +77,7 @@ def _plan(st: AppState, inv: Any, refs: list[str], from_review: Path | None,
           ) -> tuple[list[Any], dict[str, Any]]:
     """The steps from the inventory as it is now (called again under the write lock)."""
     from nhictl.revoke.plan import build_plan
-    from nhictl.revoke.probe import check_supplied
+    from nhictl.revoke.probe import check_supplied, with_supplied
     from nhictl.revoke.record import interrupted_attempts
     from nhictl.store import repo
 
@@ -101,6 +101,7 @@ def _plan(st: AppState, inv: Any, refs: list[str], from_review: Path | None,
     configured = {s.name: s.kind for s in st.config.sources}
     steps = build_plan(targets, configured, shared, notes, mark_removed=mark_removed,
                        attempts=attempts)
+    steps = [with_supplied(s) if s.binding_id in supplied else s for s in steps]
     return steps, supplied
 
 

@@ -52,12 +52,19 @@ def _blocked(step: RevokeStep, why: str) -> RevokeStep:
         "--mark-removed (Slack is not told)",))
 
 
+def with_supplied(step: RevokeStep) -> RevokeStep:
+    """The step when the operator supplies its token on stdin (no source is needed)."""
+    if step.noop is not None or step.mark_removed:
+        return step
+    return replace(step, obtained_from=SUPPLIED, calls=(
+        "Slack auth.revoke with the token supplied on stdin", *_removal(step)))
+
+
 def _view(step: RevokeStep, sources: _Sources, supplied: bool) -> RevokeStep:
     if step.noop is not None or step.mark_removed:
         return step
     if supplied:
-        return replace(step, obtained_from=SUPPLIED, calls=(
-            "Slack auth.revoke with the token supplied on stdin", *_removal(step)))
+        return with_supplied(step)
     try:
         _, record = sources.get(step)
     except _Failure as fail:

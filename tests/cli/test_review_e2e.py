@@ -156,7 +156,8 @@ def test_review_round_trip_and_revoke(setup: dict[str, Any]) -> None:
     evidence = nhictl("report", "evidence", "--since", "1d", "-o", "json", env=env)
     assert evidence.code == 0, evidence.err
     counts = evidence.json()["counts"]
-    assert counts == {"reviewed": 5, "kept": 2, "reduced": 0, "revoked": 3, "open": 1}
+    assert counts == {"reviewed": 5, "kept": 2, "reduced": 0, "revoked": 3,
+                      "not_revoked_at_slack": 0, "open": 1}
     assert evidence.json()["open"][0]["owner"] == "ken@acme.example"
     md = nhictl("report", "evidence", "--since", "1d", "-o", "markdown", env=env)
     assert "## Revoked" in md.out and "auditor" in md.out
