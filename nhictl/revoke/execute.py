@@ -311,9 +311,10 @@ def execute(
     except SQLAlchemyError as exc:
         # Never "nothing written": say what Slack already did and that a rerun completes it.
         done = ", ".join(told) if told else "none in this run"
+        recorded = ", ".join(f"{k} {v}" for k, v in sorted(report.counts().items()))
         raise RevokeFailedError(
             f"recording the revoke in {inv.location} failed ({_why(exc)}); Slack revoked: "
-            f"{done}; {len(report.outcomes)} binding(s) were fully recorded before the failure",
+            f"{done}; outcomes recorded before the failure: {recorded or 'none'}",
             hint="make the inventory writable and run the same revoke again: the journal "
                  "(revoke_started, revoked_at_slack events) lets it record what Slack did",
         ) from exc
