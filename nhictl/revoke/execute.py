@@ -48,9 +48,10 @@ MARKED_REMOVED = "marked_removed"
 
 
 def way_forward(binding_id: str) -> str:
-    return (f"; Slack was not called. Supply the token on stdin (`nhictl revoke {binding_id} "
-            "--token-stdin --yes`, checked against its fingerprint), or record that Slack was "
-            f"not told (`nhictl revoke {binding_id} --mark-removed --yes`)")
+    """What an operator can do when nhictl cannot obtain a binding's token."""
+    return (f"supply the token on stdin (`nhictl revoke {binding_id} --token-stdin --yes`, "
+            "checked against its fingerprint), or record that Slack was not told "
+            f"(`nhictl revoke {binding_id} --mark-removed --yes`)")
 
 
 @dataclass
@@ -167,7 +168,8 @@ def _revoke_one(step: RevokeStep, sources: _Sources, client: RevokeClient,
             out.detail = "Slack revoked it in an earlier attempt; its record is written now"
             return out
         raise _Failure("token", f"source {step.source!r} no longer holds it, so nhictl cannot "
-                       f"obtain its token{way_forward(step.binding_id)}", slack="not called")
+                       f"obtain its token; Slack was not called: "
+                       f"{way_forward(step.binding_id)}", slack="not called")
     else:
         token = _fetch(step, src, record)
     hint = step.workspace_id
@@ -213,13 +215,12 @@ def _fetch(step: RevokeStep, src: Source, record: SourceRecord) -> Secret:
         raise _Failure("token", f"the holder cannot provide the token ({got.dead_reason}), so "
                        "it was not revoked at Slack and the connection was left in place; "
                        "remove the app's access in the workspace, or have the owner reconnect "
-                       "and revoke again" + way_forward(step.binding_id).replace(
-                           "; Slack was not called. S", ". Or s"),
+                       f"and revoke again; or {way_forward(step.binding_id)}",
                        slack="not called", broker="not called")
     if got.token is None:
         raise _Failure("token", f"source {step.source!r} holds no token for it (export the "
-                       "access_token, or revoke it in the app)"
-                       + way_forward(step.binding_id), slack="not called")
+                       f"access_token, or revoke it in the app); Slack was not called: "
+                       f"{way_forward(step.binding_id)}", slack="not called")
     return got.token
 
 

@@ -147,3 +147,29 @@ def test_from_review_acts_only_on_applied_rows(env: dict[str, Any]) -> None:
         assert "line 6" in done.err and "(binding already decided on line" in done.err
         assert done.err.count("not revoked") == 2
         assert {_status(e, ids[n]) for n in ("alan", "ada", "lin")} == {"active"}
+
+
+def test_token_stdin_and_mark_removed_usage(env: dict[str, Any]) -> None:
+    e, tokens = env, env["tokens"]
+    write = e["tmp"] / "export.json"
+    rows = json.loads(write.read_text())
+    rows.append({"id": "ken", "owner_email": "ken@acme.example"})  # no token exported
+    write.write_text(json.dumps(rows))
+    cli = ("--config", str(e["config"]))
+    assert nhictl("init", env=e["vars"]).code == 0
+    assert nhictl(*cli, "reconcile", "--no-validate", env=e["vars"]).code == 0
+    ids = _ids(e)
+    two = nhictl(*cli, "revoke", ids["grace"], ids["alan"], "--token-stdin", env=e["vars"],
+                 stdin=tokens["grace"])
+    assert two.code == 2 and "exactly one binding id" in two.err
+    both = nhictl(*cli, "revoke", ids["grace"], "--mark-removed", "--preflight", env=e["vars"])
+    assert both.code == 2 and "cannot be combined" in both.err
+    empty = nhictl(*cli, "revoke", ids["grace"], "--token-stdin", env=e["vars"], stdin="\n")
+    assert empty.code == 3 and "no token given" in empty.err
+    unmatched = nhictl(*cli, "revoke", ids["ken"], "--token-stdin", "--yes", env=e["vars"],
+                       stdin=tokens["grace"])
+    assert unmatched.code == 3 and "no token fingerprint is recorded" in unmatched.err
+    assert "--mark-removed" in unmatched.err
+    plan = nhictl(*cli, "revoke", ids["ken"], "-o", "json", env=e["vars"])
+    assert plan.json()["plan"][0]["obtained_from"] == (
+        "unavailable: source 'export' holds no token for it")
