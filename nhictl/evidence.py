@@ -133,7 +133,7 @@ def evidence_markdown(ev: dict[str, Any]) -> str:
            f"Window: since {md(ev['since'])} (generated {md(ev['generated_at'])}).", "",
            f"* reviewed: {c['reviewed']} (kept {c['kept']}, reduce {c['reduced']})",
            f"* revoked (confirmed by Slack): {c['revoked']}",
-           f"* not revoked at Slack (marked removed, Slack not told): "
+           f"* not revoked at Slack (recorded without Slack confirming it): "
            f"{c['not_revoked_at_slack']}", f"* still open: {c['open']}"]
     sections: list[tuple[str, str, list[str]]] = [
         ("Reviewed", "reviewed",

@@ -171,3 +171,34 @@ def test_supplied_token_and_mark_removed(inv: Inventory) -> None:
     assert b["status"] == "removed" and b["revoked_at"] is None
     assert "Slack was not told" in b["status_reason"]
     assert _types(inv, "b-00000000f2")[-1] == "marked_removed"
+
+
+def test_evidence_separates_what_slack_confirmed(inv: Inventory) -> None:
+    from nhictl.evidence import build_evidence, evidence_markdown
+
+    for bid in ("b-00000000g1", "b-00000000g2", "b-00000000g3"):
+        add_binding(inv, bid)
+    stamp = "2026-11-29T12:00:00Z"
+
+    def ev(bid: str, kind: str, **details: str) -> dict[str, object]:
+        return repo.event_row(at=stamp, run_id=None, binding_id=bid, type=kind, actor="ops",
+                              details=details)
+
+    with inv.engine.begin() as conn:
+        conn.execute(text("UPDATE bindings SET status = 'revoked' WHERE id IN "
+                          "('b-00000000g1', 'b-00000000g2')"))
+        repo.append_events(conn, [
+            ev("b-00000000g1", "revoked", outcome="revoked", slack="revoked"),
+            # what older versions recorded when the source no longer held the token
+            ev("b-00000000g2", "revoked", outcome="gone"),
+            ev("b-00000000g3", "revoke_started"),
+        ])
+        got = build_evidence(conn, since="2026-11-01T00:00:00Z", generated_at=stamp)
+    assert [r["binding_id"] for r in got["revoked"]] == ["b-00000000g1"]
+    assert [r["binding_id"] for r in got["not_revoked_at_slack"]] == ["b-00000000g2"]
+    assert "without a Slack call" in got["not_revoked_at_slack"][0]["why"]
+    why = {r["binding_id"]: r["why"] for r in got["open"]}
+    assert why["b-00000000g3"].startswith("revoke attempt interrupted")
+    assert "b-00000000g1" not in why
+    assert "not revoked at Slack (recorded without Slack confirming it): 1" in (
+        evidence_markdown(got))
