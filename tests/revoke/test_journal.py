@@ -114,8 +114,27 @@ def test_kill_after_broker_removal_is_finished_from_the_journal(inv: Inventory) 
                      clock=lambda: NOW, actor="ops")
     # The broker no longer holds it, but the journal holds Slack's confirmation.
     assert [o.outcome for o in report.outcomes] == ["revoked"] and client.calls == []
-    assert report.outcomes[0].slack == "revoked (interrupted earlier attempt)"
+    assert report.outcomes[0].slack == "revoked (earlier attempt)"
     assert binding(inv, "b-00000000d2")["status"] == "revoked"
+
+
+def test_retry_after_broker_failure_finishes_when_the_connection_is_gone(
+        inv: Inventory) -> None:
+    add_binding(inv, "b-00000000d3", source="pipes", connection_id="c3")
+    token = fake_token()
+    pipes = FakeSource("pipes", [SourceRecord("c3", token=Secret(token))], fail_remove=True)
+    first = execute(inv, _plan(inv, "b-00000000d3", {"pipes": "nango"}), client=FakeClient(),
+                    open_source=lambda s: pipes, clock=lambda: NOW, actor="ops")
+    assert [(o.outcome, o.slack, o.broker) for o in first.outcomes] == [
+        ("failed", "revoked", "failed")]
+    pipes.records = []  # the broker's delete went through after all (or someone deleted it)
+    steps = _plan(inv, "b-00000000d3", {"pipes": "nango"})
+    assert steps[0].resume == SLACK_REVOKED and "then failed" in steps[0].notes[-1]
+    client = FakeClient()
+    again = execute(inv, steps, client=client, open_source=lambda s: pipes,
+                    clock=lambda: NOW, actor="ops")
+    assert [(o.outcome, o.broker) for o in again.outcomes] == [("revoked", "gone")]
+    assert client.calls == [] and binding(inv, "b-00000000d3")["status"] == "revoked"
 
 
 def test_failed_write_after_slack_revoked_says_slack_revoked(inv: Inventory) -> None:
