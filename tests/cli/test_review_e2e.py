@@ -120,6 +120,9 @@ def test_review_round_trip_and_revoke(setup: dict[str, Any]) -> None:
         steps = {s["binding_id"]: s for s in plan.json()["plan"]}
         assert len(steps) == 3 and "plan only, nothing changed" in plan.err
         assert any("WorkOS Pipes removal" in s["will_call"] for s in steps.values())
+        assert sorted(s["obtained_from"] for s in steps.values()) == [
+            "fetched on demand from WorkOS Pipes 'pipes'", "held by file source 'export'",
+            "held by file source 'export'"]
         assert any("does NOT uninstall the app" in s["notes"] for s in steps.values())
         assert slack.count("auth.revoke") == 0 and _deletes(workos) == []
 
