@@ -309,20 +309,25 @@ def execute(
                             outcome="partial" if report.failed else "ok",
                             counts=report.counts(),
                             detail=f"{len(report.failed)} failed" if report.failed else None)
-    except SQLAlchemyError as exc:
-        # Never "nothing written": say what Slack already did and that a rerun completes it.
+    except (SQLAlchemyError, NhictlError) as exc:
+        # A write failed (full disk, read-only, busy: translated at the store's seam) or the
+        # run stopped: never "nothing written"; say what Slack already did and that a rerun
+        # completes it.
         done = ", ".join(told) if told else "none in this run"
         recorded = ", ".join(f"{k} {v}" for k, v in sorted(report.counts().items()))
         raise RevokeFailedError(
-            f"recording the revoke in {inv.location} failed ({_why(exc)}); Slack revoked: "
-            f"{done}; outcomes recorded before the failure: {recorded or 'none'}",
+            f"the revoke stopped before it was fully recorded in {inv.location} "
+            f"({_why(exc)}); Slack revoked: {done}; outcomes recorded before: "
+            f"{recorded or 'none'}",
             hint="make the inventory writable and run the same revoke again: the journal "
                  "(revoke_started, revoked_at_slack events) lets it record what Slack did",
         ) from exc
     return report
 
 
-def _why(exc: SQLAlchemyError) -> str:
+def _why(exc: SQLAlchemyError | NhictlError) -> str:
+    if isinstance(exc, NhictlError):
+        return exc.message
     return str(getattr(exc, "orig", None) or type(exc).__name__)
 
 
