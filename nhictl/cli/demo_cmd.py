@@ -262,7 +262,9 @@ def sandbox_slack(
         if world.nango:
             servers.append(NangoSandbox(world).__enter__())
             print(f"nango  {servers[-1].url}", flush=True)  # type: ignore[attr-defined]
-        st.info(f"export NHICTL_SLACK_API_URL={slack.url}  # then use nhictl; Ctrl-C stops")
+        # Data on stdout (every export a shell needs), chatter on stderr.
+        print(f"export NHICTL_SLACK_API_URL={slack.url}", flush=True)
+        st.info("sandbox: serving; export the lines above, then use nhictl; Ctrl-C stops")
         try:
             threading.Event().wait()
         except KeyboardInterrupt:

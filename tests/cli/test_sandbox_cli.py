@@ -37,6 +37,11 @@ def test_sandbox_command_serves_scenario(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    assert proc.stdout is not None
+    rest = proc.stdout.read()  # the process is gone: EOF, never a hang
+    # The line that points nhictl at the fake is on stdout with the server lines, so
+    # `nhictl sandbox slack ... > env.sh` captures every export a shell needs.
+    assert f"export NHICTL_SLACK_API_URL={url}" in rest.splitlines()
 
 
 def test_sandbox_command_rejects_bad_scenario(tmp_path: Path) -> None:
