@@ -24,6 +24,11 @@ def _status(catalog: Catalog, scope: str) -> str:
     return info.status if info else "unknown"
 
 
+def _shown(scopes: list[str]) -> str:
+    """Scopes for a message: a look-alike (``chat:wr\\u0456te``) must not read as the real one."""
+    return ", ".join(ascii_escaped(s) for s in scopes)
+
+
 def _is_admin(scope: str) -> bool:
     return scope == "admin" or scope.startswith("admin.")
 
@@ -55,7 +60,7 @@ def scope_exceeds_purpose(
             evidence["granted_never_used"] = unused
         out.append(rule.finding(
             b,
-            f"{b.describe()} holds {', '.join(excess)} beyond what purpose "
+            f"{b.describe()} holds {_shown(excess)} beyond what purpose "
             f"{', '.join(defined)} allows.",
             evidence,
             severity=Severity.HIGH if severe else Severity.MEDIUM,
@@ -77,7 +82,7 @@ def privileged_scope(
         admin = any(_is_admin(s) for s in found)
         out.append(rule.finding(
             b,
-            f"{b.describe()} holds privileged scope(s) {', '.join(found)}.",
+            f"{b.describe()} holds privileged scope(s) {_shown(found)}.",
             {"scopes_basis": b.scopes_basis, "privileged": found,
              "risk": risk_map(catalog, found), "purposes": list(b.purpose)},
             severity=Severity.CRITICAL if admin else Severity.HIGH,
@@ -194,7 +199,7 @@ def scope_expanded(
             continue
         out.append(rule.finding(
             b,
-            f"{b.describe()} gained scope(s) {', '.join(added)} since its baseline.",
+            f"{b.describe()} gained scope(s) {_shown(added)} since its baseline.",
             {"added": added, "granted": sorted(granted), "risk": risk_map(catalog, added),
              **basis},
         ))

@@ -243,3 +243,16 @@ def test_owner_offboarded_from_a_directory_status(status: str, fires: bool) -> N
     # an app directory says deactivated.
     found = run("owner_offboarded", clean(owner_status=status))
     assert bool(found) is fires
+
+
+def test_scope_messages_escape_a_look_alike_so_it_never_reads_as_the_real_scope() -> None:
+    # "holds chat:wrіte beyond what notifications allows" would read as a contradiction
+    # (notifications allows chat:write); every message that lists scopes escapes them.
+    fake = "chat:wr\u0456te"
+    (f,) = run("scope_exceeds_purpose", clean(granted_scopes=("chat:write", fake)))
+    assert "chat:wr\\u0456te" in f.message and fake not in f.message
+    (p,) = run("privileged_scope", clean(granted_scopes=("admin.us\u0435rs:read",)))
+    assert "admin.us\\u0435rs:read" in p.message and p.message.isascii()
+    (e,) = run("scope_expanded", clean(granted_scopes=("chat:write", fake),
+                                       approved_scopes=("chat:write",)))
+    assert "chat:wr\\u0456te" in e.message and fake not in e.message
