@@ -17,7 +17,7 @@ from nhictl.cli.columns import (
 from nhictl.cli.common import OutputOpt, emit, example, now_iso, state
 from nhictl.exporters.base import Document, Format
 from nhictl.models import Status
-from nhictl.untrusted import inert, mask_record
+from nhictl.untrusted import ascii_escaped, inert, mask_record
 
 inventory = typer.Typer(help="Read the inventory of bindings.", no_args_is_help=True)
 
@@ -122,6 +122,8 @@ def show(
     for key, value in binding_json(row).items():
         if value in (None, [], {}, ""):
             continue
+        if key.endswith("scopes"):  # as in `inventory list`: a look-alike stands out
+            value = [ascii_escaped(str(v)) for v in value]
         shown = " ".join(map(str, value)) if isinstance(value, list) else value
         print(inert(f"{key:<{width}}  {shown}"))  # every line inert: sources' words
     if sightings:  # the same token through other sources that agree on its holder
