@@ -191,11 +191,12 @@ def resolve(
         elif cfg is not None:
             place = config.place(cfg)
         else:
-            known = ", ".join(s.name for s in config.sources) or "none configured"
+            names = ", ".join(s.name for s in config.sources)
+            known = f"configured: {names}" if names else "no source is configured"
             hint = f"did you mean file:{spec}?" if os.path.exists(spec) else (
                 "a source is file:PATH, slack-store:sqlite:PATH|sqlalchemy:URL|dir:PATH, "
                 "or the name of a [[sources]] entry in nhictl.toml")
-            raise UsageError(f"unknown source {spec!r} (configured: {known})", hint=hint)
+            raise UsageError(f"unknown source {spec!r} ({known})", hint=hint)
         if place in places:
             continue
         places.add(place)

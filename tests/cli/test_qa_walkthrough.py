@@ -59,3 +59,10 @@ def test_readme_csv_export_example_reconciles_as_written(
     assert (row["owner_email"], row["tenant"], row["token_kind"]) == (
         "ada@acme.example", "acme", "user")
     assert row["declared_scopes"] == ["chat:write"] and row["purpose"] == ["notifications"]
+
+
+def test_unknown_source_without_config_reads_as_a_sentence(cli: Cli, initialized: Path) -> None:
+    result = cli("reconcile", "--source", "nope")
+    assert result.code == 2, result
+    assert "unknown source 'nope' (no source is configured)" in result.err
+    assert "configured: none configured" not in result.err
