@@ -292,7 +292,16 @@ class NangoSource(BrokerSource):
             record.token_expires_at = part.expires_at
             record.has_refresh_token = part.has_refresh_token
             record.source_team_id = _str(_dict(raw.get("team")).get("id"))
-            record.source_slack_user_id = _str(_dict(raw.get("authed_user")).get("id"))
+            # Slack's oauth.v2.access: a bot token acts as ``bot_user_id``; ``authed_user.id``
+            # is the installer (the person a bot token is checked against), as in slack_sdk's
+            # Installation (bot_user_id, user_id).
+            installer = _str(_dict(raw.get("authed_user")).get("id"))
+            if part.kind == "bot":
+                record.source_slack_user_id = _str(raw.get("bot_user_id"))
+                if installer:
+                    record.metadata["installer_user_id"] = installer
+            else:
+                record.source_slack_user_id = installer
             record.source_state = "connected" if part.token is not None else "no_token"
             enterprise = _str(_dict(raw.get("enterprise")).get("id"))
             if enterprise:

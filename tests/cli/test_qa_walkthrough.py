@@ -66,3 +66,33 @@ def test_unknown_source_without_config_reads_as_a_sentence(cli: Cli, initialized
     assert result.code == 2, result
     assert "unknown source 'nope' (no source is configured)" in result.err
     assert "configured: none configured" not in result.err
+
+
+def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch(
+    tmp_path: Path,
+) -> None:
+    # Slack's oauth.v2.access (as Nango keeps it in credentials.raw): the bot token acts as
+    # bot_user_id, authed_user.id is the installer. Recording the installer as the bot's
+    # identity made every bot+user connection a critical identity_mismatch.
+    from nhictl.sandbox.brokers import NangoSandbox
+    from nhictl.sandbox.slack_server import SlackSandbox
+    from tests.cli.e2e import nhictl
+    from tests.cli.test_brokers_truth_e2e import _world
+
+    world = _world()
+    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
+    with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
+        config = tmp_path / "nhictl.toml"
+        config.write_text(f'[[sources]]\nname = "nango"\nkind = "nango"\n'
+                          f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango.url}"\n')
+        assert nhictl("init", env=env).code == 0
+        nhictl("--config", str(config), "--slack-api-url", slack.url, "reconcile", env=env)
+    shown = nhictl("inventory", "show", "-o", "json",
+                   next(b["id"] for b in nhictl("inventory", "list", "-o", "json", env=env)
+                        .json()["bindings"] if b["connection_id"] == "c-both"), env=env).json()
+    bot = shown["binding"]
+    assert (bot["slack_user_id"], bot["source_slack_user_id"]) == ("UB", "UB")
+    assert bot["metadata"]["installer_user_id"] == "U1"
+    assert not [e for e in shown["events"] if e["type"] == "identity_changed"]
+    findings = nhictl("--config", str(config), "check", "-o", "json", env=env).json()
+    assert "identity_mismatch" not in {f["rule_id"] for f in findings["findings"]}
