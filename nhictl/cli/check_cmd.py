@@ -36,7 +36,7 @@ def short_message(message: Any) -> str:
     for i, ch in enumerate(text[text.index("("):], start=text.index("(")):
         depth += {"(": 1, ")": -1}.get(ch, 0)
         if depth == 0:
-            return text[i + 1:].strip()
+            return text[i + 1:].lstrip(":").strip()  # "Binding b-... (...): Slack user ..."
     return text
 
 

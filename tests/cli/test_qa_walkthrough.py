@@ -96,3 +96,16 @@ def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch
     assert not [e for e in shown["events"] if e["type"] == "identity_changed"]
     findings = nhictl("--config", str(config), "check", "-o", "json", env=env).json()
     assert "identity_mismatch" not in {f["rule_id"] for f in findings["findings"]}
+
+
+def test_check_table_what_column_never_starts_with_a_stray_colon(
+    cli: Cli, initialized: Path, tmp_path: Path
+) -> None:
+    records = [{"id": f"c{t}", "owner_email": "ada@acme.example", "tenant": t, "team_id": "T1",
+                "slack_user_id": "U1", "access_token": _token()} for t in ("org_a", "org_b")]
+    write_export(tmp_path / "x.json", records)
+    assert cli("reconcile", "--no-validate", "--source", f"file:{tmp_path / 'x.json'}").code == 0
+    table = cli("check", "--rule", "cross_tenant_workspace")
+    rows = [line for line in table.out.splitlines() if "cross_tenant_workspace" in line]
+    assert len(rows) == 2, table
+    assert all(" : " not in row and "Slack user U1 in T1" in row for row in rows), rows
