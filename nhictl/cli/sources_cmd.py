@@ -155,6 +155,9 @@ def forget_source(
         if len(names) > 1:
             raise UsageError(f"{name!r} is the place of several sources: "
                              f"{', '.join(names)}", hint="name one exactly")
+        configured = st.config.source_at(place)  # a configured source's place, spelled out
+        if not names and configured is not None and configured.name in known:
+            names = [configured.name]
         source = names[0] if names else None
     if source is None:
         listed = ", ".join(sorted(known)) or "none"

@@ -109,3 +109,18 @@ def test_check_table_what_column_never_starts_with_a_stray_colon(
     rows = [line for line in table.out.splitlines() if "cross_tenant_workspace" in line]
     assert len(rows) == 2, table
     assert all(" : " not in row and "Slack user U1 in T1" in row for row in rows), rows
+
+
+def test_forget_accepts_a_spec_naming_a_configured_sources_place(
+    cli: Cli, initialized: Path, tmp_path: Path
+) -> None:
+    # `sources forget --help`: "The source's name ... (or a spec naming the same place)".
+    write_export(tmp_path / "old.json", [{"id": "c1", "owner_email": "a@acme.example",
+                                          "access_token": _token()}])
+    (tmp_path / "nhictl.toml").write_text(
+        '[[sources]]\nname = "export"\nkind = "file"\npath = "old.json"\n')
+    assert cli("reconcile", "--no-validate").code == 0
+    for spec in ("file:old.json", "file:./old.json", f"file:{tmp_path / 'old.json'}"):
+        plan = cli("sources", "forget", spec, "--force")
+        assert plan.code == 0, plan
+        assert "live binding(s) of source 'export' would become removed" in plan.err, plan
