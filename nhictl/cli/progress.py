@@ -98,7 +98,8 @@ def _summary(st: AppState, report: ReconcileReport, tty: bool) -> None:
 
     for s in report.sources:
         if not s.complete:
-            st.warn(f"source {s.name!r} was not read completely: {s.error}"
+            error = str(s.error or "").removeprefix(f"source {s.name!r}: ")  # named once
+            st.warn(f"source {s.name!r} was not read completely: {error}"
                     + (f" (hint: {s.hint})" if s.hint else "") + "; its bindings were left "
                     "untouched")
     if report.inconclusive:

@@ -124,3 +124,14 @@ def test_forget_accepts_a_spec_naming_a_configured_sources_place(
         plan = cli("sources", "forget", spec, "--force")
         assert plan.code == 0, plan
         assert "live binding(s) of source 'export' would become removed" in plan.err, plan
+
+
+def test_an_unreadable_source_is_named_once_in_its_warning(
+    cli: Cli, initialized: Path, tmp_path: Path
+) -> None:
+    spec = f"slack-store:sqlite:{tmp_path / 'nope.db'}"
+    result = cli("reconcile", "--no-validate", "--source", spec)
+    assert result.code == 4, result
+    (line,) = [w for w in result.err.splitlines() if "was not read completely" in w]
+    assert line.count(spec) == 1, line
+    assert "nope.db not found" in line
