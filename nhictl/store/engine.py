@@ -213,7 +213,11 @@ def _read_key(key_path: Path) -> bytes:
     except InputFileError as exc:
         raise InvalidInputError(exc.message) from None
     if len(data) != KEY_BYTES:
-        raise InvalidInputError(f"fingerprint key {key_path} is not a {KEY_BYTES}-byte key")
+        raise InvalidInputError(
+            f"fingerprint key {key_path} is not a {KEY_BYTES}-byte key (damaged or not a key)",
+            hint=f"restore it from your backup; if it is lost for good, move it aside "
+            f"(mv {key_path} {key_path}.damaged) and run `nhictl init --new-key`",
+        )
     return data
 
 

@@ -135,3 +135,16 @@ def test_an_unreadable_source_is_named_once_in_its_warning(
     (line,) = [w for w in result.err.splitlines() if "was not read completely" in w]
     assert line.count(spec) == 1, line
     assert "nope.db not found" in line
+
+
+def test_a_damaged_key_says_how_to_get_out(cli: Cli, initialized: Path) -> None:
+    key = Path(str(initialized) + ".key")
+    key.write_bytes(b"")  # truncated by a full disk or a bad restore
+    refused = cli("init")
+    assert refused.code == 3, refused
+    assert "not a 32-byte key" in refused.err and "init --new-key" in refused.err
+    assert f"mv {key} {key}.damaged" in refused.err
+    # Following the hint works: the key is moved aside, then replaced.
+    key.rename(str(key) + ".damaged")
+    assert cli("init", "--new-key").code == 0
+    assert cli("inventory", "list").code == 0
