@@ -148,3 +148,21 @@ def test_a_damaged_key_says_how_to_get_out(cli: Cli, initialized: Path) -> None:
     key.rename(str(key) + ".damaged")
     assert cli("init", "--new-key").code == 0
     assert cli("inventory", "list").code == 0
+
+
+def test_hash_refuses_non_utf8_stdin_cleanly(initialized: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "NHICTL_DB": str(initialized),
+           "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    for locale in ("C.UTF-8", "C"):
+        done = subprocess.run([sys.executable, "-m", "nhictl", "hash"], input=b"\xff\xfe\n",
+                              capture_output=True, env={**env, "LC_ALL": locale}, timeout=60)
+        assert done.returncode == 3, done.stderr
+        assert b"not valid UTF-8" in done.stderr and b"Traceback" not in done.stderr
+    good = subprocess.run([sys.executable, "-m", "nhictl", "hash"], input=_token().encode(),
+                          capture_output=True, env=env, timeout=60)
+    assert good.returncode == 0 and good.stdout.startswith(b"hmac-sha256:"), good.stderr
