@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import Cli, write_export
 
@@ -166,3 +169,27 @@ def test_hash_refuses_non_utf8_stdin_cleanly(initialized: Path) -> None:
     good = subprocess.run([sys.executable, "-m", "nhictl", "hash"], input=_token().encode(),
                           capture_output=True, env=env, timeout=60)
     assert good.returncode == 0 and good.stdout.startswith(b"hmac-sha256:"), good.stderr
+
+
+def test_out_never_replaces_the_inventory_its_key_or_the_config(
+    cli: Cli, initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_export(tmp_path / "x.json", [{"id": "c1", "owner_email": "a@acme.example",
+                                         "access_token": _token()}])
+    (tmp_path / "nhictl.toml").write_text("[policy]\nreview_interval_days = 90\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli("reconcile", "--no-validate", "--source", "file:x.json").code == 0
+    db = Path(initialized)
+    os.symlink(db, tmp_path / "alias.db")
+    protected = {p: p.read_bytes() for p in (db, Path(str(db) + ".key"),
+                                               tmp_path / "nhictl.toml")}
+    before = cli("events", "-o", "json").out
+    for target in (str(db), str(db) + ".key", "nhictl.toml", "./nhictl.toml",
+                   str(tmp_path / "alias.db")):
+        for argv in (("report", "access-review", "-o", "csv"), ("report", "evidence"),
+                     ("check", "-o", "json")):
+            result = cli(*argv, "--out", target)
+            assert result.code == 2, (argv, target, result)
+            assert "it is not overwritten" in result.err, result
+    assert {p: p.read_bytes() for p in protected} == protected
+    assert cli("events", "-o", "json").out.split('"events"')[1] == before.split('"events"')[1]
