@@ -193,3 +193,21 @@ def test_out_never_replaces_the_inventory_its_key_or_the_config(
             assert "it is not overwritten" in result.err, result
     assert {p: p.read_bytes() for p in protected} == protected
     assert cli("events", "-o", "json").out.split('"events"')[1] == before.split('"events"')[1]
+
+
+def test_absurd_ids_and_ages_are_usage_errors_not_internal_errors(
+    cli: Cli, initialized: Path, tmp_path: Path
+) -> None:
+    write_export(tmp_path / "x.json", [{"id": "c1", "access_token": _token()}])
+    assert cli("reconcile", "--no-validate", "--source", f"file:{tmp_path / 'x.json'}").code == 0
+    huge = "b-" + "a" * 60_000
+    for argv in (("inventory", "show", huge), ("events", "--binding", huge),
+                 ("revoke", huge)):
+        result = cli(*argv)
+        assert result.code == 2, (argv, result.code, result.err[:300])
+        assert "binding" in result.err and len(result.err) < 1000
+    for argv in (("events", "--since", "99999999d"),
+                 ("report", "evidence", "--since", "99999999d")):
+        result = cli(*argv)
+        assert result.code == 2, (argv, result.code, result.err[:300])
+        assert "--since" in result.err
