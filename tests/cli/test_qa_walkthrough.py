@@ -211,3 +211,18 @@ def test_absurd_ids_and_ages_are_usage_errors_not_internal_errors(
         result = cli(*argv)
         assert result.code == 2, (argv, result.code, result.err[:300])
         assert "--since" in result.err
+
+
+@pytest.mark.parametrize("days", [100_000_000, 99_999_999_999_999])
+def test_an_out_of_range_policy_window_is_a_config_error(
+    cli: Cli, initialized: Path, tmp_path: Path, days: int
+) -> None:
+    write_export(tmp_path / "x.json", [{"id": "c1", "access_token": _token()}])
+    assert cli("reconcile", "--no-validate", "--source", f"file:{tmp_path / 'x.json'}").code == 0
+    policy = tmp_path / "policy.toml"
+    policy.write_text(f"[policy]\nmax_validation_age_days = {days}\n"
+                      f"review_interval_days = {days}\n")
+    result = cli("check", "--policy", str(policy))
+    assert result.code == 3, result
+    assert "policy.max_validation_age_days must be a whole number of days" \
+        in result.err
