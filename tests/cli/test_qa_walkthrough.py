@@ -226,3 +226,19 @@ def test_an_out_of_range_policy_window_is_a_config_error(
     assert result.code == 3, result
     assert "policy.max_validation_age_days must be a whole number of days" \
         in result.err
+
+
+@pytest.mark.parametrize("suppressions", [None, "[[suppressions]]\nrule = \"nope\"\n"])
+def test_fail_on_with_a_bad_suppressions_file_writes_nothing(
+    cli: Cli, initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    suppressions: str | None,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_export(tmp_path / "x.json", [{"id": "c1", "access_token": _token()}])
+    if suppressions is not None:
+        (tmp_path / "sup.toml").write_text(suppressions)
+    (tmp_path / "nhictl.toml").write_text('[policy]\nsuppressions = "sup.toml"\n')
+    result = cli("reconcile", "--no-validate", "--source", "file:x.json", "--fail-on", "high")
+    assert result.code == 3, result
+    assert "sup.toml" in result.err and "run r-" not in result.err
+    assert cli("inventory", "list", "-o", "json").json()["bindings"] == []
