@@ -82,7 +82,12 @@ def plan_step(binding: dict[str, Any], *, kind: str, reason: str,
     holder = BROKER_NAMES.get(kind, f"{kind} source")
     calls = [f"Slack auth.revoke with the token obtained from {holder} {source!r}"]
     if kind in REMOVABLE_KINDS:
-        calls.append(f"{holder} removal of connection {binding.get('connection_id')}")
+        connection = str(binding.get("connection_id"))
+        if kind == "nango":  # CONNECTION#user is a binding of Nango's CONNECTION
+            from nhictl.sources.nango_wire import USER_PART
+
+            connection = connection.removesuffix(USER_PART)
+        calls.append(f"{holder} removal of connection {connection}")
     notes = [BOT_NOTE] if token_kind == TokenKind.BOT.value else []
     if kind == "slack-store":
         notes.append(STORE_NOTE)
