@@ -90,6 +90,14 @@ def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch
                           f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango.url}"\n')
         assert nhictl("init", env=env).code == 0
         nhictl("--config", str(config), "--slack-api-url", slack.url, "reconcile", env=env)
+        # The plan for the user binding names the Nango connection it deletes, not the
+        # binding (the plan reads the token from Nango, so the servers are still up).
+        user_id = next(b["id"] for b in nhictl("inventory", "list", "-o", "json", env=env)
+                       .json()["bindings"] if b["connection_id"] == "c-both#user")
+        plan = nhictl("--config", str(config), "--slack-api-url", slack.url, "revoke",
+                      user_id, env=env)
+    assert plan.code == 0, plan
+    assert "Nango removal of connection c-both\n" in plan.out + "\n", plan.out
     shown = nhictl("inventory", "show", "-o", "json",
                    next(b["id"] for b in nhictl("inventory", "list", "-o", "json", env=env)
                         .json()["bindings"] if b["connection_id"] == "c-both"), env=env).json()
@@ -99,12 +107,6 @@ def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch
     assert not [e for e in shown["events"] if e["type"] == "identity_changed"]
     findings = nhictl("--config", str(config), "check", "-o", "json", env=env).json()
     assert "identity_mismatch" not in {f["rule_id"] for f in findings["findings"]}
-    # The plan for the user binding names the Nango connection it deletes, not the binding.
-    user_id = next(b["id"] for b in nhictl("inventory", "list", "-o", "json", env=env)
-                   .json()["bindings"] if b["connection_id"] == "c-both#user")
-    plan = nhictl("--config", str(config), "revoke", user_id, env=env)
-    assert plan.code == 0, plan
-    assert "Nango removal of connection c-both\n" in plan.out + "\n", plan.out
 
 
 def test_check_table_what_column_never_starts_with_a_stray_colon(
