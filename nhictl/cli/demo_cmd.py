@@ -16,6 +16,9 @@ from nhictl.cli.common import AppState, example, state
 DEMO_CONFIG = """\
 # Written by `nhictl demo`: three kinds of source, all served by the loopback sandbox.
 [slack]
+# The demo's tokens are fake: keep them off slack.com. This is the sandbox the demo ran;
+# `nhictl sandbox slack --scenario sandbox/scenario.json` prints the URL that replaces it.
+api_url = "{slack_url}"
 concurrency = 16
 
 [[sources]]
@@ -119,7 +122,8 @@ def demo(
     with SlackSandbox(world) as slack, WorkOSSandbox(world) as workos:
         config = out / "nhictl.toml"
         _private_write(config, DEMO_CONFIG.format(key_env=WORKOS_KEY_ENV,
-                                                  workos_url=workos.url))
+                                                  workos_url=workos.url,
+                                                  slack_url=slack.url))
         st = AppState(db=str(out / "inventory.db"), config_path=str(config),
                       slack_api_url=slack.url, quiet=parent.quiet, verbose=parent.verbose,
                       log_format=parent.log_format, no_color=parent.no_color,
