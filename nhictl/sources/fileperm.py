@@ -88,7 +88,7 @@ def exposure(path: Path | str, stat_fn: StatFn = os.stat) -> Exposure | None:
         others_in = bool(dst.st_mode & stat.S_IXOTH)
         group_in = bool(dst.st_mode & stat.S_IXGRP) if dst.st_gid == st.st_gid else others_in
         for who, can in (("group", group_in), ("others", others_in)):
-            if not can and who not in blocked:
+            if not can and who not in blocked and who in readable + writable:
                 blocked.append(who)
                 blocked_by = blocked_by or parent
         up = os.path.dirname(parent)
