@@ -99,8 +99,12 @@ CASES = {
 }
 
 
+# Rules over per-source observations rather than bindings, tested in their own modules.
+HOLDER_RULES = {"token_store_exposed"}  # tests/checks/test_token_store_exposed.py
+
+
 def test_every_rule_with_a_check_has_a_case() -> None:
-    assert set(CASES) == {r.id for r in all_rules() if r.check is not None}
+    assert set(CASES) | HOLDER_RULES == {r.id for r in all_rules() if r.check is not None}
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
