@@ -441,3 +441,53 @@ def test_enterprise_id_from_the_source_before_any_validation(inv: Inventory,
                                                      enterprise_id=None, granted_scopes=[])})
     run(inv, clock, ListSource("s", [org]), validator=validator)
     assert bindings(inv)[bid]["enterprise_id"] == "E1"  # Slack did not say otherwise
+
+
+def test_a_version_1_inventory_is_migrated_and_then_keeps_observations(tmp_path: Path) -> None:
+    """Schema 2 adds source_observations; an inventory from before gets it from `init`."""
+    from sqlalchemy import inspect
+
+    from nhictl.errors import SchemaVersionError
+    from nhictl.store.tables import META, SOURCE_OBSERVATIONS
+
+    db = str(tmp_path / "v1.db")
+    inventory, _ = open_inventory(db, create=True)
+    with inventory.engine.begin() as conn:
+        SOURCE_OBSERVATIONS.drop(conn)
+        conn.execute(META.update().where(META.c.key == "schema_version").values(value="1"))
+    inventory.dispose()
+    with pytest.raises(SchemaVersionError):
+        open_inventory(db)  # a reader does not migrate behind the operator's back
+    inventory, action = open_inventory(db, create=True)
+    try:
+        assert action == "migrated"
+        with inventory.engine.connect() as conn:
+            assert "source_observations" in inspect(conn).get_table_names()
+        report = reconcile(inventory, [(ListSource("a", recs(1)), None)], clock=Clock(),
+                           actor="t", command="c")
+        assert report.exit_code == 0
+    finally:
+        inventory.dispose()
+
+
+def test_a_file_store_emptied_by_uninstalls_is_swept_only_with_allow_empty(
+    inv: Inventory, clock: Clock, tmp_path: Path
+) -> None:
+    from slack_sdk.oauth.installation_store import FileInstallationStore, Installation
+
+    from nhictl.sources.slack_store import SlackStoreSource
+
+    fs = FileInstallationStore(base_dir=str(tmp_path / "files"))
+    fs.save(Installation(app_id="A1", team_id="T1", user_id="U1",
+                         user_token="xoxp-fake-" + secrets.token_hex(8), user_scopes="chat:write",
+                         bot_token="xoxb-fake-" + secrets.token_hex(8), bot_id="B1",
+                         bot_user_id="UB1", bot_scopes="chat:write"))
+    store = SlackStoreSource("files", f"dir:{tmp_path / 'files'}")
+    assert run(inv, clock, store).counts["discovered"] == 2
+    fs.delete_all(enterprise_id=None, team_id="T1")  # what Bolt does on app_uninstalled
+    held = run(inv, clock, store)
+    assert held.exit_code == 4
+    assert "no connections while 2 are on record" in (held.sources[0].error or "")
+    assert {r["status"] for r in bindings(inv).values()} == {"unvalidated"}
+    swept = run(inv, clock, store, allow_empty=True)
+    assert swept.exit_code == 0 and swept.counts["removed"] == 2
