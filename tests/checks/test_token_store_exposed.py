@@ -84,3 +84,19 @@ def test_exposure_follows_the_parent_directories() -> None:
     assert found is not None and not found.reachable and found.blocked_by == "/srv/app"
 
     assert exposure("/srv/app/s.db", _stat({**tree, "/srv/app/s.db": (0o600, 50)})) is None
+
+
+def test_a_store_finding_can_be_suppressed_by_source() -> None:
+    from datetime import date
+
+    from nhictl.checks import Suppression
+
+    obs = ObservationView("bolt", "store_file_exposed", "/srv/app/installations.db", details())
+    snap = Snapshot(bindings=(clean(source="bolt"),), observations=(obs,))
+    accepted = Suppression(1, "token_store_exposed", "source", "bolt", "app fix in Q1",
+                           "SEC-1", "ciso@example.com", date(2026, 12, 31))
+    other = Suppression(2, "token_store_exposed", "source", "elsewhere", "r", "t", "a",
+                        date(2026, 12, 31))
+    (f,) = evaluate(snap, Policy(), load_catalog(), NOW, rules=[get_rule("token_store_exposed")],
+                    suppressions=[other, accepted])
+    assert f.suppressed and f.suppression is not None and f.suppression["source"] == "bolt"
