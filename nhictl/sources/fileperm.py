@@ -16,7 +16,6 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from nhictl.errors import InsecureFileError
 
@@ -51,11 +50,6 @@ class Exposure:
     def reachable(self) -> bool:
         """True when someone besides the owner can really reach the file now."""
         return bool(set(self.readable_by + self.writable_by) - set(self.blocked))
-
-    def as_details(self) -> dict[str, Any]:
-        return {"path": self.path, "mode": self.mode, "readable_by": list(self.readable_by),
-                "writable_by": list(self.writable_by), "blocked": list(self.blocked),
-                "blocked_by": self.blocked_by}
 
 
 StatFn = Callable[[str], os.stat_result]

@@ -20,6 +20,7 @@ Nothing is ever created or written: no tables, no files, no journal.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 from collections import Counter
@@ -77,9 +78,15 @@ class ExposureNotes:
         self.root = root
         self.scheme = scheme
         self.found: list[Exposure] = []
+        self._stats: dict[str, os.stat_result] = {}  # parent directories, stat'ed once
+
+    def _stat(self, path: str) -> os.stat_result:
+        if path not in self._stats:
+            self._stats[path] = os.stat(path)
+        return self._stats[path]
 
     def check(self, path: Path) -> None:
-        found = exposure(path)
+        found = exposure(path, self._stat)
         if found is not None:
             self.found.append(found)
 
