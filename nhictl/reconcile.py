@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -109,12 +111,21 @@ def _collect(source: Source, outcome: SourceOutcome) -> list[SourceRecord] | Non
         return None
     except Exception as exc:  # a bug met on one source's data must not lose the others
         _log.debug("reading source %r failed", source.name, exc_info=True)
-        outcome.error = f"internal error while reading it ({type(exc).__name__})"
-        outcome.hint = "this is a bug in nhictl: please report it (run with --log-level debug)"
+        # Where, not what: the exception's text could quote the data (even a token).
+        outcome.error = f"internal error while reading it ({type(exc).__name__}{_where(exc)})"
+        outcome.hint = "this is a bug in nhictl: please report it with this line"
         return None
     outcome.complete = True
     outcome.records = len(records)
     return records
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" at {os.path.basename(last.filename)}:{last.lineno} in {last.name}"
 
 
 def _without_prefix(message: str, name: str) -> str:

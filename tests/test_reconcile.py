@@ -375,7 +375,8 @@ def test_one_broken_source_does_not_sink_the_run(inv: Inventory, clock: Clock, t
     assert bad.name == "store" and bad.error
     assert not bad.error.startswith("source ")  # the name is said once, by whoever shows it
     if failure == "bug":
-        assert "internal error" in bad.error and "KeyError" in bad.error
+        assert "internal error" in bad.error and "KeyError at test_reconcile.py:" in bad.error
+        assert "team" not in bad.error  # where, never the exception's text (data)
     rows = bindings(inv)
     assert {k: v for k, v in rows.items() if v["source"] == "store"} == before  # untouched
     assert sum(1 for r in rows.values() if r["source"] == "a") == 3  # the others went on
