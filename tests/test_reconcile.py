@@ -424,6 +424,14 @@ def test_store_exposure_is_kept_per_source_and_replaced_on_each_read(
     run(inv, clock, store)
     with inv.engine.connect() as conn:
         assert len(load_snapshot(conn).observations) == 1
+    from nhictl.sources.inventory_sources import forget
+
+    forget(inv, "other", now=clock(), actor="t", command="c")  # another source: kept
+    with inv.engine.connect() as conn:
+        assert len(load_snapshot(conn).observations) == 1
+    forget(inv, "store", now=clock(), actor="t", command="c")  # retired: nothing to report
+    with inv.engine.connect() as conn:
+        assert load_snapshot(conn).observations == ()
     db.unlink()
     _sqlite_store(db, "xoxp-fake-" + secrets.token_hex(8)).chmod(0o600)  # the app fixed it
     run(inv, clock, store)
