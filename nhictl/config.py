@@ -32,7 +32,7 @@ LITERAL_SECRET_KEYS = (
 )
 SOURCE_KEYS: dict[str, set[str]] = {
     "file": {"path"},
-    "slack-store": {"store"},
+    "slack-store": {"store", "installations_table_name", "bots_table_name"},
     "workos": {"api_key_env", "base_url"},
     "nango": {"secret_key_env", "base_url", "provider_config_key"},
 }

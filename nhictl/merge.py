@@ -132,6 +132,9 @@ def merge(
         # Until Slack tells us, the identity is what the source recorded.
         row["workspace_id"] = record.source_team_id
         row["slack_user_id"] = record.source_slack_user_id
+        row["enterprise_id"] = record.enterprise_id
+    elif row.get("enterprise_id") is None:
+        row["enterprise_id"] = record.enterprise_id  # Slack did not say; the holder did
 
     if result.is_new:
         result.events.append((EventType.DISCOVERED.value, {

@@ -76,6 +76,7 @@ SOURCE_FIELDS: tuple[str, ...] = (
     "purpose",
     "declared_scopes",
     "source_team_id",
+    "enterprise_id",
     "source_slack_user_id",
     "channel_id",
     "token_kind",
@@ -108,6 +109,8 @@ class SourceRecord:
     purpose: list[str] = field(default_factory=list)
     declared_scopes: list[str] = field(default_factory=list)
     source_team_id: str | None = None
+    # The Enterprise Grid org as the holder recorded it (an org-wide install has no team).
+    enterprise_id: str | None = None
     source_slack_user_id: str | None = None
     channel_id: str | None = None
     token_kind: str | None = None
@@ -125,6 +128,16 @@ class SourceRecord:
     # broker that cannot hand out its credentials now): what was known is kept, and the
     # connection's other bindings ("<connection_id>#...") are not swept as removed.
     partial: bool = False
+
+
+@dataclass(frozen=True)
+class SourceObservation:
+    """A fact a source noticed about its holder while reading it, not about one binding
+    (e.g. a store file group or others can read). Kept per source; rules read them."""
+
+    kind: str  # e.g. "store_file_exposed"
+    subject: str  # what it is about, e.g. the file's path
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

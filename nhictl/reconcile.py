@@ -4,11 +4,20 @@ Network work happens before the write phase; the write phase is one transaction,
 interrupted run (even kill -9) leaves the inventory as it was, with the run still marked
 ``running``, which the next run records as ``interrupted``. A source that fails is not
 touched at all (no upsert, no sweep): its bindings keep their state.
+
+A failure that belongs to one source (an unreachable broker, a store that cannot be opened or
+parsed, even a bug met on one source's data) is that source's failure: the other sources are
+reconciled, the run is recorded as partial and names it (exit 4). Only the operator's own bad
+input (an invalid export file: :class:`InvalidInputError`) stops the run before anything is
+written (exit 3).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,10 +27,11 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, select
 
 from nhictl.clock import Clock, iso
-from nhictl.errors import ExitCode, NhictlError, SourceError
+from nhictl.errors import ExitCode, InvalidInputError, NhictlError
 from nhictl.merge import merge
 from nhictl.models import (
     EventType,
+    SourceObservation,
     SourceRecord,
     Status,
     TokenKind,
@@ -29,10 +39,12 @@ from nhictl.models import (
     binding_id,
 )
 from nhictl.secret import Secret, fingerprint
-from nhictl.sources.base import Source
+from nhictl.sources.base import ObservingSource, Source
 from nhictl.store import repo
 from nhictl.store.engine import Inventory
-from nhictl.store.tables import BINDINGS
+from nhictl.store.tables import BINDINGS, SOURCE_OBSERVATIONS
+
+_log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[str, int, int], None]  # phase, done, total
 
@@ -85,17 +97,40 @@ class _Collected:
     source: Source
     spec: str | None
     records: list[SourceRecord]
+    observations: list[SourceObservation] = field(default_factory=list)
 
 
 def _collect(source: Source, outcome: SourceOutcome) -> list[SourceRecord] | None:
+    """The source's records, or None when it failed (``outcome`` says why)."""
     try:
         records = list(source.collect())
-    except SourceError as exc:
-        outcome.error, outcome.hint = exc.message, exc.hint
+    except InvalidInputError:
+        raise  # the operator's own input (an export file): exit 3, nothing written
+    except NhictlError as exc:
+        outcome.error, outcome.hint = _without_prefix(exc.message, source.name), exc.hint
+        return None
+    except Exception as exc:  # a bug met on one source's data must not lose the others
+        _log.debug("reading source %r failed", source.name, exc_info=True)
+        # Where, not what: the exception's text could quote the data (even a token).
+        outcome.error = f"internal error while reading it ({type(exc).__name__}{_where(exc)})"
+        outcome.hint = "this is a bug in nhictl: please report it with this line"
         return None
     outcome.complete = True
     outcome.records = len(records)
     return records
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    return f" at {os.path.basename(last.filename)}:{last.lineno} in {last.name}"
+
+
+def _without_prefix(message: str, name: str) -> str:
+    """SourceError already says ``source 'x':``; the outcome carries the name itself."""
+    return message.removeprefix(f"source {name!r}: ")
 
 
 def _fetch_tokens(
@@ -171,7 +206,8 @@ def reconcile(
                 outcome.hint = "if the source really is empty now, run again with --allow-empty"
                 records = None
         if records is not None:
-            collected.append(_Collected(source, spec, records))
+            seen = source.observations() if isinstance(source, ObservingSource) else []
+            collected.append(_Collected(source, spec, records, seen))
     run_id = repo.begin_run(inv, "reconcile", now=clock(), actor=actor, command=command)
     report = ReconcileReport(run_id=run_id, sources=outcomes)
     # Records of other providers (file exports) are skipped, and counted in the run record.
@@ -208,6 +244,7 @@ def reconcile(
     with inv.engine.begin() as conn:
         for c in collected:
             _write_source(conn, c, report, fingerprints, results, now, run_id, actor)
+            _write_observations(conn, c, now, run_id)
         report.status_counts = repo.status_counts(conn)
         report.counts["validated"] = sum(1 for r in results.values() if r.outcome == "ok")
         report.counts["dead"] = sum(1 for r in results.values() if r.outcome == "dead")
@@ -340,6 +377,18 @@ def _write_source(
                             for r in updates])
     repo.append_events(conn, events)
     report.counts["seen"] += len(seen)
+
+
+def _write_observations(conn: Any, c: _Collected, now: str, run_id: str) -> None:
+    """Replace what is known about this source's holder with what this read noticed."""
+    conn.execute(SOURCE_OBSERVATIONS.delete().where(
+        SOURCE_OBSERVATIONS.c.source == c.source.name))
+    if c.observations:
+        conn.execute(SOURCE_OBSERVATIONS.insert(), [
+            {"source": c.source.name, "kind": o.kind, "subject": o.subject,
+             "details": json.dumps(o.details, sort_keys=True), "observed_at": now,
+             "run_id": run_id}
+            for o in c.observations])
 
 
 def _event(**fields: Any) -> tuple[Any, ...]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from nhictl.errors import InputFileError, SourceError
+from nhictl.errors import InputFileError, InvalidInputError, SourceError
 from nhictl.models import SourceRecord, ValidationResult, binding_id
 from nhictl.reconcile import ReconcileReport, reconcile
 from nhictl.secret import Secret, fingerprint
@@ -23,7 +25,7 @@ from nhictl.sources.export_file import ExportFileSource
 from nhictl.store import repo
 from nhictl.store.engine import Inventory, open_inventory
 from nhictl.store.tables import BINDINGS, EVENTS, RUNS
-from tests.conftest import sample_records, write_export
+from tests.conftest import TokenExport, sample_records, write_export
 
 
 class Clock:
@@ -333,3 +335,168 @@ def test_empty_read_of_a_populated_source_is_not_swept(inv: Inventory, clock: Cl
     accepted = run(inv, clock, ListSource("a", []), allow_empty=True)
     assert accepted.exit_code == 0
     assert {r["status"] for r in bindings(inv).values()} == {"removed"}
+
+
+def _sqlite_store(path: Path, token: str) -> Path:
+    """A slack_sdk SQLite3InstallationStore with one user install (default file mode)."""
+    from slack_sdk.oauth.installation_store import Installation
+    from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
+
+    SQLite3InstallationStore(database=str(path), client_id="c").save(Installation(
+        app_id="A1", team_id="T1", user_id="U1", user_token=token, user_scopes="chat:write"))
+    return path
+
+
+@pytest.mark.parametrize("failure", ["corrupt", "not_a_store", "bug"])
+def test_one_broken_source_does_not_sink_the_run(inv: Inventory, clock: Clock, tmp_path: Path,
+                                                 failure: str) -> None:
+    """A store that cannot be read is that store's failure: the others are reconciled, the
+    run is recorded as partial and names it, and the broken source is left untouched."""
+    from nhictl.sources.slack_store import SlackStoreSource
+
+    db = _sqlite_store(tmp_path / "store.db", "xoxp-fake-" + secrets.token_hex(8))
+    store = SlackStoreSource("store", f"sqlite:{db}")
+    run(inv, clock, ListSource("a", recs(2)), store)
+    before = {k: v for k, v in bindings(inv).items() if v["source"] == "store"}
+    assert len(before) == 1
+    if failure == "corrupt":
+        db.write_bytes(b"not a database " * 100)
+    elif failure == "not_a_store":
+        db.unlink()
+        with sqlite3.connect(db) as conn:
+            conn.execute("CREATE TABLE notes (id integer)")
+        conn.close()
+    broken: Any = store
+    if failure == "bug":
+        broken = ListSource("store", [], fail=KeyError("team"))
+    report = run(inv, clock, ListSource("a", recs(3)), broken, ListSource("b", recs(1)))
+    assert report.exit_code == 4 and report.partial
+    (bad,) = [s for s in report.sources if not s.complete]
+    assert bad.name == "store" and bad.error
+    assert not bad.error.startswith("source ")  # the name is said once, by whoever shows it
+    if failure == "bug":
+        assert "internal error" in bad.error and "KeyError at test_reconcile.py:" in bad.error
+        assert "team" not in bad.error  # where, never the exception's text (data)
+    rows = bindings(inv)
+    assert {k: v for k, v in rows.items() if v["source"] == "store"} == before  # untouched
+    assert sum(1 for r in rows.values() if r["source"] == "a") == 3  # the others went on
+    assert sum(1 for r in rows.values() if r["source"] == "b") == 1
+    latest = runs(inv)[0]
+    assert latest["id"] == report.run_id and latest["outcome"] == "partial"
+    assert (latest["detail"] or "").startswith("store: ")
+    assert {e["binding_id"] for e in events(inv, report.run_id)} <= {
+        k for k, v in rows.items() if v["source"] != "store"}
+
+
+def test_the_operators_invalid_export_still_stops_everything(
+    inv: Inventory, clock: Clock, token_export: TokenExport
+) -> None:
+    loose = token_export.path
+    loose.chmod(0o644)
+    with pytest.raises(InvalidInputError) as info:
+        run(inv, clock, ListSource("ok", recs(2)), ExportFileSource("file:e", loose))
+    assert info.value.exit_code == 3 and info.value.hint == f"chmod 600 {loose}"
+    assert bindings(inv) == {} and runs(inv) == []
+
+
+def test_store_exposure_is_kept_per_source_and_replaced_on_each_read(
+    inv: Inventory, clock: Clock, tmp_path: Path
+) -> None:
+    from nhictl.checks.snapshot import load_snapshot
+    from nhictl.sources.slack_store import SlackStoreSource
+
+    old = os.umask(0o022)
+    try:
+        db = _sqlite_store(tmp_path / "store.db", "xoxp-fake-" + secrets.token_hex(8))
+    finally:
+        os.umask(old)
+    store = SlackStoreSource("store", f"sqlite:{db}")
+    report = run(inv, clock, store, ListSource("a", recs(1)))
+    assert report.exit_code == 0
+    with inv.engine.connect() as conn:
+        (seen,) = load_snapshot(conn).observations
+    assert (seen.source, seen.kind, seen.subject) == ("store", "store_file_exposed",
+                                                      str(db.resolve()))
+    assert seen.details["modes"] == {"0644": 1}
+    assert seen.observed_at == "2026-11-01T13:00:00Z"
+
+    db.write_bytes(b"garbage " * 100)  # a failed read keeps what was known
+    run(inv, clock, store)
+    with inv.engine.connect() as conn:
+        assert len(load_snapshot(conn).observations) == 1
+    from nhictl.sources.inventory_sources import forget
+
+    forget(inv, "other", now=clock(), actor="t", command="c")  # another source: kept
+    with inv.engine.connect() as conn:
+        assert len(load_snapshot(conn).observations) == 1
+    forget(inv, "store", now=clock(), actor="t", command="c")  # retired: nothing to report
+    with inv.engine.connect() as conn:
+        assert load_snapshot(conn).observations == ()
+    db.unlink()
+    _sqlite_store(db, "xoxp-fake-" + secrets.token_hex(8)).chmod(0o600)  # the app fixed it
+    run(inv, clock, store)
+    with inv.engine.connect() as conn:
+        assert load_snapshot(conn).observations == ()
+
+
+def test_enterprise_id_from_the_source_before_any_validation(inv: Inventory,
+                                                             clock: Clock) -> None:
+    org = SourceRecord(connection_id="org", enterprise_id="E1", source_team_id=None,
+                       token=Secret("xoxp-fake-" + secrets.token_hex(8)))
+    run(inv, clock, ListSource("s", [org]))
+    bid = binding_id("s", "org")
+    assert bindings(inv)[bid]["enterprise_id"] == "E1"
+    validator = FakeValidator({bid: ValidationResult(outcome="ok", workspace_id="T7",
+                                                     enterprise_id=None, granted_scopes=[])})
+    run(inv, clock, ListSource("s", [org]), validator=validator)
+    assert bindings(inv)[bid]["enterprise_id"] == "E1"  # Slack did not say otherwise
+
+
+def test_a_version_1_inventory_is_migrated_and_then_keeps_observations(tmp_path: Path) -> None:
+    """Schema 2 adds source_observations; an inventory from before gets it from `init`."""
+    from sqlalchemy import inspect
+
+    from nhictl.errors import SchemaVersionError
+    from nhictl.store.tables import META, SOURCE_OBSERVATIONS
+
+    db = str(tmp_path / "v1.db")
+    inventory, _ = open_inventory(db, create=True)
+    with inventory.engine.begin() as conn:
+        SOURCE_OBSERVATIONS.drop(conn)
+        conn.execute(META.update().where(META.c.key == "schema_version").values(value="1"))
+    inventory.dispose()
+    with pytest.raises(SchemaVersionError):
+        open_inventory(db)  # a reader does not migrate behind the operator's back
+    inventory, action = open_inventory(db, create=True)
+    try:
+        assert action == "migrated"
+        with inventory.engine.connect() as conn:
+            assert "source_observations" in inspect(conn).get_table_names()
+        report = reconcile(inventory, [(ListSource("a", recs(1)), None)], clock=Clock(),
+                           actor="t", command="c")
+        assert report.exit_code == 0
+    finally:
+        inventory.dispose()
+
+
+def test_a_file_store_emptied_by_uninstalls_is_swept_only_with_allow_empty(
+    inv: Inventory, clock: Clock, tmp_path: Path
+) -> None:
+    from slack_sdk.oauth.installation_store import FileInstallationStore, Installation
+
+    from nhictl.sources.slack_store import SlackStoreSource
+
+    fs = FileInstallationStore(base_dir=str(tmp_path / "files"))
+    fs.save(Installation(app_id="A1", team_id="T1", user_id="U1",
+                         user_token="xoxp-fake-" + secrets.token_hex(8), user_scopes="chat:write",
+                         bot_token="xoxb-fake-" + secrets.token_hex(8), bot_id="B1",
+                         bot_user_id="UB1", bot_scopes="chat:write"))
+    store = SlackStoreSource("files", f"dir:{tmp_path / 'files'}")
+    assert run(inv, clock, store).counts["discovered"] == 2
+    fs.delete_all(enterprise_id=None, team_id="T1")  # what Bolt does on app_uninstalled
+    held = run(inv, clock, store)
+    assert held.exit_code == 4
+    assert "no connections while 2 are on record" in (held.sources[0].error or "")
+    assert {r["status"] for r in bindings(inv).values()} == {"unvalidated"}
+    swept = run(inv, clock, store, allow_empty=True)
+    assert swept.exit_code == 0 and swept.counts["removed"] == 2

@@ -105,8 +105,21 @@ class BindingView:
 
 
 @dataclass(frozen=True)
+class ObservationView:
+    """What the last complete read of a source noticed about its holder (not one binding)."""
+
+    source: str
+    kind: str
+    subject: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    observed_at: str | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     bindings: tuple[BindingView, ...] = ()
+    # Per-source observations, e.g. installation-store files others can read.
+    observations: tuple[ObservationView, ...] = ()
     # Sources for which any usage evidence was ingested (dormancy needs evidence).
     usage_sources: frozenset[str] = frozenset()
     # Per source, the earliest usage event: evidence shorter than the dormancy threshold

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from nhictl.checks import rules_holders as rh
 from nhictl.checks import rules_identity as ri
 from nhictl.checks import rules_lifecycle as rl
 from nhictl.checks import rules_scopes as rs
@@ -157,6 +158,17 @@ _RULES: tuple[Rule, ...] = (
         "Fires only when usage evidence was ingested for the binding's source.",
         "Confirm with the owner and revoke it.",
         fw("NHI1:2025", "DE.CM-03", "AC-2(3)", "5.3"), rl.dormant_binding, REVOKE,
+    ),
+    Rule(
+        "token_store_exposed", "An installation store's token files are open to group or others",
+        S.HIGH,
+        "slack_sdk writes its stores with the process umask (0644 under the usual 022), so "
+        "every local account and every backup of the host can read every token in them.",
+        "Make the store private: chmod 600 its files (and -wal/-journal), chmod 700 its "
+        "directory; and start the app with umask 077 (systemd UMask=0077) so new files stay "
+        "private. nhictl reads the store but never changes it.",
+        fw("NHI2:2025", "PR.DS-01", "SC-28, AC-3", "3.3"), rh.token_store_exposed, None,
+        "medium while a parent directory keeps group and others out",
     ),
     Rule(
         "suppression_expired", "A suppression passed its expiry date", S.LOW,

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from nhictl.checks.common import gc_paused
-from nhictl.checks.model import BindingView, Snapshot
+from nhictl.checks.model import BindingView, ObservationView, Snapshot
 from nhictl.models import EventType
 from nhictl.store import repo
-from nhictl.store.tables import BINDINGS, USAGE
+from nhictl.store.tables import BINDINGS, SOURCE_OBSERVATIONS, USAGE
 
 
 def _tuple(value: Any) -> tuple[str, ...]:
@@ -150,4 +150,11 @@ def load_snapshot(conn: Connection) -> Snapshot:
             select(USAGE.c.source, func.min(USAGE.c.at)).group_by(USAGE.c.source))
         if source is not None
     }
-    return Snapshot(bindings=views, usage_sources=frozenset(since), usage_since=since)
+    observations = tuple(
+        ObservationView(source=row.source, kind=row.kind, subject=row.subject,
+                        details=json.loads(row.details or "{}"), observed_at=row.observed_at)
+        for row in conn.execute(select(SOURCE_OBSERVATIONS).order_by(
+            SOURCE_OBSERVATIONS.c.source, SOURCE_OBSERVATIONS.c.kind,
+            SOURCE_OBSERVATIONS.c.subject)))
+    return Snapshot(bindings=views, observations=observations, usage_sources=frozenset(since),
+                    usage_since=since)

@@ -27,7 +27,7 @@ from nhictl.checks.model import BindingView, Finding, Rule, Snapshot
 from nhictl.errors import ConfigError
 from nhictl.tomlfile import read_toml
 
-SELECTORS: tuple[str, ...] = ("binding", "tenant", "workspace", "owner")
+SELECTORS: tuple[str, ...] = ("binding", "tenant", "workspace", "owner", "source")
 TEXT_KEYS: tuple[str, ...] = ("reason", "ticket", "approver")
 EXPIRED_RULE = "suppression_expired"
 
@@ -36,7 +36,7 @@ EXPIRED_RULE = "suppression_expired"
 class Suppression:
     index: int  # 1-based position in the file
     rule: str
-    selector: str  # binding | tenant | workspace | owner
+    selector: str  # binding | tenant | workspace | owner | source
     value: str
     reason: str
     ticket: str
@@ -51,9 +51,13 @@ class Suppression:
         return now.date() <= self.expires
 
     def matches(self, finding: Finding, view: BindingView | None) -> bool:
-        if finding.rule_id != self.rule or view is None:
+        if finding.rule_id != self.rule:
             return False
         v = self.value
+        if self.selector == "source":  # also findings about a source's holder (no binding)
+            return v == (view.source if view is not None else finding.evidence.get("source"))
+        if view is None:
+            return False
         if self.selector == "binding":
             return view.id == v  # exact: a prefix could silently cover future bindings
         if self.selector == "tenant":

@@ -413,7 +413,9 @@ class SlackBehaviour:
         if clients and clients.get(client_id) != client_secret:
             return _err("bad_client_secret" if client_id in clients else "invalid_client_id")
         if args.get("grant_type") != "refresh_token":
-            return _err("invalid_code" if args.get("code") else "invalid_grant_type")
+            if args.get("code"):
+                return self._exchange_code(str(args["code"]))
+            return _err("invalid_grant_type")
         refresh = str(args.get("refresh_token", ""))
         with self.world.lock:
             old = self.world.token_by_refresh(refresh) if refresh else None
@@ -448,6 +450,52 @@ class SlackBehaviour:
         else:
             body["authed_user"] = {"id": new.get("user_id")}
         return Reply(body=body)
+
+    def _exchange_code(self, code: str) -> Reply:
+        """An install: the authorization code's tokens, shaped as Slack answers them (and as
+        bolt-python's tests/mock_web_api_server/mock_handler.py OAUTH_V2_ACCESS_RESPONSE
+        does); a code works once."""
+        with self.world.lock:
+            grant = self.world.oauth_codes.pop(code, None)
+        if grant is None:
+            return _err("invalid_code")
+        bot = self.world.token(str(grant.get("bot_token") or ""))
+        user = self.world.token(str(grant.get("user_token") or ""))
+        first = bot or user
+        if first is None:
+            return _err("invalid_code")
+        team = self.world.teams.get(str(first.get("team_id")), {})
+        org = bool(grant.get("is_enterprise_install"))
+        enterprise = team.get("enterprise_id")
+        body: dict[str, Any] = {
+            "ok": True,
+            "app_id": first.get("app_id", "A0SANDBOX"),
+            # An org-wide (Enterprise Grid) install answers without a team.
+            "team": None if org else {"id": team.get("id", first.get("team_id")),
+                                      "name": team.get("name", "")},
+            "enterprise": {"id": enterprise, "name": team.get("enterprise_name", "")}
+            if enterprise else None,
+            "is_enterprise_install": org,
+        }
+        if bot is not None:
+            body.update({"access_token": bot["token"], "token_type": "bot",
+                         "scope": ",".join(self._scopes(bot)),
+                         "bot_user_id": bot.get("bot_user_id") or bot.get("user_id"),
+                         **self._rotation(bot)})
+        installer: dict[str, Any] = {"id": grant.get("user_id") or (user or {}).get("user_id")}
+        if user is not None:
+            installer.update({"access_token": user["token"], "token_type": "user",
+                              "scope": ",".join(self._scopes(user)), **self._rotation(user)})
+        body["authed_user"] = installer
+        return Reply(body=body)
+
+    def _rotation(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """``expires_in``/``refresh_token`` of a rotating (xoxe) token; nothing otherwise."""
+        expires = self.world.expires_at(entry)
+        if expires is None or not entry.get("refresh_token"):
+            return {}
+        return {"expires_in": max(0, int(expires - time.time())),
+                "refresh_token": entry["refresh_token"]}
 
 
 def encode_body(reply: Reply) -> tuple[bytes, str]:

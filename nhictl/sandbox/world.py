@@ -30,6 +30,9 @@ Scenario shape (every key optional except ``tokens``)::
       "retry_after": null,              # fixed Retry-After header (tests: 0 or 1)
       "slow_s": 5,                      # how long a "slow" fault sleeps
       "oauth_clients": {"123.456": "secret"},   # client_id -> secret for oauth.v2.access
+      "oauth_codes": {"code-1": {"bot_token": "xoxb-...", "user_token": "xoxp-..." | null,
+                                 "user_id": "U1", "is_enterprise_install": false}},
+                 # authorization codes oauth.v2.access exchanges (once) for tokens above
       "faults": [{"method": "auth.test", "token": "xoxp-...", "kind": "500_once"}],
                  # kinds: 500_once 503_html 404_html close fatal_error slow 429 error
                  # ("error": CODE plus extra fields) raw ("body": verbatim JSON text,
@@ -84,6 +87,7 @@ class World:
     retry_after: float | None = None
     slow_s: float = 5.0
     oauth_clients: dict[str, str] = field(default_factory=dict)
+    oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -107,6 +111,7 @@ class World:
             ),
             slow_s=float(data.get("slow_s", 5.0)),
             oauth_clients={str(k): str(v) for k, v in data.get("oauth_clients", {}).items()},
+            oauth_codes={str(k): dict(v) for k, v in data.get("oauth_codes", {}).items()},
         )
 
     @classmethod

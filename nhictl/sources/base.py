@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from nhictl.models import SourceRecord
+from nhictl.models import SourceObservation, SourceRecord
 from nhictl.secret import Secret
 
 
@@ -75,4 +75,14 @@ class FindableSource(Source, Protocol):
 
     def find(self, connection_id: str, owner_id: str | None = None) -> SourceRecord | None:
         """The record ``collect`` would give for this connection, or None if gone."""
+        ...
+
+
+@runtime_checkable
+class ObservingSource(Source, Protocol):
+    """A source that notices facts about its holder while reading it (an installation store
+    whose files others can read); the reconciler keeps them per source for the rules."""
+
+    def observations(self) -> list[SourceObservation]:
+        """What the last complete ``collect`` noticed."""
         ...

@@ -19,7 +19,7 @@ from nhictl.clock import iso
 from nhictl.models import EventType, Status
 from nhictl.store import repo
 from nhictl.store.engine import Inventory
-from nhictl.store.tables import BINDINGS
+from nhictl.store.tables import BINDINGS, SOURCE_OBSERVATIONS
 
 RETIRED = (Status.REMOVED.value, Status.REVOKED.value)
 
@@ -74,6 +74,8 @@ def forget(
                                          type=EventType.REMOVED.value, actor=actor,
                                          details=details))
         repo.append_events(conn, events)
+        # What its reads noticed about its holder (an exposed store) is no longer reported.
+        conn.execute(SOURCE_OBSERVATIONS.delete().where(SOURCE_OBSERVATIONS.c.source == source))
         repo.finish_run(conn, run_id, now=now, outcome="ok",
                         counts={"removed": len(targets)}, detail=f"forgot source {source}")
     return run_id, len(targets)

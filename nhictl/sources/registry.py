@@ -117,7 +117,9 @@ def from_config(cfg: SourceConfig, config: Config, http: HttpPolicy | None = Non
         if scheme in ("sqlite", "dir") and rest:
             store = f"{scheme}:{config.relative(rest)}"
         return SlackStoreSource(cfg.name, store, tenant=cfg.tenant,
-                                default_purpose=cfg.default_purpose)
+                                default_purpose=cfg.default_purpose,
+                                installations_table_name=opts.get("installations_table_name"),
+                                bots_table_name=opts.get("bots_table_name"))
     http = http or HttpPolicy()
     default_url = "https://api.workos.com" if cfg.kind == "workos" else "https://api.nango.dev"
     base_url = str(opts.get("base_url") or default_url)

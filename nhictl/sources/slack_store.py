@@ -1,28 +1,29 @@
 """The ``slack-store`` source: installation stores of python slack_sdk / Bolt apps, read-only.
 
-Three layouts, read directly because the stores have no "list everything" call:
+Three layouts (read directly because the stores have no "list everything" call; how each is
+read is in ``slack_store_read``):
 
 * ``sqlite:PATH``: a ``SQLite3InstallationStore`` database (tables ``slack_installations``
   and ``slack_bots``), opened with a ``mode=ro`` URI inside one read transaction;
 * ``sqlalchemy:URL``: a ``SQLAlchemyInstallationStore`` through any SQLAlchemy URL (``${VAR}``
-  in the URL is taken from the environment), plain SELECTs after reflecting the column names in
-  a transaction that is read-only where the database supports it and always rolled back;
+  in the URL is taken from the environment), plain SELECTs after reflecting the column names;
+  the app may have chosen its own table names (``installations_table_name``,
+  ``bots_table_name``);
 * ``dir:PATH``: a ``FileInstallationStore`` ``base_dir`` (``{enterprise}-{team}/`` directories,
   optionally under a ``{client_id}/`` level, with ``installer-{user}-latest`` and
   ``bot-latest`` JSON files).
 
 The newest installation per (app, enterprise, team, user) gives a user-token binding, the newest
-bot per (app, enterprise, team) a bot-token binding. Nothing is ever created or written: no
-tables, no files, no journal. Columns a store does not have (older slack_sdk) read as empty.
+bot per (app, enterprise, team) a bot-token binding. Columns a store does not have (older
+slack_sdk) read as empty. The store is the app's: a loose file mode is not refused but noted as
+an observation (``token_store_exposed`` reports it).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sqlite3
-import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,17 +35,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from nhictl.clock import iso
-from nhictl.errors import ConfigError, InsecureFileError, SourceError
-from nhictl.models import SourceRecord, TokenKind
+from nhictl.errors import ConfigError, SourceError
+from nhictl.models import SourceObservation, SourceRecord, TokenKind
 from nhictl.secret import Secret
+from nhictl.sources import slack_store_read as read
 from nhictl.sources.base import InMemoryTokenMixin
 
-INSTALLATIONS_TABLE = "slack_installations"
-BOTS_TABLE = "slack_bots"
 SCHEMES = ("sqlite", "sqlalchemy", "dir")
-MAX_JSON_BYTES = 1024 * 1024
-SQLITE_TIMEOUT_S = 5.0
-_USER_FILE = re.compile(r"^installer-([^-]+)-latest$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 Row = dict[str, Any]
@@ -63,6 +60,8 @@ class SlackStoreSource(InMemoryTokenMixin):
         tenant: str | None = None,
         default_purpose: list[str] | None = None,
         spec: str | None = None,
+        installations_table_name: str | None = None,
+        bots_table_name: str | None = None,
     ) -> None:
         self.name = name
         self.tenant = tenant
@@ -77,8 +76,13 @@ class SlackStoreSource(InMemoryTokenMixin):
         self.scheme = scheme
         self.location = location.strip()
         self.spec = spec or f"slack-store:{text}"
+        if scheme == "dir" and (installations_table_name or bots_table_name):
+            raise ConfigError(f"source {name!r}: table names apply to sqlite: and "
+                              "sqlalchemy: stores, not to a FileInstallationStore directory")
+        self.tables = read.Tables.named(name, installations_table_name, bots_table_name)
+        self._observations: list[SourceObservation] = []
         if scheme == "sqlalchemy" and not _ENV_REF.fullmatch(self.location):
-            _parse_url(name, self.location)
+            read.parse_url(name, self.location)
 
     # -- Source protocol ---------------------------------------------------------------------
 
@@ -95,9 +99,20 @@ class SlackStoreSource(InMemoryTokenMixin):
     def check(self) -> str:
         records = list(self.collect())
         users = sum(1 for r in records if r.token_kind == TokenKind.USER.value)
-        return f"ok: {users} user and {len(records) - users} bot tokens readable"
+        text = f"ok: {users} user and {len(records) - users} bot tokens readable"
+        for obs in self._observations:
+            d = obs.details
+            who = sorted(set(d["readable_by"]) | set(d["writable_by"]))
+            text += (f"; warning: {d['files_exposed']} store file(s) open to "
+                     f"{' and '.join(who)} (mode {', '.join(d['modes'])})")
+        return text
+
+    def observations(self) -> list[SourceObservation]:
+        """What the last ``collect`` noticed about the store (loose file modes)."""
+        return list(self._observations)
 
     def collect(self) -> Iterator[SourceRecord]:
+        self._observations = []
         if self.scheme == "sqlite":
             installs, bots = self._read_sqlite()
         elif self.scheme == "sqlalchemy":
@@ -111,66 +126,30 @@ class SlackStoreSource(InMemoryTokenMixin):
     def _error(self, message: str, hint: str | None = None) -> SourceError:
         return SourceError(self.name, message, hint=hint)
 
-    def _store_file(self, raw: str) -> Path:
-        path = Path(raw).expanduser()
-        try:
-            if not path.exists():
-                raise self._error(f"store file {path} not found")
-            if not path.is_file():
-                raise self._error(f"{path} is not a file")
-            for part in (path, Path(f"{path}-wal"), Path(f"{path}-journal")):
-                if part.exists():
-                    _ensure_private(part)
-        except OSError as exc:
-            raise self._error(f"cannot read {path}: {exc.strerror or exc}") from None
-        return path
+    def _notes(self, root: Path) -> read.ExposureNotes:
+        return read.ExposureNotes(root, self.scheme)
 
     def _read_sqlite(self) -> tuple[list[Row], list[Row] | None]:
-        path = self._store_file(self.location)
-        try:
-            conn = _connect_ro(path)
-        except sqlite3.Error as exc:
-            raise self._error(f"cannot open {path}: {exc}") from None
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute("BEGIN")  # one snapshot for both tables
-            names = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-            self._require_table(names, str(path))
-            installs = [dict(r) for r in conn.execute(f"SELECT * FROM {INSTALLATIONS_TABLE}")]
-            bots = None
-            if BOTS_TABLE in names:
-                bots = [dict(r) for r in conn.execute(f"SELECT * FROM {BOTS_TABLE}")]
-            conn.execute("ROLLBACK")
-        except sqlite3.Error as exc:
-            raise self._error(f"cannot read {path}: {exc}") from None
-        finally:
-            conn.close()
+        path, notes = read.store_file(self.location, self._notes, self._error)
+        installs, bots = read.read_sqlite(path, self.tables, self._error)
+        self._observations = notes.observations()
         return installs, bots
 
-    def _require_table(self, names: set[str], where: str) -> None:
-        if INSTALLATIONS_TABLE not in names:
-            raise self._error(
-                f"{where} is not a slack_sdk installation store (no {INSTALLATIONS_TABLE} table)"
-            )
-
     def _read_sqlalchemy(self) -> tuple[list[Row], list[Row] | None]:
-        url = _parse_url(self.name, self._expand_env(self.location))
+        url = read.parse_url(self.name, self._expand_env(self.location))
         backend = url.get_backend_name()
         secrets = [url.password] if isinstance(url.password, str) and url.password else []
+        notes: read.ExposureNotes | None = None
+        where = url.render_as_string(hide_password=True)
         try:
-            engine = self._engine(url, backend)
+            if backend == "sqlite":
+                path, notes = self._sqlite_url_file(url)
+                engine = read.sqlite_engine(path)
+            else:
+                engine = sqlalchemy.create_engine(url, poolclass=NullPool)
             try:
-                with engine.connect() as conn:
-                    if backend in ("postgresql", "mysql", "mariadb"):
-                        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                    inspector = sqlalchemy.inspect(conn)
-                    names = set(inspector.get_table_names())
-                    self._require_table(names, url.render_as_string(hide_password=True))
-                    installs = _select_all(conn, inspector, INSTALLATIONS_TABLE)
-                    bots = _select_all(conn, inspector, BOTS_TABLE) if BOTS_TABLE in names else None
-                    conn.rollback()
+                installs, bots = read.read_sqlalchemy(engine, backend, self.tables, where,
+                                                      self._error)
             finally:
                 engine.dispose()
         except (sqlalchemy.exc.SQLAlchemyError, ImportError, sqlite3.Error) as exc:
@@ -179,21 +158,18 @@ class SlackStoreSource(InMemoryTokenMixin):
                 detail = detail.replace(secret, "***")
             hint = "install the database driver" if isinstance(exc, ImportError) else None
             raise self._error(f"cannot read store: {type(exc).__name__}: {detail}", hint) from None
+        if notes is not None:
+            self._observations = notes.observations()
         return installs, bots
 
-    def _engine(self, url: URL, backend: str) -> sqlalchemy.Engine:
-        if backend != "sqlite":
-            return sqlalchemy.create_engine(url, poolclass=NullPool)
+    def _sqlite_url_file(self, url: URL) -> tuple[Path, read.ExposureNotes]:
         database = url.database or ""
         if database in ("", ":memory:") or database.startswith("file:"):
             raise ConfigError(
                 f"source {self.name!r}: a SQLite URL must name a database file",
                 hint="sqlalchemy:sqlite:////absolute/path.db",
             )
-        path = self._store_file(database)
-        return sqlalchemy.create_engine(
-            "sqlite://", creator=lambda: _connect_ro(path), poolclass=NullPool
-        )
+        return read.store_file(database, self._notes, self._error)
 
     def _expand_env(self, text: str) -> str:
         def value(match: re.Match[str]) -> str:
@@ -212,53 +188,10 @@ class SlackStoreSource(InMemoryTokenMixin):
 
     def _read_dir(self) -> tuple[list[Row], list[Row] | None]:
         base = Path(self.location).expanduser()
-        if not base.exists():
-            raise self._error(f"store directory {base} not found")
-        if not base.is_dir():
-            raise self._error(f"{base} is not a directory")
-        installs: list[Row] = []
-        bots: list[Row] = []
-        teams = 0
-        try:
-            for child in sorted(p for p in base.iterdir() if p.is_dir()):
-                if _is_team_dir(child):
-                    teams += 1
-                    self._read_team_dir(child, None, installs, bots)
-                    continue
-                for grandchild in sorted(p for p in child.iterdir() if p.is_dir()):
-                    if _is_team_dir(grandchild):
-                        teams += 1
-                        self._read_team_dir(grandchild, child.name, installs, bots)
-            if not teams and any(base.iterdir()):
-                raise self._error(f"{base} is not a slack_sdk FileInstallationStore directory")
-        except OSError as exc:
-            raise self._error(f"cannot read {base}: {exc.strerror or exc}") from None
+        notes = self._notes(base.resolve() if base.exists() else base)
+        installs, bots = read.read_dir(base, notes, self._error)
+        self._observations = notes.observations()
         return installs, bots
-
-    def _read_team_dir(
-        self, team_dir: Path, client_id: str | None, installs: list[Row], bots: list[Row]
-    ) -> None:
-        for path in sorted(team_dir.iterdir()):
-            if path.is_file() and _USER_FILE.match(path.name):
-                installs.append(self._read_json(path, client_id))
-            elif path.is_file() and path.name == "bot-latest":
-                bots.append(self._read_json(path, client_id))
-
-    def _read_json(self, path: Path, client_id: str | None) -> Row:
-        _ensure_private(path)
-        with path.open("rb") as handle:
-            data = handle.read(MAX_JSON_BYTES + 1)
-        if len(data) > MAX_JSON_BYTES:
-            raise self._error(f"{path}: larger than {MAX_JSON_BYTES} bytes")
-        try:
-            row = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise self._error(f"{path}: not valid JSON") from None
-        if not isinstance(row, dict):
-            raise self._error(f"{path}: not a JSON object")
-        row.setdefault("client_id", client_id)
-        row["_where"] = str(path)
-        return row
 
     # -- records -----------------------------------------------------------------------------
 
@@ -285,7 +218,7 @@ class SlackStoreSource(InMemoryTokenMixin):
         return sorted(records, key=lambda r: r.connection_id)
 
     def _normalise(self, raw: Row) -> Row:
-        where = raw.get("_where") or f"{INSTALLATIONS_TABLE} row id={raw.get('id')}"
+        where = raw.get("_where") or f"{self.tables.installations} row id={raw.get('id')}"
         row = dict(raw)
         for name in ("app_id", "client_id", "enterprise_id", "team_id", "user_id"):
             row[name] = _text(row.get(name))
@@ -321,6 +254,7 @@ class SlackStoreSource(InMemoryTokenMixin):
             "tenant": self.tenant,
             "purpose": list(self.default_purpose),
             "source_team_id": row["team_id"],
+            "enterprise_id": row["enterprise_id"],
             "owner_id": (installer or {}).get("user_id"),
             "channel_id": channel,
             "created_at": iso(installed) if installed else None,
@@ -361,53 +295,9 @@ class SlackStoreSource(InMemoryTokenMixin):
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _ensure_private(path: Path) -> None:
-    if os.name == "nt":
-        return
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
-        raise InsecureFileError(
-            f"{path}: slack_sdk store holds tokens and is readable by group or others "
-            f"(mode {stat.S_IMODE(mode):04o})",
-            hint=f"chmod 600 {path}",
-        )
 
 
-def _connect_ro(path: Path) -> sqlite3.Connection:
-    uri = "file:" + quote(str(path.resolve()), safe="/") + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=SQLITE_TIMEOUT_S, check_same_thread=False)
-    conn.isolation_level = None  # explicit BEGIN/ROLLBACK only
-    return conn
 
-
-def _parse_url(name: str, text: str) -> URL:
-    """A SQLAlchemy URL whose dialect is known; anything else is a config error."""
-    try:
-        url = make_url(text)
-        url.get_dialect()
-    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
-        raise ConfigError(
-            f"source {name!r}: not a usable SQLAlchemy URL ({type(exc).__name__})",
-            hint="e.g. sqlalchemy:postgresql://user:${DB_PASSWORD}@host/db",
-        ) from None
-    return url
-
-
-def _select_all(
-    conn: sqlalchemy.Connection, inspector: sqlalchemy.Inspector, table: str
-) -> list[Row]:
-    """Plain SELECT of every column the table really has (no type processing)."""
-    columns: list[sqlalchemy.ColumnClause[Any]] = [
-        sqlalchemy.column(c["name"]) for c in inspector.get_columns(table)
-    ]
-    query = sqlalchemy.select(*columns).select_from(sqlalchemy.table(table))
-    return [dict(r) for r in conn.execute(query).mappings()]
-
-
-def _is_team_dir(path: Path) -> bool:
-    return any(
-        p.name == "bot-latest" or _USER_FILE.match(p.name) is not None for p in path.iterdir()
-    )
 
 
 def _keep_newest(best: dict[Any, Row], key: Any, row: Row) -> None:

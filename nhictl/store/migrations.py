@@ -10,13 +10,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection, MetaData, String, Table
 
 Migration = Callable[[Connection], None]
+
+
+def _add_source_observations(conn: Connection) -> None:
+    """The table as version 2 defines it (spelled out: later versions may change it)."""
+    Table(
+        "source_observations",
+        MetaData(),
+        Column("source", String, primary_key=True),
+        Column("kind", String, primary_key=True),
+        Column("subject", String, primary_key=True),
+        Column("details", String, nullable=False),
+        Column("observed_at", String, nullable=False),
+        Column("run_id", String, nullable=True),
+    ).create(conn, checkfirst=True)
+
 
 # (version reached, description, function). Version 1 is the initial schema, created whole.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "initial schema: meta, bindings, runs, events, findings, usage", None),
+    (2, "source_observations: what a read noticed about a holder (exposed store files)",
+     _add_source_observations),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -123,6 +123,19 @@ class UsageRow(SQLModel, table=True):
     scopes: str = "[]"
 
 
+class SourceObservationRow(SQLModel, table=True):
+    """What the last complete read of a source noticed about its holder (e.g. a store file
+    others can read), replaced whole on every complete read of that source."""
+
+    __tablename__ = "source_observations"
+    source: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    subject: str = Field(primary_key=True)
+    details: str = "{}"
+    observed_at: str
+    run_id: str | None = None
+
+
 # Core Table handles: bulk reads and writes go through SQLAlchemy Core for speed (100k rows).
 def _table(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
@@ -136,3 +149,4 @@ RUNS = _table(RunRow)
 EVENTS = _table(EventRow)
 FINDINGS = _table(FindingRow)
 USAGE = _table(UsageRow)
+SOURCE_OBSERVATIONS = _table(SourceObservationRow)

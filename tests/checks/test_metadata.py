@@ -29,6 +29,7 @@ RULES_MD_MAPPING = """
 | `source_stale` | NHI1:2025 | ID.AM-02 | AC-2 | 5.1 |
 | `review_overdue` | NHI1:2025 | PR.AA-05 | AC-6(7), AC-2 | 5.1 |
 | `dormant_binding` | NHI1:2025 | DE.CM-03 | AC-2(3) | 5.3 |
+| `token_store_exposed` | NHI2:2025 | PR.DS-01 | SC-28, AC-3 | 3.3 |
 | `suppression_expired` | — | PR.AA-05 | AC-6(7) | — |
 
 """
@@ -41,7 +42,7 @@ DEFAULT_SEVERITY = {
     "discovery_scope_retained": "medium", "scope_expanded": "high",
     "identity_mismatch": "critical", "token_shared": "critical",
     "cross_tenant_workspace": "high", "review_overdue": "medium", "dormant_binding": "medium",
-    "suppression_expired": "low", "source_stale": "medium",
+    "suppression_expired": "low", "source_stale": "medium", "token_store_exposed": "high",
 }
 
 

@@ -7,6 +7,7 @@ import importlib
 import os
 import secrets
 import sqlite3
+import stat
 import sys
 import time
 import types
@@ -22,7 +23,7 @@ from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 from sqlalchemy import create_engine
 
 from nhictl.clock import iso
-from nhictl.errors import ConfigError, InsecureFileError, SourceError
+from nhictl.errors import ConfigError, SourceError
 from nhictl.models import SourceRecord
 from nhictl.sources.base import Source
 from nhictl.sources.slack_store import SlackStoreSource
@@ -126,7 +127,17 @@ def private(root: Path) -> None:
             os.chmod(Path(dirpath, f), 0o600)
 
 
-def build(kind: str, tmp_path: Path, client_id: str | None = None) -> Built:
+@pytest.fixture(autouse=True)
+def usual_umask() -> Iterator[None]:
+    """Stores are written as apps write them: under the usual umask 022."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def build(kind: str, tmp_path: Path, client_id: str | None = None,
+          tables: dict[str, str] | None = None) -> Built:
+    """A store written by slack_sdk's own class, files left with the modes it gave them."""
     root = tmp_path / "store"
     root.mkdir()
     tokens: dict[str, str] = {}
@@ -140,7 +151,7 @@ def build(kind: str, tmp_path: Path, client_id: str | None = None) -> Built:
     elif kind == "sqlalchemy":
         db = root / "alchemy.db"
         engine = create_engine(f"sqlite:///{db}")
-        sa = sqlalchemy_store_class()(client_id="111.222", engine=engine)
+        sa = sqlalchemy_store_class()(client_id="111.222", engine=engine, **(tables or {}))
         sa.create_tables()
         for item in items:
             sa.save(item)
@@ -151,7 +162,6 @@ def build(kind: str, tmp_path: Path, client_id: str | None = None) -> Built:
         for item in items:
             fs.save(item)
         store = f"dir:{root}"
-    private(root)
     return Built(store, root, tokens)
 
 
@@ -307,17 +317,41 @@ def test_older_layout_without_optional_columns(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_loose_permissions_are_refused(kind: str, tmp_path: Path) -> None:
+def test_store_with_default_modes_is_read_and_its_exposure_noted(kind: str,
+                                                                  tmp_path: Path) -> None:
+    """slack_sdk leaves its files 0644 under umask 022: read them, note the exposure."""
     built = build(kind, tmp_path)
-    loose = next(p for p in sorted(built.root.rglob("*")) if p.is_file())
-    loose.chmod(0o644)
-    if kind == "dir":  # every token file is checked
-        for p in built.root.rglob("*latest"):
-            p.chmod(0o644)
-    with pytest.raises(InsecureFileError) as info:
-        list(SlackStoreSource("bolt", built.store).collect())
-    assert info.value.exit_code == 3
-    assert info.value.hint is not None and info.value.hint.startswith("chmod 600 ")
+    files = [p for p in sorted(built.root.rglob("*")) if p.is_file()]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in files} == {0o644}  # as slack_sdk wrote
+    source = SlackStoreSource("bolt", built.store)
+    assert len(list(source.collect())) == 6
+    (seen,) = source.observations()
+    assert (seen.kind, seen.subject) == ("store_file_exposed", str(
+        built.root if kind == "dir" else files[0]))
+    details = seen.details
+    assert details["modes"] == {"0644": len(files)} and details["files_exposed"] == len(files)
+    assert details["readable_by"] == ["group", "others"] and details["writable_by"] == []
+    assert details["store"] == kind
+    assert "warning: " in source.check() and "mode 0644" in source.check()
+
+    private(built.root)
+    assert len(list(source.collect())) == 6
+    assert source.observations() == []  # fixed by the app: nothing to report
+    assert source.check().endswith("tokens readable")
+
+
+def test_sqlite_journal_files_are_examined_too(tmp_path: Path) -> None:
+    built = build("sqlite", tmp_path)
+    private(built.root)
+    db = Path(built.store.removeprefix("sqlite:"))
+    wal = Path(f"{db}-wal")
+    wal.write_bytes(b"")
+    wal.chmod(0o640)
+    source = SlackStoreSource("bolt", built.store)
+    list(source.collect())
+    (seen,) = source.observations()
+    assert seen.details["examples"] == [str(wal.resolve())]
+    assert seen.details["readable_by"] == ["group"] and seen.details["modes"] == {"0640": 1}
 
 
 @pytest.mark.parametrize(
@@ -454,3 +488,58 @@ def test_unreachable_database_is_a_source_error_without_the_password() -> None:
     text = f"{info.value} {info.value.hint}"
     assert password not in text
     assert info.value.exit_code == 4
+
+
+@pytest.mark.parametrize("client_id", [None, "111.222"])
+def test_file_store_whose_teams_were_all_uninstalled_is_empty(client_id: str | None,
+                                                              tmp_path: Path) -> None:
+    """Bolt's uninstall (``delete_all``: delete_bot + delete_installation) removes the files
+    by glob and leaves each ``{enterprise}-{team}`` directory behind, empty."""
+    built = build("dir", tmp_path, client_id=client_id)
+    fs = FileInstallationStore(base_dir=str(built.root), client_id=client_id)
+    fs.delete_installation(enterprise_id=None, team_id="T1", user_id="U2")  # one user leaves
+    records = by_id(list(SlackStoreSource("bolt", built.store).collect()))
+    assert "A111:-:T1:U2:user" not in records and "A111:-:T1:U1:user" in records
+    for enterprise, team in ((None, "T1"), ("E1", None), (None, "T2")):
+        fs.delete_all(enterprise_id=enterprise, team_id=team)
+    left = sorted(p.relative_to(built.root).as_posix() for p in built.root.rglob("*"))
+    prefix = f"{client_id}/" if client_id else ""
+    assert left == ([client_id] if client_id else []) + [
+        f"{prefix}E1-none", f"{prefix}none-T1", f"{prefix}none-T2"]  # empty team directories
+    source = SlackStoreSource("bolt", built.store)
+    assert list(source.collect()) == []
+    assert source.observations() == []  # no file left to expose
+
+
+@pytest.mark.parametrize("kind", ["sqlalchemy", "sqlite"])
+def test_custom_sqlalchemy_table_names(kind: str, tmp_path: Path) -> None:
+    names = {"installations_table_name": "acme_installs", "bots_table_name": "acme_bots"}
+    built = build("sqlalchemy", tmp_path, tables=names)
+    store = built.store
+    if kind == "sqlite":
+        store = "sqlite:" + built.store.removeprefix("sqlalchemy:sqlite:///")
+    with pytest.raises(SourceError, match=r"no slack_installations table.*_table_name"):
+        list(SlackStoreSource("bolt", store).collect())
+    records = by_id(list(SlackStoreSource("bolt", store, **names).collect()))
+    assert len(records) == 6
+    bot = records["A111:-:T1:bot"]  # from acme_bots, the newest bot
+    assert bot.token is not None and bot.token.reveal() == built.tokens["bot_new"]
+    only_installs = SlackStoreSource("bolt", store, installations_table_name="acme_installs")
+    assert len(list(only_installs.collect())) == 6  # no slack_bots: bots from installations
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "x;drop table y", "1abc", "t" * 64])
+def test_table_names_must_be_plain(bad: str) -> None:
+    with pytest.raises(ConfigError, match="installations_table_name"):
+        SlackStoreSource("s", "sqlite:/x.db", installations_table_name=bad)
+    with pytest.raises(ConfigError, match="not to a FileInstallationStore"):
+        SlackStoreSource("s", "dir:/x", bots_table_name="b")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_enterprise_id_is_a_record_field(kind: str, tmp_path: Path) -> None:
+    built = build(kind, tmp_path)
+    records = by_id(list(SlackStoreSource("bolt", built.store).collect()))
+    for cid in ("A111:E1:-:U3:user", "A111:E1:-:bot"):  # the org-wide install has no team
+        assert (records[cid].enterprise_id, records[cid].source_team_id) == ("E1", None)
+    assert records["A111:-:T1:bot"].enterprise_id is None
