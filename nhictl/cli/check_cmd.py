@@ -165,14 +165,6 @@ def _warn_idle_suppressions(st: AppState, policy: Policy, report: CheckReport) -
                     "matched no finding; check its selector (binding ids must be whole)")
 
 
-def run_checks_after_reconcile(st: AppState, fail_on: Severity) -> int:
-    """For ``nhictl reconcile --fail-on SEV``: run every rule, summary on stderr, exit code."""
-
-    report = execute(st, command="reconcile --fail-on")
-    st.info(summary_line(report))
-    return explain_fail_on(st, report, fail_on)
-
-
 def explain_fail_on(st: AppState, report: CheckReport, fail_on: Severity | None) -> int:
     """The --fail-on exit code; when it is 1, say which findings (even with -q: a cron job
     that exits 1 must say why)."""

@@ -9,7 +9,6 @@ import typer
 from nhictl.cli.columns import EVENT_COLUMNS, EVENT_CSV
 from nhictl.cli.common import (
     MAX_SECONDS,
-    AppState,
     OutputOpt,
     emit,
     example,
@@ -117,6 +116,14 @@ def reconcile_cmd(
             "(all of its bindings become removed).",
         ),
     ] = False,
+    fail_on_partial: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-partial/--no-fail-on-partial",
+            help="Exit 4 when the run is partial, even with findings (default); "
+            "--no-fail-on-partial exits by the findings alone (still warning).",
+        ),
+    ] = True,
     output: Annotated[
         Format | None,
         typer.Option(
@@ -152,16 +159,9 @@ def reconcile_cmd(
         output=output,
         allow_empty=allow_empty,
     )
-    if fail_on is not None:
-        code = _fail_on(st, fail_on, code)
-    raise typer.Exit(code)
+    from nhictl.cli.exit_status import reconcile_exit_code
 
-
-def _fail_on(st: AppState, fail_on: Severity, code: int) -> int:
-    from nhictl.cli.check_cmd import run_checks_after_reconcile
-
-    findings_code = run_checks_after_reconcile(st, fail_on)
-    return findings_code or code
+    raise typer.Exit(reconcile_exit_code(st, code, fail_on, fail_on_partial=fail_on_partial))
 
 
 def events(
@@ -186,6 +186,7 @@ def events(
     from nhictl.store import repo
 
     st = state(ctx)
+    _known_event_types(event_type or [])
     inv = st.open()
     since_iso = None
     if since:
@@ -200,6 +201,17 @@ def events(
         rows = repo.iter_events(conn, binding_id=bid, since=since_iso, types=event_type or [])
         columns = EVENT_COLUMNS if output is Format.TABLE else EVENT_CSV
         emit(st, Document("events", columns, rows, now_iso()), output)
+
+
+def _known_event_types(types: list[str]) -> None:
+    """A mistyped --type would list nothing and look like a quiet history: refuse it."""
+    from nhictl.models import EventType
+
+    known = [t.value for t in EventType]
+    for value in types:
+        if value not in known:
+            raise typer.BadParameter(f"unknown event type {value!r}; expected one of: "
+                                     + ", ".join(known), param_hint="--type")
 
 
 def register(app: typer.Typer) -> None:
