@@ -2,7 +2,7 @@
 
 Builds the wheel from a copy of the source tree (offline: ``--no-build-isolation`` with the
 dev venv's setuptools, ``--no-index``), installs it into a fresh venv, and runs commands that
-read package data (the scope catalog) and the sandbox (the demo).
+read package data (the scope catalog, the published schemas) and the sandbox (the demo).
 The fresh venv sees the dev venv's site-packages through a ``.pth`` line for the
 dependencies only: a ``.pth`` inside a path added that way is not processed, so the dev
 venv's editable nhictl cannot shadow the installed wheel (asserted below).
@@ -70,6 +70,11 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
     scopes = json.loads(_run(nhictl, "scopes", "list", "-o", "json", cwd=tmp_path, env=env))
     assert len(scopes["scopes"]) > 50
     assert {"chat:write", "channels:history"} <= {s["scope"] for s in scopes["scopes"]}
+
+    listed = _run(nhictl, "schema", cwd=tmp_path, env=env)
+    assert "export" in listed.split()
+    schema = json.loads(_run(nhictl, "schema", "export", cwd=tmp_path, env=env))
+    assert schema["$schema"].startswith("https://json-schema.org/")
 
     demo = tmp_path / "demo"
     _run(nhictl, "demo", "--out", demo, cwd=tmp_path, env=env)

@@ -116,6 +116,14 @@ def reconcile_cmd(
             "(all of its bindings become removed).",
         ),
     ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="An export field name close to a known one (ownerEmail, scope) is an "
+            "error (exit 3, nothing written), not a warning.",
+        ),
+    ] = False,
     fail_on_partial: Annotated[
         bool,
         typer.Option(
@@ -158,6 +166,7 @@ def reconcile_cmd(
         deadline=deadline,
         output=output,
         allow_empty=allow_empty,
+        strict=strict,
     )
     from nhictl.cli.exit_status import reconcile_exit_code
 

@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "nhictl.cli.review_cmd",
     "nhictl.cli.revoke_cmd",
     "nhictl.cli.demo_cmd",
+    "nhictl.cli.schema_cmd",
 )
 
 

@@ -29,14 +29,19 @@ def run_reconcile(
     deadline: float | None,
     output: Format | None,
     allow_empty: bool = False,
+    strict: bool = False,
 ) -> int:
     from nhictl.clock import system_clock
     from nhictl.reconcile import reconcile
+    from nhictl.sources.export_file import ExportFileSource
     from nhictl.sources.registry import keep_recorded_names, resolve
     from nhictl.store.repo import actor_name
 
     http = st.http_policy(deadline)  # --deadline bounds the whole run: reads and validation
     sources = resolve(specs, st.config, http)
+    for source, _ in sources:  # --strict: an export's near-miss field names are exit 3
+        if isinstance(source, ExportFileSource):
+            source.strict = strict
     workers = concurrency or st.config.slack_concurrency or 16
     validator = _validator(st, workers, http) if validate else None
     command = command_line()
@@ -60,6 +65,9 @@ def run_reconcile(
             report = reconcile(inv, sources, clock=system_clock, actor=actor_name(st.actor),
                                command=command.strip(), validator=validator, concurrency=workers,
                                progress=log_phase, allow_empty=allow_empty)
+    for source, _ in sources:
+        for warning in getattr(source, "field_warnings", ()):
+            st.warn(warning)
     if output is Format.JSON:
         from nhictl.reconcile import as_json
         from nhictl.untrusted import mask

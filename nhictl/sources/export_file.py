@@ -29,6 +29,7 @@ from nhictl.sources.export_secrets import (
     secret_shape,
     shaped_secret_inside,
 )
+from nhictl.sources.field_names import check_field_names
 from nhictl.sources.fileperm import ensure_private
 
 MAX_FILE_BYTES = MAX_EXPORT_BYTES
@@ -54,6 +55,8 @@ OWNER_STATUSES = ("active", "deactivated")
 # Unknown fields are kept as metadata, except secrets (see export_secrets): secret-named
 # fields are dropped with a warning, secret-shaped values refuse the file.
 TOKEN_CHECKED = (*STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, "id")
+# Names with a meaning (installer_user_id is metadata that reconcile reads).
+MEANINGFUL = (*KNOWN, "installer_user_id")
 
 
 def _split_list(value: str) -> list[str]:
@@ -78,6 +81,8 @@ class ExportFileSource(InMemoryTokenMixin):
         self.skipped_other_providers = 0
         self.dropped_secret_fields: set[str] = set()
         self._secret_metadata = False
+        self.strict = False  # near-miss field names are errors (reconcile --strict)
+        self.field_warnings: list[str] = []
 
     def describe(self) -> str:
         return f"export file {self.path}"
@@ -356,4 +361,6 @@ class ExportFileSource(InMemoryTokenMixin):
             names = ", ".join(ascii(n)[1:-1][:80] for n in sorted(self.dropped_secret_fields)[:5])
             log(f"warning: {self.path}: secret-named field(s) not kept as metadata: {names}",
                 logging.WARNING)
+        self.field_warnings = check_field_names(str(self.path), {k for r in records for k in
+                                                r.metadata}, MEANINGFUL, strict=self.strict)
         return records
