@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check nhictl tests bench
+	$(BIN)/ruff check nhictl tests bench tools
 	$(BIN)/mypy
 
 test: lint

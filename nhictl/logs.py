@@ -11,6 +11,7 @@ from nhictl.clock import iso, system_clock
 from nhictl.untrusted import inert, mask
 
 LOGGER = "nhictl"
+LOG_SCHEMA_VERSION = 1
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,6 +20,7 @@ class JsonFormatter(logging.Formatter):
             "time": iso(system_clock()),
             "level": record.levelname.lower(),
             "event": record.getMessage(),
+            "schema_version": LOG_SCHEMA_VERSION,  # the line's shape: `nhictl schema log`
         }
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):

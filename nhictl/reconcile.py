@@ -410,11 +410,17 @@ def summary_line(report: ReconcileReport) -> str:
     return ", ".join(parts) + ("; " + ", ".join(drift) if drift else "")
 
 
-def as_json(report: ReconcileReport) -> str:
+def as_json(report: ReconcileReport, generated_at: str) -> str:
+    """``reconcile -o json`` (schema ``reconcile``): the names the JSON log's
+    ``reconcile finished`` line uses too (``counts``, ``statuses``, ``partial``...)."""
     return json.dumps({
+        "schema_version": 1,
+        "generated_at": generated_at,
         "run_id": report.run_id,
         "counts": dict(report.counts),
-        "status_counts": report.status_counts,
+        "statuses": report.status_counts,
+        "partial": report.partial,
+        "failed_sources": [s.name for s in report.sources if not s.complete],
         "sources": [s.__dict__ for s in report.sources],
         "inconclusive": [{"binding_id": b, "reason": r} for b, r in report.inconclusive],
     }, indent=2)

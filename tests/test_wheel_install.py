@@ -20,6 +20,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,4 +80,7 @@ def test_wheel_installs_into_a_fresh_venv_and_runs(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     _run(nhictl, "demo", "--out", demo, cwd=tmp_path, env=env)
     assert (demo / "access-review.html").is_file()
+    findings = json.loads((demo / "findings.json").read_text())
+    published = json.loads(_run(nhictl, "schema", "findings", cwd=tmp_path, env=env))
+    assert list(Draft202012Validator(published).iter_errors(findings)) == []
     assert (demo / "sandbox" / "scenario.json").is_file()

@@ -34,7 +34,8 @@ def write_reports(st: AppState, out: Path) -> None:
     import json
 
     atomic_write_text(out / "findings.json", json.dumps(
-        {"schema_version": 1, "generated_at": report.generated_at, "findings": findings},
+        {"schema_version": 1, "generated_at": report.generated_at, "findings": findings,
+         "summary": report.summary(), "resolved": report.resolved},  # as `check -o json`
         indent=2, default=str) + "\n")
     written = ["findings.json"]
     for fmt, name in (("html", "access-review.html"), ("csv", "access-review.csv"),

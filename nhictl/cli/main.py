@@ -288,6 +288,7 @@ def _json_error(message: str, hint: str | None, code: int, kind: str) -> None:
         "event": message,
         "error": kind,
         "exit_code": code,
+        "schema_version": 1,  # as every JSON log line (`nhictl schema log`)
     }
     if hint:
         record["hint"] = hint

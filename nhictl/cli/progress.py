@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from nhictl.cli.common import AppState, command_line
+from nhictl.cli.common import AppState, command_line, now_iso
 from nhictl.exporters.base import Format
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def run_reconcile(
         from nhictl.reconcile import as_json
         from nhictl.untrusted import mask
 
-        print(mask(as_json(report)))  # ASCII JSON: controls escaped; secrets masked
+        print(mask(as_json(report, now_iso())))  # ASCII JSON: controls escaped; secrets masked
     _summary(st, report, tty)
     return report.exit_code
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from nhictl.cli.common import example, state
+from nhictl.cli.common import example, now_iso, state
 
 usage = typer.Typer(
     help="Token-use evidence for last-used and dormancy checks.", no_args_is_help=True
@@ -44,7 +44,8 @@ def ingest(
     with st.open_for_write(f"nhictl usage ingest {file.name}") as inv:
         report = ingest_usage(inv, file, now=system_clock(), actor=actor_name(st.actor))
     if output == "json":
-        json.dump({"schema_version": 1, "usage": report.as_dict()}, sys.stdout, indent=2)
+        json.dump({"schema_version": 1, "generated_at": now_iso(), "usage": report.as_dict()},
+                  sys.stdout, indent=2)
         sys.stdout.write("\n")
     st.info(
         f"{file}: {report.events} events, {report.inserted} new, {report.duplicates} "

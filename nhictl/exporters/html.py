@@ -3,7 +3,7 @@
 No external scripts, fonts or images (a Content-Security-Policy forbids loading any); the
 small sorting script is inline; print CSS makes it readable on paper (landscape, repeated
 table header, no buttons). Optional ``doc.extra`` keys it understands: ``summary`` (the
-review summary: ``by_status``, ``findings_by_severity``, ``recommended_actions``,
+review summary: ``statuses``, ``by_severity``, ``recommended_actions``,
 ``oldest_validation``, ``never_validated``, ``bindings``) and ``instructions`` (a list of
 sentences for reviewers).
 """
@@ -156,8 +156,8 @@ def _summary(summary: dict[str, Any]) -> str:
     out += [f'<div class="card"><div class="n">{_e(n)}</div><div class="l">{_e(label)}</div>'
             "</div>" for n, label in cards]
     out.append('</div><div class="charts">')
-    charts = [("Bindings by status", summary.get("by_status") or {}),
-              ("Findings by severity", summary.get("findings_by_severity") or {}),
+    charts = [("Bindings by status", summary.get("statuses") or {}),
+              ("Findings by severity", summary.get("by_severity") or {}),
               ("Recommended action", actions)]
     for title, counts in charts:
         if counts:

@@ -28,7 +28,7 @@ def markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], generated_
                       f"{summary['bindings']} binding(s).", ""]
     actions = summary["recommended_actions"]
     out.append("Recommended: " + ", ".join(f"{k} {v}" for k, v in actions.items()) + ".")
-    sev = ", ".join(f"{k} {v}" for k, v in summary["findings_by_severity"].items() if v)
+    sev = ", ".join(f"{k} {v}" for k, v in summary["by_severity"].items() if v)
     out.append(f"Findings: {sev or 'none'}.")
     out += ["", "## How to review", ""]
     out += [f"* {line}" for line in INSTRUCTIONS]

@@ -208,8 +208,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     oldest = min(validated, key=lambda r: str(r["last_validated_at"])) if validated else None
     return {
         "bindings": len(rows),
-        "by_status": {s.value: statuses.get(s.value, 0) for s in Status},
-        "findings_by_severity": {s.value: severities.get(s.value, 0)
+        "statuses": {s.value: statuses.get(s.value, 0) for s in Status},
+        "by_severity": {s.value: severities.get(s.value, 0)
                                  for s in reversed(list(Severity))},
         "recommended_actions": {a: actions.get(a, 0) for a in ACTIONS},
         "never_validated": sum(1 for r in rows if not r.get("last_validated_at")),

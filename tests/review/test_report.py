@@ -106,8 +106,8 @@ def test_rows_excess_scopes_severity_and_revoked_filter() -> None:
     revoked = next(r for r in everything if r["binding_id"] == "b-0000000002")
     assert revoked["revoke_command"] == "" and revoked["recommended_action"] == "keep"
     summary = summarise(everything)
-    assert summary["by_status"]["revoked"] == 1 and summary["by_status"]["active"] == 2
-    assert summary["findings_by_severity"]["high"] == 1  # the suppressed one is not counted
+    assert summary["statuses"]["revoked"] == 1 and summary["statuses"]["active"] == 2
+    assert summary["by_severity"]["high"] == 1  # the suppressed one is not counted
     assert summary["oldest_validation"]["binding_id"] == "b-0000000001"
 
 
