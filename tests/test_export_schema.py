@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+import secrets
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,7 @@ def near_miss_export(tmp_path: Path) -> tuple[dict[str, str], Path]:
     path = write_private(tmp_path / "export.json", [
         {"id": "c1", "ownerEmail": "grace@acme.example", "scope": "chat:write", "plan": "x"},
         {"id": "c2", "owner-email": "alan@acme.example", "installer_user_id": "U1"},
+        {"id": "c3", "accessToken": "xoxp-FAKE-" + secrets.token_hex(8)},
     ])
     return env, path
 
@@ -152,11 +154,15 @@ def test_near_miss_field_names_are_warned_about(
     result = nhictl("reconcile", "--no-validate", "-s", f"file:{path}", env=env)
     assert result.code == 0, result.err
     warnings = [line for line in result.err.splitlines() if "did you mean" in line]
-    assert len(warnings) == 3, result.err
+    assert len(warnings) == 4, result.err
     assert any("'ownerEmail'" in w and "'owner_email'" in w for w in warnings)
     assert any("'owner-email'" in w and "'owner_email'" in w for w in warnings)
     assert any("'scope'" in w and "'scopes'" in w for w in warnings)
     assert not any("'plan'" in w or "installer_user_id" in w for w in warnings)
+    # a misspelt token field is dropped (it looks like a secret): the token is never seen
+    assert any("'accessToken'" in w and "dropped" in w and "'access_token'" in w
+               for w in warnings)
+    assert "xoxp-FAKE" not in result.err
 
 
 def test_strict_makes_near_misses_exit_3_with_nothing_written(

@@ -36,9 +36,10 @@ def reconcile_exit_code(
     parts = ["partial run (a source or Slack could not be read completely; see above)"]
     if hits and fail_on is not None:
         parts.append(f"{hits} unsuppressed finding(s) at or above {fail_on.value}")
-    why = ("partial (4) takes precedence over findings (1)" if hits and fail_on_partial
-           else "--no-fail-on-partial" if not fail_on_partial else "partial")
-    message = f"exit {code}: " + " and ".join(parts) + f"; {why}"
+    why = ("; partial (4) takes precedence over findings (1)" if hits and fail_on_partial
+           else "; --no-fail-on-partial: the exit code is the findings'" if not fail_on_partial
+           else "")
+    message = f"exit {code}: " + " and ".join(parts) + why
     if st.log_format == "json":
         from nhictl.logs import log
 

@@ -361,6 +361,7 @@ class ExportFileSource(InMemoryTokenMixin):
             names = ", ".join(ascii(n)[1:-1][:80] for n in sorted(self.dropped_secret_fields)[:5])
             log(f"warning: {self.path}: secret-named field(s) not kept as metadata: {names}",
                 logging.WARNING)
-        self.field_warnings = check_field_names(str(self.path), {k for r in records for k in
-                                                r.metadata}, MEANINGFUL, strict=self.strict)
+        self.field_warnings = check_field_names(
+            str(self.path), {k for r in records for k in r.metadata}, MEANINGFUL,
+            strict=self.strict, dropped=self.dropped_secret_fields)
         return records

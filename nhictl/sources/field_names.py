@@ -38,15 +38,19 @@ def near_misses(fields: Iterable[str], known: Iterable[str]) -> list[tuple[str, 
 
 
 def check_field_names(
-    path: str, fields: Iterable[str], known: Iterable[str], *, strict: bool
+    path: str, fields: Iterable[str], known: Iterable[str], *, strict: bool,
+    dropped: Iterable[str] = (),
 ) -> list[str]:
-    """Warnings for near-miss field names; with ``strict``, the first one is an error
-    (InputFileError, exit 3, raised before anything is written)."""
-    found = near_misses(fields, known)
+    """Warnings for near-miss field names; with ``strict``, any is an error (InputFileError,
+    exit 3, raised before anything is written). ``dropped`` are fields that were not kept
+    because they look like secrets (``accessToken``: a token nhictl then never sees)."""
+    dropped = set(dropped)
+    found = near_misses({*fields, *dropped}, known)
     if strict and found:
         names = ", ".join(f"{f!r} (did you mean {m!r}?)" for f, m in found)
         raise InputFileError(path, None, f"unknown field(s) close to export fields: {names}",
                              hint="rename the field(s), or drop --strict to keep them as "
                              "metadata")
-    return [f"{path}: field {f!r} is not an export field (kept as metadata); "
-            f"did you mean {m!r}?" for f, m in found]
+    return [f"{path}: field {f!r} is not an export field ("
+            + ("dropped: it looks like a secret" if f in dropped else "kept as metadata")
+            + f"); did you mean {m!r}?" for f, m in found]
