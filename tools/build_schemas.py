@@ -186,6 +186,10 @@ OUTPUTS = [
            "`--yes", {"plan": rows(obj({k: STR for k in (
                "binding_id", "owner", "workspace", "token_kind", "status", "source",
                "will_call", "reason", "notes")}))}),
+    output("forget-plan", "the bindings `sources forget` would mark removed",
+           "nhictl sources forget NAME -o json` (without `--yes", {"plan": rows(obj({
+               "id": BINDING["properties"]["id"], "connection_id": STR, "status": STATUS,
+               "owner_email": null(STR), "owner_id": null(STR), "owner": STR}))}),
     output("revoke-outcomes", "what revoke did", "nhictl revoke ... --yes -o json",
            {"outcomes": rows(obj({"binding_id": STR, "outcome": enum((
                "revoked", "already_dead", "gone", "already_revoked", "failed")),

@@ -177,7 +177,8 @@ def forget_source(
             inv.dispose()
         rows = [{**t, "owner": t.get("owner_email") or t.get("owner_id") or ""}
                 for t in targets]
-        emit(st, Document("forget plan", FORGET_COLUMNS, rows, now_iso()), output)
+        # JSON: {"plan": [...]} as `revoke` prints its plan (schema forget-plan)
+        emit(st, Document("plan", FORGET_COLUMNS, rows, now_iso(), title="forget plan"), output)
         st.info(f"plan: {len(rows)} live binding(s) of source {source!r} would become "
                 "removed; run again with --yes to do it")
         return

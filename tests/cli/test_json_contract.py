@@ -125,6 +125,10 @@ default_purpose = "notifications"
         run("log", "review", "apply", str(filled))
         run("revoke-plan", "revoke", "--from-review", str(filled), "-o", "json")
         run("revoke-outcomes", "revoke", "--from-review", str(filled), "--yes", "-o", "json")
+        gone = write_private(tmp / "gone.json", [{"id": "old", "owner_email": "x@acme.example"}])
+        run("reconcile", "reconcile", "--no-validate", "-s", f"file:{gone}", "-o", "json")
+        plan = run("forget-plan", "sources", "forget", f"file:{gone}", "-o", "json")
+        assert [p["connection_id"] for p in plan.json()["plan"]] == ["old"]
         run("events", "events", "-o", "json")
         run("evidence", "report", "evidence", "--since", "30d", "-o", "json")
         run("log", "events", "--type", "nonsense", code=2)  # an error line
