@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT))
 from nhictl.checks.model import FRAMEWORKS  # noqa: E402
 from nhictl.models import EventType, Severity, Status  # noqa: E402
 from nhictl.review.report import ACTIONS, DECISIONS, REVIEW_COLUMNS  # noqa: E402
+from nhictl.sources.export_file import MAX_FIELD_CHARS, MAX_ID_CHARS  # noqa: E402
 
 OUT = ROOT / "nhictl" / "schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -217,7 +218,7 @@ LOG = {
 
 
 def _export() -> dict[str, Any]:
-    text: dict[str, Any] = {"type": ["string", "null"], "maxLength": 65536}
+    text: dict[str, Any] = {"type": ["string", "null"], "maxLength": MAX_FIELD_CHARS}
 
     def s(desc: str, **kw: Any) -> dict[str, Any]:
         return {**text, "description": desc, **kw}
@@ -229,8 +230,8 @@ def _export() -> dict[str, Any]:
 
     def listed(desc: str) -> dict[str, Any]:
         return {"description": desc, "anyOf": [
-            {"type": "null"}, {"type": "string", "maxLength": 65536},
-            {"type": "array", "items": {"type": "string", "maxLength": 65536}}]}
+            {"type": "null"}, {"type": "string", "maxLength": MAX_FIELD_CHARS},
+            {"type": "array", "items": {"type": "string", "maxLength": MAX_FIELD_CHARS}}]}
 
     ci = "".join  # case-insensitive alternatives, spelled out (no inline regex flags)
 
@@ -247,7 +248,7 @@ def _export() -> dict[str, Any]:
         "properties": {
             "id": {"description": "The connection's id in the app (unique in the file).",
                    "anyOf": [{"type": "string", "minLength": 1, "pattern": r"\S",
-                              "maxLength": 65536}, {"type": "integer"}]},
+                              "maxLength": MAX_ID_CHARS}, {"type": "integer"}]},
             "provider": s("Only `slack` (any case, the default) is read; records of other "
                           "providers are skipped and counted."),
             "tenant": s("The customer in your app (default: the source's `tenant`)."),
