@@ -175,13 +175,15 @@ OUTPUTS = [
            {"bindings": rows(REVIEW_ROW), "summary": REVIEW_SUMMARY}),
     output("evidence", "what a review cycle did", "nhictl report evidence -o json", {
         "since": STAMP,
-        "counts": obj({k: INT for k in ("reviewed", "kept", "reduced", "revoked", "open")},
-                      closed=True),
+        "counts": obj({k: INT for k in ("reviewed", "kept", "reduced", "revoked",
+                                         "not_revoked_at_slack", "open")}, closed=True),
         "reviewed": rows(DECIDED), "kept": rows(DECIDED),
         "reduced": rows(obj({**DECIDED_PROPS, "done": BOOL, "scopes_before": STRS,
                              "scopes_now": STRS})),
         "revoked": rows(obj({**WHO, "revoked_at": STAMP, "revoked_by": STR, "reason": null(STR),
-                             "outcome": STR})),
+                             "outcome": STR, "slack": null(STR)})),
+        "not_revoked_at_slack": rows(obj({**WHO, "recorded_at": STAMP, "recorded_by": STR,
+                                          "reason": null(STR), "why": STR})),
         "open": rows(obj({**WHO, "why": STR}))}),
     output("revoke-plan", "what revoke would do", "nhictl revoke ... -o json` (without "
            "`--yes", {"plan": rows(obj({k: STR for k in (
@@ -193,7 +195,7 @@ OUTPUTS = [
                "owner_email": null(STR), "owner_id": null(STR), "owner": STR}))}),
     output("revoke-outcomes", "what revoke did", "nhictl revoke ... --yes -o json",
            {"outcomes": rows(obj({"binding_id": STR, "outcome": enum((
-               "revoked", "already_dead", "gone", "already_revoked", "failed")),
+               "revoked", "already_dead", "marked_removed", "already_revoked", "failed")),
                "slack": STR, "broker_removal": STR, "detail": STR, "notes": STR}))}),
 ]
 
