@@ -62,7 +62,8 @@ _BINDING_KEYS: tuple[str, ...] = (
     "id", "tenant", "owner_id", "owner_email", "owner_name", "owner_status", "workspace_id",
     "workspace_name", "source_team_id", "slack_user_id", "source_slack_user_id", "token_kind",
     "purpose", "granted_scopes", "status", "status_reason", "last_validated_at",
-    "last_validation_outcome", "last_used_at", "revoke_reason", "source",
+    "last_validation_outcome", "last_used_at", "revoke_reason", "source", "connection_id",
+    "last_review_decision", "last_reviewed_at",
 )
 
 

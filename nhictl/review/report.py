@@ -1,6 +1,7 @@
 """Access-review packet rows (pure): one row per binding, with the recommended action.
 
-The CSV columns and their order are a contract (DESIGN.md, "Output shapes"). The JSON,
+The CSV columns and their order are a contract (DESIGN.md, "Output shapes"; issue 12's columns
+appended after them, README "Using it on your own bindings"). The JSON,
 Markdown and HTML forms carry the same rows plus ``action_reason`` and the findings' detail.
 """
 
@@ -21,6 +22,11 @@ REVIEW_COLUMNS: tuple[str, ...] = (
     "excess_scopes", "status", "last_validated_at", "last_used_at", "findings", "max_severity",
     "recommended_action", "revoke_command", "decision", "reviewer", "decided_at",
     "justification",
+    # Appended in issue 12 (after the DESIGN.md columns, so older packets and tools that
+    # read columns by position keep working): where the binding lives, the findings in
+    # words, why the recommendation is what it is, and the binding's previous decision.
+    "source", "connection_id", "why", "recommendation_reason", "previous_decision",
+    "previous_decided_at",
 )
 DECISION_COLUMNS: tuple[str, ...] = ("decision", "reviewer", "decided_at", "justification")
 ACTIONS: tuple[str, ...] = ("keep", "reduce", "revoke", "investigate")
@@ -123,6 +129,17 @@ def _scopes(value: Any) -> list[str]:
     return [str(s) for s in value] if value else []
 
 
+def findings_in_words(findings: Sequence[dict[str, Any]]) -> str:
+    """The open findings as sentences (what the HTML's detail shows), most severe first."""
+    ordered = sorted(findings, key=lambda f: (-_severity(str(f.get("severity"))).rank,
+                                              str(f.get("rule_id"))))
+    parts = []
+    for f in ordered:
+        message = _DESCRIBED.sub("", str(f.get("message") or f.get("title") or ""), count=1)
+        parts.append(f"{f.get('rule_id')} ({f.get('severity')}): {message}".rstrip())
+    return "; ".join(parts)
+
+
 def review_row(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """One packet row from a decoded binding (``repo.decode_binding``) and its findings."""
     active = [f for f in findings if not f.get("suppressed")]
@@ -161,9 +178,14 @@ def review_row(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> d
         "reviewer": "",
         "decided_at": "",
         "justification": "",
+        "source": binding.get("source"),
+        "connection_id": binding.get("connection_id"),
+        "why": findings_in_words(active),
+        "recommendation_reason": rec.reason,
+        "previous_decision": binding.get("last_review_decision") or "",
+        "previous_decided_at": binding.get("last_reviewed_at") or "",
         # Not CSV columns: JSON, Markdown and HTML only.
         "action_reason": rec.reason,
-        "source": binding.get("source"),
         "owner_name": binding.get("owner_name"),
         "owner": binding.get("owner_email") or binding.get("owner_id"),
         "workspace": binding.get("workspace_name") or binding.get("workspace_id")
