@@ -8,6 +8,7 @@ older versions without a Slack call) are listed apart, as ``not_revoked_at_slack
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -28,16 +29,19 @@ def _latest_decisions(conn: Connection, since: str) -> dict[str, dict[str, Any]]
     return out
 
 
-def build_evidence(conn: Connection, *, since: str, generated_at: str) -> dict[str, Any]:
-    bindings = {b["id"]: b for b in repo.iter_bindings(conn)}
-    decisions = _latest_decisions(conn, since)
+def build_evidence(conn: Connection, *, since: str, generated_at: str,
+                   keep: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
+    """The evidence over every binding, or only those ``keep`` accepts (a filter)."""
+    bindings = {b["id"]: b for b in repo.iter_bindings(conn) if keep is None or keep(b)}
+    decisions = {bid: ev for bid, ev in _latest_decisions(conn, since).items()
+                 if bid in bindings}
     revoked_events: dict[str, dict[str, Any]] = {}
     unverified: dict[str, dict[str, Any]] = {}
     failures: dict[str, dict[str, Any]] = {}
     in_flight: dict[str, dict[str, Any]] = {}  # an attempt that never wrote its outcome
     for ev in repo.iter_events(conn, since=since, types=list(JOURNAL_TYPES)):
         bid = ev["binding_id"]
-        if not bid:
+        if not bid or bid not in bindings:
             continue
         in_flight.pop(bid, None)
         if ev["type"] == EventType.REVOKED.value and ev["details"].get("outcome") in VERIFIED:

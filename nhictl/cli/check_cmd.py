@@ -8,11 +8,24 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nhictl.cli.common import AppState, OutFileOpt, OutputOpt, emit, example, now_iso, state
+from nhictl.cli.filter_opts import (
+    OwnerOpt,
+    RuleOpt,
+    ScopeOpt,
+    SortOpt,
+    SourceOpt,
+    StatusOpt,
+    TenantOpt,
+    WorkspaceOpt,
+    filters,
+)
 from nhictl.exporters.base import Column, Document, Format
 from nhictl.models import Severity
 
 if TYPE_CHECKING:
+    from nhictl.checks.model import Finding
     from nhictl.checks.runner import CheckReport
+    from nhictl.filters import Filters
     from nhictl.policy import Policy
 
 PolicyOpt = Annotated[
@@ -165,14 +178,16 @@ def _warn_idle_suppressions(st: AppState, policy: Policy, report: CheckReport) -
                     "matched no finding; check its selector (binding ids must be whole)")
 
 
-def explain_fail_on(st: AppState, report: CheckReport, fail_on: Severity | None) -> int:
-    """The --fail-on exit code; when it is 1, say which findings (even with -q: a cron job
-    that exits 1 must say why)."""
+def explain_fail_on(st: AppState, report: CheckReport, fail_on: Severity | None,
+                    findings: list[Finding] | None = None) -> int:
+    """The --fail-on exit code over ``findings`` (default: the whole report); when it is 1,
+    say which findings (even with -q: a cron job that exits 1 must say why)."""
     from nhictl.checks import fail_exit_code
 
-    code = fail_exit_code(report.findings, fail_on)
+    counted = report.findings if findings is None else findings
+    code = fail_exit_code(counted, fail_on)
     if code and fail_on is not None:
-        hits = [f for f in report.findings
+        hits = [f for f in counted
                 if not f.suppressed and f.severity.rank >= fail_on.rank]
         by_rule: dict[str, int] = {}
         for f in hits:
@@ -186,9 +201,14 @@ def explain_fail_on(st: AppState, report: CheckReport, fail_on: Severity | None)
 def check(
     ctx: typer.Context,
     policy_file: PolicyOpt = None,
-    rule: Annotated[
-        list[str] | None, typer.Option("--rule", "-r", help="Only this rule (repeatable).")
-    ] = None,
+    rule: RuleOpt = None,
+    tenant: TenantOpt = None,
+    owner: OwnerOpt = None,
+    workspace: WorkspaceOpt = None,
+    source: SourceOpt = None,
+    status: StatusOpt = None,
+    scope: ScopeOpt = None,
+    sort: SortOpt = None,
     min_severity: Annotated[
         Severity | None, typer.Option("--min-severity", help="Show findings at or above this.")
     ] = None,
@@ -202,10 +222,17 @@ def check(
     output: OutputOpt = Format.TABLE,
     out: OutFileOpt = None,
 ) -> None:
-    """Run the least-privilege and lifecycle rules over the inventory."""
+    """Run the least-privilege and lifecycle rules over the inventory.
+
+    Every rule runs over every binding (the run is recorded whole); the filters narrow what
+    is shown and what --fail-on counts.
+    """
     from nhictl.checks import all_rules, at_least, select_rules
 
     st = state(ctx)
+    wanted = filters(tenant=tenant, owner=owner, workspace=workspace, source=source,
+                     status=status, scope=scope, rule=rule)
+    rule = sorted({r.strip().lower() for r in rule}) if rule else None
     if list_rules:
         rules = select_rules(rule) if rule else all_rules()
         doc = Document("rules", RULE_COLUMNS, [rule_row(r.as_dict()) for r in rules], now_iso(),
@@ -215,7 +242,15 @@ def check(
         emit(st, doc, output, out)
         return
     report = execute(st, policy_file=policy_file, rule_ids=rule)
-    shown = at_least(report.findings, min_severity)
+    scoped = _scoped(st, report.findings, wanted)
+    shown = at_least(scoped, min_severity)
+    if sort:
+        from nhictl.filters import sort_rows
+
+        keyed = [(f, f.as_dict()) for f in shown]
+        ranked = sort_rows([{**d, "_i": i} for i, (_, d) in enumerate(keyed)], sort,
+                           SORT_FIELDS)
+        shown = [keyed[r["_i"]][0] for r in ranked]
     columns = {Format.CSV: FINDING_CSV, Format.MARKDOWN: FINDING_MARKDOWN}.get(output,
                                                                                FINDING_TABLE)
     # Rows are made as the exporter reads them: 100,000 findings are not copied twice over.
@@ -227,12 +262,32 @@ def check(
     )
     emit(st, doc, output, out)
     st.info(summary_line(report))
+    if wanted.on_bindings:
+        st.info(f"{len(scoped)} finding(s) on bindings matching the filters")
     if min_severity is not None:
         st.info(f"showing {len(shown)} finding(s) at or above {min_severity.value}")
     if policy_file is not None:
         st.info("trial run with --policy: compared with the last check, not kept as its "
                 "history")
-    raise typer.Exit(explain_fail_on(st, report, fail_on))
+    raise typer.Exit(explain_fail_on(st, report, fail_on, scoped))
+
+
+SORT_FIELDS = ("severity", "rule_id", "binding_id", "first_seen_at", "title")
+
+
+def _scoped(st: AppState, findings: list[Finding], wanted: Filters) -> list[Finding]:
+    """The findings on bindings the filters select (all of them without binding filters)."""
+    if not wanted.on_bindings:
+        return list(findings)
+    from nhictl.store import repo
+
+    inv = st.open()
+    try:
+        with inv.engine.connect() as conn:
+            keep = {b["id"] for b in repo.iter_bindings(conn) if wanted.binding_matches(b)}
+    finally:
+        inv.dispose()
+    return [f for f in findings if f.binding_id in keep]
 
 
 def _finding_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,15 @@ from nhictl.cli.common import (
     now_iso,
     state,
 )
+from nhictl.cli.filter_opts import (
+    OwnerOpt,
+    ScopeOpt,
+    SourceOpt,
+    StatusOpt,
+    TenantOpt,
+    WorkspaceOpt,
+    filters,
+)
 from nhictl.exporters.base import Document, Format
 from nhictl.models import Severity
 
@@ -40,7 +49,12 @@ def init(
     st.info(f"inventory {action}: {inv.location} (schema version {SCHEMA_VERSION})")
 
 
-def hash_token(ctx: typer.Context) -> None:
+def hash_token(
+    ctx: typer.Context,
+    lookup: Annotated[bool, typer.Option(
+        "--lookup", help="Print the binding(s) that hold the token instead (exit 1 if none).")
+    ] = False,
+) -> None:
     """Print the fingerprint of a token read on stdin (for correlation; the token is not kept)."""
     from nhictl.errors import InvalidInputError
     from nhictl.fsutil import read_stdin_text
@@ -54,7 +68,23 @@ def hash_token(ctx: typer.Context) -> None:
         raise InvalidInputError("stdin: no token given", hint='echo "$TOKEN" | nhictl hash')
     if "\n" in token:
         raise InvalidInputError("stdin: expected one token on one line")
-    print(fingerprint(inv.key, Secret(token)))
+    fp = fingerprint(inv.key, Secret(token))
+    if not lookup:
+        print(fp)
+        return
+    from nhictl.lookup import by_fingerprint
+    from nhictl.store import repo
+
+    with inv.engine.connect() as conn:
+        held = [repo.get_binding(conn, bid) for bid in by_fingerprint(conn, fp)]
+    from nhictl.cli.columns import BINDING_TABLE, binding_view
+
+    rows = [binding_view(b) for b in held if b is not None]
+    if rows:  # through the exporters, which escape what sources said
+        emit(st, Document("bindings", BINDING_TABLE, rows, now_iso()), Format.TABLE)
+    st.info(f"{fp}: held by {len(held)} binding(s)")
+    if not held:
+        raise typer.Exit(1)
 
 
 def _json_only(value: Format | None) -> Format | None:
@@ -187,15 +217,27 @@ def events(
         list[str] | None,
         typer.Option("--type", metavar="TYPE", help="Only these event types (repeatable)."),
     ] = None,
+    tenant: TenantOpt = None,
+    owner: OwnerOpt = None,
+    workspace: WorkspaceOpt = None,
+    source: SourceOpt = None,
+    status: StatusOpt = None,
+    scope: ScopeOpt = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
-    """The append-only audit trail."""
+    """The append-only audit trail.
+
+    The binding filters select events of the bindings that match them now (events without
+    a binding, such as a run's, are left out while a binding filter is given).
+    """
     from nhictl.clock import iso, parse_since, system_clock
     from nhictl.errors import UsageError
     from nhictl.store import repo
 
     st = state(ctx)
     _known_event_types(event_type or [])
+    wanted = filters(tenant=tenant, owner=owner, workspace=workspace, source=source,
+                     status=status, scope=scope)
     inv = st.open()
     since_iso = None
     if since:
@@ -208,6 +250,9 @@ def events(
     with inv.engine.connect() as conn:
         bid = repo.resolve_binding_id(conn, binding) if binding else None
         rows = repo.iter_events(conn, binding_id=bid, since=since_iso, types=event_type or [])
+        if wanted.on_bindings:
+            keep = {b["id"] for b in repo.iter_bindings(conn) if wanted.binding_matches(b)}
+            rows = (e for e in rows if e.get("binding_id") in keep)
         columns = EVENT_COLUMNS if output is Format.TABLE else EVENT_CSV
         emit(st, Document("events", columns, rows, now_iso()), output)
 

@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 import typer
 
 from nhictl.cli.columns import (
     BINDING_CSV,
+    BINDING_JSON_FIELDS,
     BINDING_TABLE,
     EVENT_COLUMNS,
     binding_json,
     binding_view,
 )
 from nhictl.cli.common import OutputOpt, emit, example, now_iso, state
+from nhictl.cli.filter_opts import (
+    OwnerOpt,
+    ScopeOpt,
+    SortOpt,
+    SourceOpt,
+    StatusOpt,
+    TenantOpt,
+    WorkspaceOpt,
+    filters,
+)
 from nhictl.exporters.base import Document, Format
-from nhictl.models import Status
 from nhictl.untrusted import ascii_escaped, inert, mask_record
 
 inventory = typer.Typer(help="Read the inventory of bindings.", no_args_is_help=True)
@@ -25,39 +36,27 @@ inventory = typer.Typer(help="Read the inventory of bindings.", no_args_is_help=
 @inventory.command("list", epilog=example("nhictl inventory list --status needs_reconnect -o csv"))
 def list_bindings(
     ctx: typer.Context,
-    status: Annotated[
-        list[Status] | None,
-        typer.Option("--status", metavar="STATUS", help="Filter by status (repeatable)."),
-    ] = None,
-    tenant: Annotated[
-        str | None, typer.Option("--tenant", metavar="TENANT", help="Filter by tenant.")
-    ] = None,
-    workspace: Annotated[
-        str | None, typer.Option("--workspace", metavar="WORKSPACE", help="Workspace id or name.")
-    ] = None,
-    owner: Annotated[
-        str | None,
-        typer.Option("--owner", metavar="OWNER", help="Owner id, email or Slack user id."),
-    ] = None,
-    scope: Annotated[
-        str | None, typer.Option("--scope", metavar="SCOPE", help="Bindings holding this scope.")
-    ] = None,
+    status: StatusOpt = None,
+    tenant: TenantOpt = None,
+    workspace: WorkspaceOpt = None,
+    owner: OwnerOpt = None,
+    scope: ScopeOpt = None,
+    source: SourceOpt = None,
+    sort: SortOpt = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
-    """List bindings, filtered."""
+    """List bindings, filtered (repeated filter = any of them; different filters = all)."""
+    from nhictl.filters import sort_rows
     from nhictl.store import repo
 
     st = state(ctx)
+    wanted = filters(tenant=tenant, owner=owner, workspace=workspace, source=source,
+                     status=status, scope=scope)
     inv = st.open()
     with inv.engine.connect() as conn:
-        rows = repo.iter_bindings(
-            conn,
-            status=[s.value for s in status or []],
-            tenant=tenant,
-            workspace=workspace,
-            owner=owner,
-            scope=scope,
-        )
+        rows: Iterable[dict[str, Any]] = (
+            b for b in repo.iter_bindings(conn) if wanted.binding_matches(b))
+        rows = sort_rows(rows, sort, [k for k in BINDING_JSON_FIELDS if k != "metadata"])
         if output is Format.TABLE:
             doc = Document("bindings", BINDING_TABLE, (binding_view(r) for r in rows), now_iso())
         else:
@@ -69,21 +68,27 @@ def list_bindings(
         emit(st, doc, output)
 
 
-@inventory.command("show", epilog=example("nhictl inventory show b-3f2a"))
+@inventory.command("show", epilog=example("nhictl inventory show conn-0042 --source prod-pipes"))
 def show(
     ctx: typer.Context,
-    binding: Annotated[str, typer.Argument(help="Binding id or a unique prefix of it.")],
+    binding: Annotated[str, typer.Argument(
+        metavar="REF", help="Binding id or a unique prefix of it, a connection id, or a token "
+        "fingerprint (hmac-sha256:...).")],
+    source: Annotated[str | None, typer.Option(
+        "--source", metavar="SOURCE",
+        help="The source of a connection id (when several sources use it).")] = None,
     output: OutputOpt = Format.TABLE,
 ) -> None:
     """One binding with its events and findings."""
     import json
 
+    from nhictl.lookup import resolve
     from nhictl.store import repo
 
     st = state(ctx)
     inv = st.open()
     with inv.engine.connect() as conn:
-        bid = repo.resolve_binding_id(conn, binding)
+        bid = resolve(conn, binding, source)
         row = repo.get_binding(conn, bid)
         assert row is not None
         events = list(repo.iter_events(conn, binding_id=bid))

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from nhictl.cli.common import AppState, OutFileOpt, example, state
+from nhictl.cli.filter_opts import (
+    OwnerOpt,
+    ScopeOpt,
+    SortOpt,
+    SourceOpt,
+    StatusOpt,
+    TenantOpt,
+    WorkspaceOpt,
+    filters,
+)
 from nhictl.exporters.base import Column, Document, Format
 
 if TYPE_CHECKING:
@@ -56,21 +67,121 @@ def _write_text(st: AppState, text: str, out: Path | None) -> None:
     st.info(f"wrote {out}")
 
 
+def _dir_or_packet(value: Path | None) -> Path | None:
+    if value is not None and value.is_dir():
+        return value  # --split-by writes into a directory; checked again below
+    from nhictl.cli.common import _not_a_filled_packet
+
+    return _not_a_filled_packet(value)
+
+
+PacketOutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", metavar="FILE|DIR", help="Write to this file ('-' for stdout); "
+                 "with --split-by, the directory for one file per group and an index.",
+                 callback=_dir_or_packet),
+]
+
+
+class PacketFormat(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+    MARKDOWN = "markdown"
+    HTML = "html"
+
+
+class SplitBy(StrEnum):
+    TENANT = "tenant"
+    OWNER = "owner"
+
+
+def _render_packet(fmt: Format, rows: list[dict[str, Any]], summary: dict[str, Any],
+                   generated_at: str) -> str:
+    import io
+
+    from nhictl.exporters.base import exporter_for
+    from nhictl.review.render import markdown
+    from nhictl.review.report import INSTRUCTIONS, REVIEW_COLUMNS
+
+    if fmt is Format.MARKDOWN:
+        return markdown(rows, summary, generated_at)
+    buffer = io.StringIO()
+    if fmt is Format.HTML:
+        columns = [Column(k, h, render=_when if k.endswith("_at") else None)
+                   for k, h in HTML_COLUMNS]
+        doc = Document("bindings", columns, rows, generated_at, title="Access review",
+                       extra={"summary": summary, "instructions": list(INSTRUCTIONS)})
+    else:
+        doc = Document("bindings", [Column(k, k) for k in REVIEW_COLUMNS], rows, generated_at,
+                       extra={"summary": summary} if fmt is Format.JSON else {})
+    exporter_for(fmt).write(doc, buffer)
+    return buffer.getvalue()
+
+
+_EXTENSION = {Format.CSV: "csv", Format.JSON: "json", Format.MARKDOWN: "md", Format.HTML: "html"}
+
+
+def _write_split(st: AppState, fmt: Format, rows: list[dict[str, Any]], by: str,
+                 out: Path, generated_at: str) -> None:
+    """One packet per group plus ``index.<ext>`` listing them (in the packet's format)."""
+    from nhictl.errors import UsageError
+    from nhictl.exporters.base import exporter_for
+    from nhictl.fsutil import atomic_write_text
+    from nhictl.review.csvread import has_decisions
+    from nhictl.review.report import ACTIONS, summarise
+    from nhictl.review.split import file_names, index_rows, split_rows
+
+    groups = split_rows(rows, by)
+    names = file_names(list(groups), by, _EXTENSION[fmt])
+    for name in names.values():
+        if (out / name).is_file() and has_decisions(out / name):
+            raise UsageError(f"{out / name} is a review packet with reviewers' decisions; "
+                             "it is not overwritten (choose another --out directory)")
+    for label, group in groups.items():
+        atomic_write_text(out / names[label],
+                          _render_packet(fmt, group, summarise(group), generated_at))
+    index = index_rows(groups, names, by)
+    import io
+
+    buffer = io.StringIO()
+    columns = [Column(k, k) for k in (by, "file", "bindings", *ACTIONS)]
+    exporter_for(fmt).write(Document("packets", columns, index, generated_at,
+                                     title=f"Access review packets by {by}"), buffer)
+    atomic_write_text(out / f"index.{_EXTENSION[fmt]}", buffer.getvalue())
+    st.info(f"wrote {len(groups)} packet(s) by {by} and index.{_EXTENSION[fmt]} in {out}")
+
+
 @report.command("access-review", short_help="The review packet: csv, json, markdown or html.",
-                epilog=example("nhictl report access-review -o csv --out review-2026Q4.csv"))
+                epilog=example("nhictl report access-review --tenant acme -o csv "
+                               "--out review-acme.csv"))
 def access_review(
     ctx: typer.Context,
     output: Annotated[
-        Format, typer.Option("-o", "--output", help="csv, json, markdown or html.",
-                             case_sensitive=False)
-    ] = Format.CSV,
-    out: OutFileOpt = None,
+        PacketFormat, typer.Option("-o", "--output", help="csv, json, markdown or html.",
+                                   case_sensitive=False, metavar="FORMAT")
+    ] = PacketFormat.CSV,
+    out: PacketOutOpt = None,
     include_all: Annotated[
         bool, typer.Option("--all", help="Include revoked bindings too.")
     ] = False,
     policy_file: Annotated[
         Path | None, typer.Option("--policy", help="Policy TOML (default: the config's).",
                                   exists=True, dir_okay=False)
+    ] = None,
+    tenant: TenantOpt = None,
+    owner: OwnerOpt = None,
+    workspace: WorkspaceOpt = None,
+    source: SourceOpt = None,
+    status: StatusOpt = None,
+    scope: ScopeOpt = None,
+    rule: Annotated[list[str] | None, typer.Option(
+        "--rule", "-r", metavar="RULE",
+        help="Only bindings with an open finding of this rule (repeatable).")] = None,
+    sort: SortOpt = None,
+    split_by: Annotated[
+        SplitBy | None, typer.Option("--split-by", case_sensitive=False, metavar="tenant|owner",
+                                     help="One packet per tenant or owner in the --out "
+                                     "directory, plus an index.")
     ] = None,
 ) -> None:
     """The access-review packet: one row per binding, with findings and a recommendation.
@@ -81,41 +192,31 @@ def access_review(
     from nhictl.catalog.loader import load_catalog
     from nhictl.clock import system_clock
     from nhictl.errors import UsageError
+    from nhictl.filters import sort_rows
     from nhictl.review.packet import build_packet
-    from nhictl.review.render import markdown
-    from nhictl.review.report import INSTRUCTIONS, REVIEW_COLUMNS
+    from nhictl.review.report import REVIEW_COLUMNS, summarise
 
     st = state(ctx)
-    if output is Format.TABLE:
-        raise UsageError("-o table is not a review packet format",
-                         hint="use -o csv, json, markdown or html")
+    fmt = Format(output.value)
+    wanted = filters(tenant=tenant, owner=owner, workspace=workspace, source=source,
+                     status=status, scope=scope, rule=rule)
+    if split_by is not None and (out is None or str(out) == "-"):
+        raise UsageError("--split-by needs --out DIR (a directory for the packets)")
+    if split_by is None and out is not None and out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name (or use --split-by)")
+    if split_by is not None and out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; --split-by writes into a directory")
     inv = st.open()
     packet = build_packet(inv, _policy(st, policy_file), load_catalog(), now=system_clock(),
-                          include_revoked=include_all)
-    if output is Format.MARKDOWN:
-        _write_text(st, markdown(packet.rows, packet.summary, packet.generated_at), out)
-    elif output is Format.HTML:
-        from nhictl.exporters.html import HtmlExporter
-
-        columns = [Column(k, h, render=_when if k.endswith("_at") else None)
-                   for k, h in HTML_COLUMNS]
-        doc = Document("bindings", columns, packet.rows,
-                       packet.generated_at, title="Access review",
-                       extra={"summary": packet.summary, "instructions": list(INSTRUCTIONS)})
-        import io
-
-        buffer = io.StringIO()
-        HtmlExporter().write(doc, buffer)
-        _write_text(st, buffer.getvalue(), out)
+                          include_revoked=include_all, wanted=wanted)
+    rows = list(sort_rows(packet.rows, sort, REVIEW_COLUMNS))
+    summary = summarise(rows) if wanted else packet.summary
+    if split_by is not None and out is not None:
+        _write_split(st, fmt, rows, split_by.value, out, packet.generated_at)
     else:
-        from nhictl.cli.common import emit
-
-        doc = Document("bindings", [Column(k, k) for k in REVIEW_COLUMNS], packet.rows,
-                       packet.generated_at,
-                       extra={"summary": packet.summary} if output is Format.JSON else {})
-        emit(st, doc, output, out)
-    actions = packet.summary["recommended_actions"]
-    st.info(f"{len(packet.rows)} binding(s): " + ", ".join(
+        _write_text(st, _render_packet(fmt, rows, summary, packet.generated_at), out)
+    actions = summary["recommended_actions"]
+    st.info(f"{len(rows)} binding(s): " + ", ".join(
         f"{k} {v}" for k, v in actions.items()) + " recommended")
 
 
@@ -131,8 +232,17 @@ def evidence(
         Format, typer.Option("-o", "--output", help="json or markdown.", case_sensitive=False)
     ] = Format.MARKDOWN,
     out: OutFileOpt = None,
+    tenant: TenantOpt = None,
+    owner: OwnerOpt = None,
+    workspace: WorkspaceOpt = None,
+    source: SourceOpt = None,
+    status: StatusOpt = None,
+    scope: ScopeOpt = None,
 ) -> None:
-    """What a review cycle did: reviewed, kept, reduced, revoked (with times), still open."""
+    """What a review cycle did: reviewed, kept, reduced, revoked (with times), still open.
+
+    The filters select the bindings the evidence covers (as they are now).
+    """
     import json
 
     from nhictl.clock import iso, parse_since, system_clock
@@ -140,6 +250,8 @@ def evidence(
     from nhictl.evidence import build_evidence, evidence_markdown
 
     st = state(ctx)
+    wanted = filters(tenant=tenant, owner=owner, workspace=workspace, source=source,
+                     status=status, scope=scope)
     if output not in (Format.JSON, Format.MARKDOWN):
         raise UsageError("-o must be json or markdown for evidence")
     now = system_clock()
@@ -150,7 +262,8 @@ def evidence(
                          ) from None
     inv = st.open()
     with inv.engine.connect() as conn:
-        ev = build_evidence(conn, since=since_iso, generated_at=iso(now))
+        ev = build_evidence(conn, since=since_iso, generated_at=iso(now),
+                            keep=wanted.binding_matches if wanted.on_bindings else None)
     from nhictl.untrusted import mask_record
 
     text = (json.dumps(mask_record(ev), indent=2, default=str) + "\n" if output is Format.JSON

@@ -20,6 +20,7 @@ from nhictl.checks.runner import policy_suppressions
 from nhictl.checks.snapshot import load_snapshot
 from nhictl.clock import iso
 from nhictl.errors import InvalidInputError
+from nhictl.filters import Filters
 from nhictl.policy import Policy
 from nhictl.review.report import build_rows, summarise
 from nhictl.store.engine import Inventory
@@ -39,7 +40,10 @@ def build_packet(
     *,
     now: datetime,
     include_revoked: bool = False,
+    wanted: Filters | None = None,
 ) -> Packet:
+    """The packet; ``wanted`` keeps the bindings it matches (and, with rules, only the
+    bindings with an open finding of one of those rules)."""
     try:
         with inv.engine.connect() as conn:
             snapshot = load_snapshot(conn)
@@ -52,8 +56,12 @@ def build_packet(
     slim = [_slim(f) for f in findings]
     del findings
     with gc_paused():
-        rows = build_rows((_binding(v) for v in snapshot.bindings), slim,
-                          include_revoked=include_revoked)
+        views = (_binding(v) for v in snapshot.bindings)
+        if wanted is not None and wanted.on_bindings:
+            views = (b for b in views if wanted.binding_matches(b))
+        rows = build_rows(views, slim, include_revoked=include_revoked)
+    if wanted is not None and wanted.rule:
+        rows = [r for r in rows if any(wanted.rule_matches(rule) for rule in r["findings"])]
     return Packet(iso(now), rows, summarise(rows))
 
 
@@ -63,7 +71,7 @@ _BINDING_KEYS: tuple[str, ...] = (
     "workspace_name", "source_team_id", "slack_user_id", "source_slack_user_id", "token_kind",
     "purpose", "granted_scopes", "status", "status_reason", "last_validated_at",
     "last_validation_outcome", "last_used_at", "revoke_reason", "source", "connection_id",
-    "last_review_decision", "last_reviewed_at",
+    "last_review_decision", "last_reviewed_at", "declared_scopes",
 )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 from tests.cli.e2e import nhictl, write_private
@@ -17,9 +19,13 @@ def test_filled_packet_is_not_overwritten(tmp_path: Path) -> None:
     assert first.code == 0, first.err
     # An unfilled packet may be regenerated in place.
     assert nhictl("report", "access-review", "--out", str(packet), env=env).code == 0
-    lines = packet.read_text().splitlines()
-    lines[1] = lines[1].rstrip(",") + ",keep,ciso@example.com,,"
-    filled = "\n".join(lines) + "\n"
+    rows = list(csv.DictReader(io.StringIO(packet.read_text())))
+    rows[0].update(decision="keep", reviewer="ciso@example.com")  # by name: columns may grow
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    filled = buf.getvalue()
     packet.write_text(filled)
     again = nhictl("report", "access-review", "--out", str(packet), env=env)
     assert again.code == 2
