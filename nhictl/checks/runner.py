@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.catalog.loader import Catalog
+from nhictl.checks.accepted import load_accepted
 from nhictl.checks.engine import evaluate, summary
 from nhictl.checks.model import Finding, Rule
 from nhictl.checks.registry import all_rules
@@ -96,7 +97,7 @@ def run_checks(
         with inv.engine.begin() as conn:
             snapshot = load_snapshot(conn)
             findings = evaluate(snapshot, policy, catalog, now, rules=selected,
-                                suppressions=sups)
+                                suppressions=[*sups, *load_accepted(conn, now)])
             prev = findings_repo.previous_run(conn, ids)
             # fingerprint -> (pk, first_seen_at) of the previous run's findings, oldest first
             before = findings_repo.run_fingerprints(conn, prev["id"], ids) if prev else {}

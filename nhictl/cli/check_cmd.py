@@ -93,8 +93,9 @@ def _json(value: Any) -> str:
 
 def finding_row(d: dict[str, Any]) -> dict[str, Any]:
     """A finding's dict flattened for table/CSV/Markdown columns."""
-    state_text = "suppressed" if d["suppressed"] else ("new" if d["new"] else "open")
     sup = d.get("suppression") or {}
+    state_text = ("accepted" if sup.get("kind") == "accepted_risk" else "suppressed") \
+        if d["suppressed"] else ("new" if d["new"] else "open")
     return {**d, **{fw: " ".join(v) for fw, v in d["frameworks"].items()},
             "state": state_text,
             "suppression_reason": (f"{sup.get('reason')} (ticket {sup.get('ticket')}, "

@@ -165,6 +165,8 @@ def revoke(
     actor = repo.actor_name(st.actor)
     token = _read_token() if token_stdin else None
     inv = st.open()
+    if yes and bindings and not reason:
+        require_reason(inv, bindings)
     args = (list(bindings or []), from_review, reason, actor, token, mark_removed)
     if yes:
         # Planned again under the lock: a revoke that finished meanwhile is not repeated.
@@ -309,3 +311,18 @@ def _execute(st: AppState, inv: Any, steps: list[Any], preflight: bool, output: 
 def register(app: typer.Typer) -> None:
     app.command("revoke", short_help="Revoke at Slack, then at the broker (a plan without "
                 "--yes).", epilog=example("nhictl revoke --from-review review.csv --yes"))(revoke)
+
+
+def require_reason(inv: Any, refs: list[str]) -> None:
+    """``revoke ID --yes`` says why: ``--reason`` or a recorded review decision to revoke."""
+    from nhictl.errors import UsageError
+    from nhictl.store import repo
+
+    with inv.engine.connect() as conn:
+        for ref in refs:
+            binding = repo.get_binding(conn, repo.resolve_binding_id(conn, ref))
+            if binding is not None and binding.get("last_review_decision") != "revoke":
+                raise UsageError(  # a revocation is evidence: it must say why
+                    f"revoke --yes {binding['id']}: give --reason TEXT (no review decision to "
+                    "revoke is recorded for it)",
+                    hint=f"nhictl revoke {binding['id']} --reason TEXT --yes")

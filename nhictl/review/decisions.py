@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from nhictl.clock import iso, parse_time
 from nhictl.errors import InputFileError, InvalidInputError, UsageError
 from nhictl.models import EventType
+from nhictl.policy import Policy
 from nhictl.review.csvread import CsvRow, read_rows, split_scopes
 from nhictl.review.report import DECISIONS
 from nhictl.store import repo
@@ -60,6 +61,8 @@ class ApplyReport:
     already_applied: list[Decision] = field(default_factory=list)
     undecided: int = 0
     run_id: str | None = None
+    conflicts: list[Problem] = field(default_factory=list)
+    accepted: int = 0  # findings accepted as risks by keep decisions
 
     @property
     def ok(self) -> bool:
@@ -68,7 +71,8 @@ class ApplyReport:
     def counts(self) -> dict[str, int]:
         by = {d: sum(1 for a in self.applied if a.decision == d) for d in DECISIONS}
         return {"applied": len(self.applied), **by, "bad_rows": len(self.problems),
-                "already_applied": len(self.already_applied), "undecided": self.undecided}
+                "already_applied": len(self.already_applied), "undecided": self.undecided,
+                "conflicts": len(self.conflicts), "accepted_findings": self.accepted}
 
 
 def _resolve(conn: Connection, ref: str) -> str | None:
@@ -188,16 +192,66 @@ def validate_rows(
     return valid, done, problems, undecided
 
 
+def shared_token_conflicts(
+    conn: Connection, decided: list[tuple[Decision, dict[str, Any]]]
+) -> list[Problem]:
+    """A keep and a revoke on bindings that hold one token: revoking it at Slack ends the
+    kept binding too. Compared with the file's other rows and with the latest recorded
+    decision of every other binding that holds the token."""
+    by_token: dict[str, list[tuple[str, str, int]]] = {}  # fp -> (binding, decision, line)
+    in_file = {d.binding_id for d, _ in decided}
+    for d, binding in decided:
+        fp = binding.get("token_fingerprint")
+        if fp:
+            by_token.setdefault(fp, []).append((d.binding_id, d.decision, d.line))
+    problems: list[Problem] = []
+    for fp, items in sorted(by_token.items()):
+        others = conn.execute(
+            select(BINDINGS.c.id, BINDINGS.c.last_review_decision)
+            .where(BINDINGS.c.token_fingerprint == fp)).all()
+        recorded = [(str(bid), str(dec), 0) for bid, dec in others
+                    if bid not in in_file and dec in ("keep", "revoke")]
+        every = items + recorded
+        keeps = [i for i in every if i[1] == "keep"]
+        revokes = [i for i in every if i[1] == "revoke"]
+        if not keeps or not revokes:
+            continue
+        for bid, decision, line in items:
+            if decision not in ("keep", "revoke"):
+                continue
+            against = revokes if decision == "keep" else keeps
+            names = ", ".join(f"{b} ({'line ' + str(n) if n else 'recorded'})"
+                              for b, _, n in against)
+            problems.append(Problem(
+                line, bid, f"conflict: {decision} here but "
+                f"{'revoke' if decision == 'keep' else 'keep'} on {names}, which hold the same "
+                f"token ({fp}); revoking it ends every binding that holds it"))
+    return problems
+
+
 def apply_file(
     inv: Inventory, path: Path, *, now: datetime, actor: str, dry_run: bool = False,
-    command: str = "review apply",
+    command: str = "review apply", policy: Policy | None = None,
+    allow_conflicts: bool = False,
 ) -> ApplyReport:
+    """Validate and apply ``path``. A keep on a binding with open findings records them as
+    accepted until ``accepted_until`` (a column reviewers may add) or the review interval.
+    Keep/revoke conflicts on a shared token are bad rows unless ``allow_conflicts``."""
     rows = read_rows(path)
     report = ApplyReport()
+    policy = policy or Policy()
     try:
         with inv.engine.connect() as conn:
             valid, report.already_applied, report.problems, report.undecided = validate_rows(
                 conn, rows, now)
+            conflicts = shared_token_conflicts(conn, valid)
+            report.conflicts = conflicts
+            if conflicts and not allow_conflicts:
+                lines = {c.line for c in conflicts}
+                report.problems += conflicts
+                report.problems.sort(key=lambda p: p.line)
+                valid = [(d, b) for d, b in valid if d.line not in lines]
+            accepted = _accepted_risks(conn, valid, rows, policy, now, report)
         if dry_run or not valid:
             report.applied = [d for d, _ in valid]
             return report
@@ -212,6 +266,8 @@ def apply_file(
                 if d.decision == "keep":
                     basis = granted if granted is not None else binding.get("declared_scopes")
                     values["approved_scopes"] = json.dumps(sorted(basis or []))
+                extra = {"accepted_risk": accepted[d.binding_id]} \
+                    if d.binding_id in accepted else {}
                 conn.execute(BINDINGS.update().where(BINDINGS.c.id == d.binding_id)
                              .values(**values))
                 events.append(repo.event_row(
@@ -222,7 +278,7 @@ def apply_file(
                              "recommended_action": d.recommended or None,
                              "status": binding.get("status"),
                              "granted_scopes": granted, "file": path.name, "line": d.line,
-                             "row_digest": d.digest}))
+                             "row_digest": d.digest, **extra}))
                 report.applied.append(d)
             repo.append_events(conn, events)
             repo.finish_run(conn, run_id, now=now, outcome="ok" if report.ok else "partial",
@@ -313,3 +369,50 @@ def applied_revokes(conn: Connection, path: Path, now: datetime) -> AppliedRevok
             "inventory, so nothing was revoked",
             hint=f"nhictl review apply {path}, then run this revoke again")
     return result
+
+
+def _accepted_risks(
+    conn: Connection, valid: list[tuple[Decision, dict[str, Any]]], rows: list[CsvRow],
+    policy: Policy, now: datetime, report: ApplyReport,
+) -> dict[str, dict[str, Any]]:
+    """binding id -> the accepted-risk record of its keep (bindings with open findings)."""
+    keeps = [d for d, _ in valid if d.decision == "keep"]
+    if not keeps:
+        return {}
+    from nhictl.catalog.loader import load_catalog
+    from nhictl.checks.accepted import accepted_record
+    from nhictl.checks.engine import evaluate
+    from nhictl.checks.runner import policy_suppressions
+    from nhictl.checks.snapshot import load_snapshot
+
+    # Without earlier acceptances: a new keep re-accepts what an earlier keep accepted.
+    findings = evaluate(load_snapshot(conn), policy, load_catalog(), now,
+                        suppressions=policy_suppressions(policy))
+    by_binding: dict[str, list[Any]] = {}
+    for f in findings:
+        if f.binding_id:
+            by_binding.setdefault(f.binding_id, []).append(f)
+    until_by_line = {r.line: r.get("accepted_until") for r in rows}
+    out: dict[str, dict[str, Any]] = {}
+    kept_valid = []
+    for d in keeps:
+        expires = parse_time(d.decided_at).date() + timedelta(days=policy.review_interval_days)
+        given = until_by_line.get(d.line)
+        if given:
+            try:
+                expires = datetime.fromisoformat(given.strip()[:10]).date()
+            except ValueError:
+                report.problems.append(Problem(d.line, d.binding_id,
+                                               f"accepted_until {given!r} is not a date"))
+                continue
+        record = accepted_record(by_binding.get(d.binding_id, []), reviewer=d.reviewer,
+                                 reason=d.justification, decided_at=d.decided_at,
+                                 expires=expires)
+        if record is not None:
+            out[d.binding_id] = record
+            report.accepted += len(record["findings"])
+        kept_valid.append(d.line)
+    bad = {d.line for d in keeps} - set(kept_valid)
+    if bad:
+        valid[:] = [(d, b) for d, b in valid if d.line not in bad]
+    return out

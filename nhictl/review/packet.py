@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.catalog.loader import Catalog
+from nhictl.checks.accepted import load_accepted
 from nhictl.checks.common import gc_paused
 from nhictl.checks.engine import evaluate
 from nhictl.checks.model import BindingView, Finding
@@ -47,10 +48,11 @@ def build_packet(
     try:
         with inv.engine.connect() as conn:
             snapshot = load_snapshot(conn)
+            accepted = load_accepted(conn, now)
     except SQLAlchemyError as exc:
         raise InvalidInputError(f"cannot read {inv.location}: {exc}") from exc
     findings = evaluate(snapshot, policy, catalog, now,
-                        suppressions=policy_suppressions(policy))
+                        suppressions=[*policy_suppressions(policy), *accepted])
     # The rows are built from the snapshot's views (which share equal values) rather than
     # a second read of every binding; only what a row reads of each finding is kept.
     slim = [_slim(f) for f in findings]
@@ -83,4 +85,4 @@ def _slim(f: Finding) -> dict[str, Any]:
     """The keys of ``Finding.as_dict`` that packet rows read."""
     return {"rule_id": f.rule_id, "severity": f.severity.value, "binding_id": f.binding_id,
             "title": f.title, "message": f.message, "evidence": f.evidence,
-            "suppressed": f.suppressed}
+            "suppressed": f.suppressed, "suppression": f.suppression}

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from nhictl.checks.accepted import finding_scopes
 from nhictl.models import Severity, Status
 
 REVIEW_COLUMNS: tuple[str, ...] = (
@@ -42,10 +43,6 @@ INVESTIGATE_RULES = frozenset({"validation_stale", "dormant_binding", "owner_mis
 NEUTRAL_RULES = frozenset({"review_overdue", "token_never_expires", "suppression_expired"})
 DEAD_STATUSES = frozenset({Status.NEEDS_RECONNECT.value, Status.EXPIRED.value,
                            Status.REMOVED.value})
-# Evidence keys holding scopes a reviewer should consider taking away, per rule.
-_SCOPE_EVIDENCE = {"scope_exceeds_purpose": "excess", "discovery_scope_retained": "retained",
-                   "privileged_scope": "privileged", "legacy_scope": "legacy",
-                   "scope_expanded": "added"}
 # Rule messages open with the binding's description, which the row already shows.
 _DESCRIBED = re.compile(r"^Binding b-[0-9a-f]+ \((?:owner [^,]*, )?workspace [^)]*\)+ ")
 _RANK = {"keep": 0, "investigate": 1, "reduce": 2, "revoke": 3}
@@ -129,14 +126,34 @@ def _scopes(value: Any) -> list[str]:
     return [str(s) for s in value] if value else []
 
 
+def finding_state(f: dict[str, Any]) -> str:
+    """``open``, ``accepted`` (a reviewer's keep) or ``suppressed`` (the suppressions file)."""
+    if not f.get("suppressed"):
+        return "open"
+    sup = f.get("suppression") or {}
+    return "accepted" if sup.get("kind") == "accepted_risk" else "suppressed"
+
+
+def _mark(f: dict[str, Any]) -> str:
+    """How a quieted finding is marked, e.g. ``accepted by ann until 2027-02-26``."""
+    sup = f.get("suppression") or {}
+    state = finding_state(f)
+    who = f" by {sup['approver']}" if sup.get("approver") else ""
+    until = f" until {sup['expires']}" if sup.get("expires") else ""
+    return f"{state}{who}{until}"
+
+
 def findings_in_words(findings: Sequence[dict[str, Any]]) -> str:
-    """The open findings as sentences (what the HTML's detail shows), most severe first."""
-    ordered = sorted(findings, key=lambda f: (-_severity(str(f.get("severity"))).rank,
+    """The findings as sentences (what the HTML's detail shows): open ones first, most
+    severe first, then the accepted and suppressed ones, marked as such."""
+    ordered = sorted(findings, key=lambda f: (finding_state(f) != "open",
+                                              -_severity(str(f.get("severity"))).rank,
                                               str(f.get("rule_id"))))
     parts = []
     for f in ordered:
         message = _DESCRIBED.sub("", str(f.get("message") or f.get("title") or ""), count=1)
-        parts.append(f"{f.get('rule_id')} ({f.get('severity')}): {message}".rstrip())
+        mark = "" if finding_state(f) == "open" else f", {_mark(f)}"
+        parts.append(f"{f.get('rule_id')} ({f.get('severity')}{mark}): {message}".rstrip())
     return "; ".join(parts)
 
 
@@ -145,10 +162,7 @@ def review_row(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> d
     active = [f for f in findings if not f.get("suppressed")]
     excess: set[str] = set()
     for f in active:
-        key = _SCOPE_EVIDENCE.get(str(f.get("rule_id")))
-        evidence = f.get("evidence") or {}
-        if key and isinstance(evidence, dict):
-            excess.update(_scopes(evidence.get(key)))
+        excess.update(finding_scopes(str(f.get("rule_id")), f.get("evidence")))
     severities = [_severity(str(f.get("severity"))) for f in active]
     top = max(severities, key=lambda s: s.rank).value if severities else ""
     rec = recommend(binding, findings)
@@ -180,7 +194,7 @@ def review_row(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> d
         "justification": "",
         "source": binding.get("source"),
         "connection_id": binding.get("connection_id"),
-        "why": findings_in_words(active),
+        "why": findings_in_words(findings),
         "recommendation_reason": rec.reason,
         "previous_decision": binding.get("last_review_decision") or "",
         "previous_decided_at": binding.get("last_reviewed_at") or "",
@@ -190,9 +204,13 @@ def review_row(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> d
         "owner": binding.get("owner_email") or binding.get("owner_id"),
         "workspace": binding.get("workspace_name") or binding.get("workspace_id")
         or binding.get("source_team_id"),
+        # Every finding, quieted ones marked: accepted or suppressed is never hidden.
+        "findings_marked": rules + sorted(f"{f.get('rule_id')} ({finding_state(f)})"
+                                          for f in findings if f.get("suppressed")),
         "findings_detail": [
             {"rule_id": f.get("rule_id"), "severity": f.get("severity"),
-             "message": f.get("message")} for f in active
+             "message": f.get("message"), "state": finding_state(f),
+             "suppression": f.get("suppression")} for f in findings
         ],
     }
 
@@ -222,9 +240,13 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """What the HTML summary and JSON ``summary`` show."""
     statuses = Counter(str(r["status"]) for r in rows)
     severities: Counter[str] = Counter()
+    quieted: Counter[str] = Counter()
     for r in rows:
         for f in r["findings_detail"]:
-            severities[str(f["severity"])] += 1
+            if f.get("state", "open") == "open":
+                severities[str(f["severity"])] += 1
+            else:
+                quieted[str(f["state"])] += 1
     actions = Counter(str(r["recommended_action"]) for r in rows)
     validated = [r for r in rows if r.get("last_validated_at")]
     oldest = min(validated, key=lambda r: str(r["last_validated_at"])) if validated else None
@@ -234,6 +256,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "by_severity": {s.value: severities.get(s.value, 0)
                                  for s in reversed(list(Severity))},
         "recommended_actions": {a: actions.get(a, 0) for a in ACTIONS},
+        "findings_accepted": quieted.get("accepted", 0),
+        "findings_suppressed": quieted.get("suppressed", 0),
         "never_validated": sum(1 for r in rows if not r.get("last_validated_at")),
         "oldest_validation": (
             {"binding_id": oldest["binding_id"], "at": oldest["last_validated_at"]}

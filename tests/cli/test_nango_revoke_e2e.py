@@ -35,7 +35,7 @@ def test_revoke_one_nango_connection(tmp_path: Path) -> None:
         target = next(b for b in rows if b["connection_id"] == "c-1")
         nango.requests.clear()
         before = slack.count("auth.revoke")
-        done = nhictl(*base, "revoke", target["id"], "--yes", env=env)
+        done = nhictl(*base, "revoke", target["id"], "--reason", "test", "--yes", env=env)
         assert done.code == 0, done.err
         calls = [(r["method"], r["path"]) for r in nango.requests]
         assert calls == [("GET", "/connections/c-1"), ("DELETE", "/connections/c-1")]
@@ -108,7 +108,8 @@ def test_refresh_failure_is_one_connection_and_bot_plus_user_revoke(tmp_path: Pa
         assert rows["c-fail"]["token_kind"] == "user"  # what was known is kept
 
         nango.requests.clear()
-        done = nhictl(*base, "revoke", str(rows["c-both#user"]["id"]), "--yes", env=env)
+        done = nhictl(*base, "revoke", str(rows["c-both#user"]["id"]), "--reason", "test",
+                      "--yes", env=env)
         assert done.code == 0, done.err
         assert slack.count("auth.revoke", t["user"]) == 1
         assert slack.count("auth.revoke", t["bot"]) == 1
@@ -125,7 +126,8 @@ def test_refresh_failure_is_one_connection_and_bot_plus_user_revoke(tmp_path: Pa
                                       if c["connection_id"] != "c-fail"]
         nango.requests.clear()
         before = slack.count("auth.revoke")
-        again = nhictl(*base, "revoke", str(rows["c-fail"]["id"]), "--yes", env=env)
+        again = nhictl(*base, "revoke", str(rows["c-fail"]["id"]), "--reason", "test",
+                       "--yes", env=env)
         assert again.code == 5, again.err
         assert "no longer holds it" in again.err and "--mark-removed" in again.err
         assert [(r["method"], r["path"]) for r in nango.requests] == [
@@ -148,10 +150,10 @@ def test_connection_stays_at_nango_until_its_other_token_is_revoked(tmp_path: Pa
         assert nhictl(*base, "reconcile", env=env).code == 0
         rows = nhictl("inventory", "list", "-o", "json", env=env).json()["bindings"]
         user = next(b for b in rows if b["connection_id"] == "c-both#user")
-        failed = nhictl(*base, "revoke", user["id"], "--yes", env=env)
+        failed = nhictl(*base, "revoke", user["id"], "--reason", "test", "--yes", env=env)
         assert failed.code == 5
         assert not [r for r in nango.requests if r["method"] == "DELETE"]
-        retried = nhictl(*base, "revoke", user["id"], "--yes", env=env)
+        retried = nhictl(*base, "revoke", user["id"], "--reason", "test", "--yes", env=env)
         assert retried.code == 0, retried.err
         assert [r["path"] for r in nango.requests if r["method"] == "DELETE"] == [
             "/connections/c-both"]

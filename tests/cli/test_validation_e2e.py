@@ -195,7 +195,8 @@ def test_revoked_tokens_are_not_validated_again(tmp_path: Path, env: dict[str, s
     with SlackSandbox(world) as slack:
         assert _reconcile(env, slack.url, export).code == 0
         bid = _by_conn(env)["c1"]["id"]
-        revoked = nhictl("--slack-api-url", slack.url, "revoke", bid, "--yes", env=env)
+        revoked = nhictl("--slack-api-url", slack.url, "revoke", bid, "--reason", "test",
+                         "--yes", env=env)
         assert revoked.code == 0, revoked.err
         calls = slack.count("auth.test")
         again = _reconcile(env, slack.url, export)
