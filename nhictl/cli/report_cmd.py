@@ -26,14 +26,6 @@ if TYPE_CHECKING:
 
 report = typer.Typer(help="Review packets and review-cycle evidence.", no_args_is_help=True)
 
-HTML_COLUMNS = [
-    ("binding_id", "Binding"), ("tenant", "Tenant"), ("owner", "Owner"),
-    ("workspace", "Workspace"), ("token_kind", "Kind"), ("purpose", "Purpose"),
-    ("status", "Status"), ("granted_scopes", "Granted scopes"),
-    ("excess_scopes", "Excess scopes"), ("findings", "Findings"),
-    ("max_severity", "Max severity"), ("recommended_action", "Recommended"),
-    ("action_reason", "Why"), ("last_validated_at", "Last validated"),
-]
 
 
 def _policy(st: AppState, policy_file: Path | None) -> Policy:
@@ -48,10 +40,6 @@ def _policy(st: AppState, policy_file: Path | None) -> Policy:
     for warning in warnings:
         st.warn(warning)
     return policy
-
-
-def _when(value: object) -> str:
-    return str(value).replace("T", " ")[:16] if value else "never"
 
 
 def _write_text(st: AppState, text: str, out: Path | None) -> None:
@@ -107,13 +95,12 @@ def _render_packet(fmt: Format, rows: list[dict[str, Any]], summary: dict[str, A
         return markdown(rows, summary, generated_at)
     buffer = io.StringIO()
     if fmt is Format.HTML:
-        columns = [Column(k, h, render=_when if k.endswith("_at") else None)
-                   for k, h in HTML_COLUMNS]
-        doc = Document("bindings", columns, rows, generated_at, title="Access review",
-                       extra={"summary": summary, "instructions": list(INSTRUCTIONS)})
-    else:
-        doc = Document("bindings", [Column(k, k) for k in REVIEW_COLUMNS], rows, generated_at,
-                       extra={"summary": summary} if fmt is Format.JSON else {})
+        from nhictl.exporters.packet_html import PacketHtmlExporter
+
+        PacketHtmlExporter(INSTRUCTIONS).write(rows, summary, generated_at, buffer)
+        return buffer.getvalue()
+    doc = Document("bindings", [Column(k, k) for k in REVIEW_COLUMNS], rows, generated_at,
+                   extra={"summary": summary} if fmt is Format.JSON else {})
     exporter_for(fmt).write(doc, buffer)
     return buffer.getvalue()
 

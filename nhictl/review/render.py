@@ -55,7 +55,8 @@ def markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], generated_
                 out.append(
                     f"| `{_code(r['binding_id'])}` | {_md(ws)} | {_md(r.get('token_kind'))} | "
                     f"{_md(r.get('status'))} | {_md(r.get('granted_scopes'))} | "
-                    f"{_md(r.get('excess_scopes'))} | {_md(r.get('findings'))} | "
+                    f"{_md(r.get('excess_scopes'))} | "
+                    f"{_md(r.get('findings_marked', r.get('findings')))} | "
                     f"**{_md(r['recommended_action'])}** | {_md(r.get('action_reason'))} | "
                     f"{cmd} |"
                 )
