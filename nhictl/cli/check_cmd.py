@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nhictl.cli.common import AppState, OutFileOpt, OutputOpt, emit, example, now_iso, state
+from nhictl.cli.common import (
+    AppState,
+    OutFileOpt,
+    OutputOpt,
+    WideOpt,
+    emit,
+    example,
+    now_iso,
+    state,
+)
 from nhictl.cli.filter_opts import (
     OwnerOpt,
     RuleOpt,
@@ -75,6 +84,11 @@ FINDING_MARKDOWN = [
     Column("severity", "Severity"), Column("rule_id", "Rule"), Column("binding_id", "Binding"),
     Column("state", "State"), Column("message", "Message"), Column("remediation", "Remediation"),
     Column("suppression_reason", "Suppressed because"),
+]
+# --list-rules in a terminal: readable at 80 columns (titles wrap); --wide adds the mappings.
+RULE_TABLE = [
+    Column("rule_id", "RULE", 26), Column("default_severity", "SEVERITY", 8),
+    Column("title", "TITLE", 70, wrap=True),
 ]
 RULE_COLUMNS = [
     Column("rule_id", "RULE", 26), Column("default_severity", "SEVERITY", 8),
@@ -220,6 +234,7 @@ def check(
     list_rules: Annotated[
         bool, typer.Option("--list-rules", help="Print the rule catalog and exit.")
     ] = False,
+    wide: WideOpt = False,
     output: OutputOpt = Format.TABLE,
     out: OutFileOpt = None,
 ) -> None:
@@ -236,11 +251,12 @@ def check(
     rule = sorted({r.strip().lower() for r in rule}) if rule else None
     if list_rules:
         rules = select_rules(rule) if rule else all_rules()
-        doc = Document("rules", RULE_COLUMNS, [rule_row(r.as_dict()) for r in rules], now_iso(),
+        columns = RULE_TABLE if output is Format.TABLE and not wide else RULE_COLUMNS
+        doc = Document("rules", columns, [rule_row(r.as_dict()) for r in rules], now_iso(),
                        json_row=lambda r: {k: v for k, v in r.items()
                                            if k not in ("owasp_nhi", "nist_csf", "nist_800_53",
                                                         "cis_v8")})
-        emit(st, doc, output, out)
+        emit(st, doc, output, out, wide=wide)
         return
     report = execute(st, policy_file=policy_file, rule_ids=rule)
     scoped = _scoped(st, report.findings, wanted)
@@ -261,7 +277,7 @@ def check(
         extra={"summary": report.summary(), "resolved": report.resolved},
         json_row=_finding_json,
     )
-    emit(st, doc, output, out)
+    emit(st, doc, output, out, wide=wide)
     st.info(summary_line(report))
     if wanted.on_bindings:
         st.info(f"{len(scoped)} finding(s) on bindings matching the filters")

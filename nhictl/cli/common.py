@@ -124,7 +124,8 @@ class AppState:
     def stderr(self) -> Console:
         from rich.console import Console
 
-        return Console(stderr=True, no_color=self.no_color or bool(os.environ.get("NO_COLOR")),
+        plain = self.no_color or bool(os.environ.get("NO_COLOR"))
+        return Console(stderr=True, no_color=plain, color_system=None if plain else "auto",
                        highlight=False, soft_wrap=True)
 
     def info(self, message: str) -> None:
@@ -245,9 +246,19 @@ OutFileOpt = Annotated[
 ]
 
 
-def emit(st: AppState, doc: Document, fmt: Format, out: Path | None = None) -> None:
-    """Render a document to stdout (or ``out``, written atomically with mode 0600)."""
+WideOpt = Annotated[
+    bool, typer.Option("--wide", help="Tables: show every cell whole (no cutting to the "
+                       "terminal width).")]
+CUT_HINT = "some cells were cut to fit the terminal width; --wide shows them whole"
+
+
+def emit(st: AppState, doc: Document, fmt: Format, out: Path | None = None,
+         wide: bool = False) -> None:
+    """Render a document to stdout (or ``out``, written atomically with mode 0600).
+
+    A table cut to the terminal width says so on stderr (never silently)."""
     from nhictl.exporters import exporter_for
+    from nhictl.exporters.formats import PlainTableExporter
 
     if out is not None and str(out) == "-":
         out = None  # the usual spelling of "standard output"
@@ -264,10 +275,14 @@ def emit(st: AppState, doc: Document, fmt: Format, out: Path | None = None) -> N
     if fmt is Format.TABLE and sys.stdout.isatty():
         from nhictl.cli.render import rich_table
 
-        rich_table(doc, no_color=st.no_color)
+        if rich_table(doc, no_color=st.no_color, wide=wide):
+            st.info(CUT_HINT)
         return
-    exporter_for(fmt).write(doc, sys.stdout)
+    exporter = PlainTableExporter(wide=wide) if fmt is Format.TABLE else exporter_for(fmt)
+    exporter.write(doc, sys.stdout)
     sys.stdout.flush()
+    if isinstance(exporter, PlainTableExporter) and exporter.clipped:
+        st.info(CUT_HINT)
 
 
 def command_line() -> str:

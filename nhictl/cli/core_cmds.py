@@ -10,6 +10,7 @@ from nhictl.cli.columns import EVENT_COLUMNS, EVENT_CSV
 from nhictl.cli.common import (
     MAX_SECONDS,
     OutputOpt,
+    WideOpt,
     emit,
     example,
     finite_seconds,
@@ -223,6 +224,7 @@ def events(
     source: SourceOpt = None,
     status: StatusOpt = None,
     scope: ScopeOpt = None,
+    wide: WideOpt = False,
     output: OutputOpt = Format.TABLE,
 ) -> None:
     """The append-only audit trail.
@@ -254,7 +256,7 @@ def events(
             keep = {b["id"] for b in repo.iter_bindings(conn) if wanted.binding_matches(b)}
             rows = (e for e in rows if e.get("binding_id") in keep)
         columns = EVENT_COLUMNS if output is Format.TABLE else EVENT_CSV
-        emit(st, Document("events", columns, rows, now_iso()), output)
+        emit(st, Document("events", columns, rows, now_iso()), output, wide=wide)
 
 
 def _known_event_types(types: list[str]) -> None:

@@ -92,7 +92,8 @@ def _private_write(path: Path, text: str) -> None:
 
 def demo(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", help="Directory for the demo's inventory, "
+    out: Annotated[Path, typer.Option("--out", metavar="DIR",
+                                      help="Directory for the demo's inventory, "
                                       "config and reports.")] = Path("nhictl-demo"),
 ) -> None:
     """Run the whole pipeline against the bundled sandbox (nothing leaves this machine)."""
@@ -233,9 +234,10 @@ def _closing(st: AppState, out: Path, planted: dict[str, str]) -> None:
 
 def sandbox_slack(
     ctx: typer.Context,
-    scenario: Annotated[Path, typer.Option("--scenario", exists=True, dir_okay=False,
+    scenario: Annotated[Path, typer.Option("--scenario", metavar="FILE", exists=True,
+                                           dir_okay=False,
                                            help="Scenario JSON (tokens, users, limits).")],
-    port: Annotated[int, typer.Option("--port", min=0, max=65535,
+    port: Annotated[int, typer.Option("--port", metavar="PORT", min=0, max=65535,
                                       help="Port on 127.0.0.1 (0: a free one).")] = 0,
 ) -> None:
     """Run the loopback Slack fake (and the WorkOS/Nango fakes when the scenario has them)."""

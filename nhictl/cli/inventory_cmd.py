@@ -16,7 +16,7 @@ from nhictl.cli.columns import (
     binding_json,
     binding_view,
 )
-from nhictl.cli.common import OutputOpt, emit, example, now_iso, state
+from nhictl.cli.common import OutputOpt, WideOpt, emit, example, now_iso, state
 from nhictl.cli.filter_opts import (
     OwnerOpt,
     ScopeOpt,
@@ -43,6 +43,7 @@ def list_bindings(
     scope: ScopeOpt = None,
     source: SourceOpt = None,
     sort: SortOpt = None,
+    wide: WideOpt = False,
     output: OutputOpt = Format.TABLE,
 ) -> None:
     """List bindings, filtered (repeated filter = any of them; different filters = all)."""
@@ -65,7 +66,7 @@ def list_bindings(
             seen = corroborations(conn) if output is Format.JSON else {}
             doc = Document("bindings", BINDING_CSV, rows, now_iso(), json_row=lambda r: {
                 **binding_json(r), "corroborated_by": seen.get(r["id"], [])})
-        emit(st, doc, output)
+        emit(st, doc, output, wide=wide)
 
 
 @inventory.command("show", epilog=example("nhictl inventory show conn-0042 --source prod-pipes"))

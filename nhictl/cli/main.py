@@ -212,7 +212,9 @@ def run(argv: list[str] | None = None) -> None:
     from nhictl.cli import common
 
     common.INVOCATION = args
-    command = typer.main.get_command(app)
+    from nhictl.cli.helptext import hide_argument_types
+
+    command = hide_argument_types(typer.main.get_command(app))
     try:
         # Not standalone: usage errors come back here, so --log-format json covers them.
         result = command.main(args=args, prog_name="nhictl", standalone_mode=False)

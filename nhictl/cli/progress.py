@@ -47,7 +47,9 @@ def run_reconcile(
     command = command_line()
     with st.open_for_write(command.strip()) as inv:  # one writer for the whole run
         keep_recorded_names(inv, sources)
-        tty = sys.stderr.isatty() and not st.quiet and st.log_format == "text"
+        # A progress bar is escape codes: none with --no-color / NO_COLOR.
+        tty = (sys.stderr.isatty() and not st.quiet and st.log_format == "text"
+               and not st.no_color)
         st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))
         if tty:
             report = _with_progress_bar(st, validator, lambda cb: reconcile(

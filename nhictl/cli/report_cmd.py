@@ -78,6 +78,11 @@ class PacketFormat(StrEnum):
     HTML = "html"
 
 
+class EvidenceFormat(StrEnum):
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
 class SplitBy(StrEnum):
     TENANT = "tenant"
     OWNER = "owner"
@@ -152,7 +157,8 @@ def access_review(
         bool, typer.Option("--all", help="Include revoked bindings too.")
     ] = False,
     policy_file: Annotated[
-        Path | None, typer.Option("--policy", help="Policy TOML (default: the config's).",
+        Path | None, typer.Option("--policy", metavar="FILE",
+                                  help="Policy TOML (default: the config's).",
                                   exists=True, dir_okay=False)
     ] = None,
     tenant: TenantOpt = None,
@@ -212,12 +218,14 @@ def access_review(
 def evidence(
     ctx: typer.Context,
     since: Annotated[
-        str, typer.Option("--since", help="Start of the review cycle: ISO date/time or age "
+        str, typer.Option("--since", metavar="WHEN",
+                          help="Start of the review cycle: ISO date/time or age "
                           "like 30d (default 90d).")
     ] = "90d",
     output: Annotated[
-        Format, typer.Option("-o", "--output", help="json or markdown.", case_sensitive=False)
-    ] = Format.MARKDOWN,
+        EvidenceFormat, typer.Option("-o", "--output", help="json or markdown.",
+                                     case_sensitive=False, metavar="FORMAT")
+    ] = EvidenceFormat.MARKDOWN,
     out: OutFileOpt = None,
     tenant: TenantOpt = None,
     owner: OwnerOpt = None,
@@ -239,8 +247,6 @@ def evidence(
     st = state(ctx)
     wanted = filters(tenant=tenant, owner=owner, workspace=workspace, source=source,
                      status=status, scope=scope)
-    if output not in (Format.JSON, Format.MARKDOWN):
-        raise UsageError("-o must be json or markdown for evidence")
     now = system_clock()
     try:
         since_iso = iso(parse_since(since, now))
@@ -253,7 +259,8 @@ def evidence(
                             keep=wanted.binding_matches if wanted.on_bindings else None)
     from nhictl.untrusted import mask_record
 
-    text = (json.dumps(mask_record(ev), indent=2, default=str) + "\n" if output is Format.JSON
+    text = (json.dumps(mask_record(ev), indent=2, default=str) + "\n"
+            if output is EvidenceFormat.JSON
             else evidence_markdown(ev))
     _write_text(st, text, out)
 

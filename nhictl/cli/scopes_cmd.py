@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -46,14 +47,20 @@ def list_scopes(
     emit(st, Document("scopes", columns, rows, now_iso()), output)
 
 
+class ExplainFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
 @scopes.command("explain", epilog=example("nhictl scopes explain channels:history"))
 def explain(
     ctx: typer.Context,
     scope: Annotated[str, typer.Argument(help="A Slack scope name, e.g. chat:write.")],
     policy_file: PolicyOpt = None,
     output: Annotated[
-        Format, typer.Option("-o", "--output", help="table (text) or json.", case_sensitive=False)
-    ] = Format.TABLE,
+        ExplainFormat, typer.Option("-o", "--output", help="table (text) or json.",
+                                    case_sensitive=False, metavar="FORMAT")
+    ] = ExplainFormat.TABLE,
 ) -> None:
     """What a scope exposes, its risk, and which policy purposes allow it."""
     from nhictl.catalog import load_catalog
@@ -61,7 +68,7 @@ def explain(
 
     st = state(ctx)
     data = explain_scope(load_catalog(), resolve_policy(st, policy_file), scope)
-    if output is Format.JSON:
+    if output is ExplainFormat.JSON:
         json.dump(
             {"schema_version": 1, "generated_at": now_iso(), "scope": data}, sys.stdout, indent=2
         )

@@ -25,6 +25,8 @@ class Column:
     # Narrow columns are kept whole in a terminal table; wide ones are truncated first.
     max_width: int | None = None
     render: Callable[[Any], str] | None = None
+    # In a terminal table: wrap onto more lines instead of being cut.
+    wrap: bool = False
 
     def text(self, row: dict[str, Any]) -> str:
         value = row.get(self.key)

@@ -169,10 +169,14 @@ KEEP_WHOLE = frozenset({"id", "binding_id", "rule_id", "severity", "max_severity
 class PlainTableExporter:
     """A plain-text table that fits the terminal width (100 columns when not a TTY, or
     ``COLUMNS``). Ids, rule ids, severities and statuses are never cut; other columns shrink,
-    widest first, only as far as needed."""
+    widest first, only as far as needed; ``wrap`` columns go onto more lines instead of
+    being cut. ``wide``: every cell whole, however wide the table. ``clipped`` tells the
+    caller whether a cell was cut (so it can say so: never silently)."""
 
-    def __init__(self, width: int | None = None) -> None:
+    def __init__(self, width: int | None = None, wide: bool = False) -> None:
         self.width = width or shutil.get_terminal_size((100, 24)).columns
+        self.wide = wide
+        self.clipped = False
 
     def write(self, doc: Document, out: TextIO) -> None:
         rows = [row_cells(doc.columns, r) for r in doc.rows]
@@ -181,14 +185,30 @@ class PlainTableExporter:
             return
         headers = [c.header for c in doc.columns]
         keep = [c.key in KEEP_WHOLE for c in doc.columns]
-        widths = fit_widths(headers, rows, [c.max_width for c in doc.columns], self.width,
-                            keep)
+        widths = fit_widths(headers, rows, [c.max_width for c in doc.columns],
+                            10**9 if self.wide else self.width, keep)
+        wraps = [c.wrap for c in doc.columns]
         # Laid out here rather than by tabulate, which pads headers by 2 more characters and
         # so overflows the width computed above.
         out.write(_line(headers, widths) + "\n")
         out.write("  ".join("-" * w for w in widths) + "\n")
         for row in rows:
-            out.write(_line(row, widths) + "\n")
+            self.clipped |= any(len(c) > w for c, w, wrap in zip(row, widths, wraps, strict=True)
+                                if not wrap)
+            for line in _wrapped(row, widths, wraps):
+                out.write(_line(line, widths) + "\n")
+
+
+def _wrapped(row: list[str], widths: list[int], wraps: list[bool]) -> list[list[str]]:
+    """One row as one or more lines: wrap columns split at spaces (long words at width)."""
+    import textwrap
+
+    if not any(wraps):
+        return [row]
+    parts = [textwrap.wrap(c, w, break_on_hyphens=False) or [""] if wrap else [c]
+             for c, w, wrap in zip(row, widths, wraps, strict=True)]
+    depth = max(len(p) for p in parts)
+    return [[p[i] if i < len(p) else "" for p in parts] for i in range(depth)]
 
 
 def _line(cells: list[str], widths: list[int]) -> str:
