@@ -21,7 +21,8 @@ def test_inventory_list_repeated_or_different_and_case_insensitive(
     both = {r["id"] for r in sample_records() if r["tenant"] in ("acme", "globex")}
     assert conn_ids(listing(cli, "--tenant", "ACME", "--tenant", "globex")) == both
     assert conn_ids(listing(cli, "--tenant", "acme", "--workspace", "t0acme002")) == ACME_T2
-    assert conn_ids(listing(cli, "--source", "FILE:sample.json", "--tenant", "initech")) == {
+    source = listing(cli)[0]["source"]  # file:<real path>
+    assert conn_ids(listing(cli, "--source", source.upper(), "--tenant", "initech")) == {
         r["id"] for r in sample_records() if r["tenant"] == "initech"}
     assert listing(cli, "--source", "other") == []
     owners = [r["owner_email"] for r in listing(cli, "--tenant", "acme", "--sort",
@@ -111,26 +112,28 @@ def test_show_by_connection_id_fingerprint_and_hash_lookup(
     write_export(tmp_path / "two.json", [{"id": "c-3", "tenant": "initech", "team_id": "T3"}])
     for name in ("one.json", "two.json"):
         assert cli("reconcile", "--no-validate", "--source", f"file:{name}").code == 0
-    ids = {(r["source"], r["connection_id"]): r["id"] for r in listing(cli)}
+    ids = {(r["source"].rsplit("/", 1)[-1], r["connection_id"]): r["id"]
+           for r in listing(cli)}
 
     def shown(*args: str) -> str:
         result = cli("inventory", "show", *args, "-o", "json")
         assert result.code == 0, result
         return str(result.json()["binding"]["id"])
 
-    assert shown("c-1") == ids[("file:one.json", "c-1")]
-    assert shown(ids[("file:one.json", "c-1")][:7]) == ids[("file:one.json", "c-1")]
+    assert shown("c-1") == ids[("one.json", "c-1")]
+    assert shown(ids[("one.json", "c-1")][:7]) == ids[("one.json", "c-1")]
     ambiguous = cli("inventory", "show", "c-3")
     assert ambiguous.code == 2 and "--source" in ambiguous.err
-    assert shown("c-3", "--source", "FILE:two.json") == ids[("file:two.json", "c-3")]
+    two = next(r["source"] for r in listing(cli) if r["source"].endswith("two.json"))
+    assert shown("c-3", "--source", two.upper()) == ids[("two.json", "c-3")]
     fp_own = cli("hash", stdin=own).out.strip()
-    assert shown(fp_own) == ids[("file:one.json", "c-3")]
+    assert shown(fp_own) == ids[("one.json", "c-3")]
 
     lookup = cli("hash", "--lookup", stdin=shared + "\n")
     assert lookup.code == 0, lookup
-    assert ids[("file:one.json", "c-1")] in lookup.out
-    assert ids[("file:one.json", "c-2")] in lookup.out
-    assert ids[("file:one.json", "c-3")] not in lookup.out
+    assert ids[("one.json", "c-1")] in lookup.out
+    assert ids[("one.json", "c-2")] in lookup.out
+    assert ids[("one.json", "c-3")] not in lookup.out
     assert shared not in lookup.output and "held by 2 binding(s)" in lookup.err
     fp_shared = cli("hash", stdin=shared).out.strip()
     two = cli("inventory", "show", fp_shared)
