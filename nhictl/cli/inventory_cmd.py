@@ -141,7 +141,10 @@ def show(
     print()
     print(f"findings ({len(findings)})")
     for f in findings:
-        flag = " [suppressed]" if f.get("suppressed") else ""
+        sup = f.get("suppression") or {}
+        kind = "accepted" if isinstance(sup, dict) and sup.get("kind") == "accepted_risk" \
+            else "suppressed"
+        flag = f" [{kind}]" if f.get("suppressed") else ""
         print(inert(f"  {f['severity']:<8} {f['rule_id']}{flag}: {f['message']}"))
     print()
     print(f"events ({len(events)})")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
 
+from nhictl.exporters.packet_html import action_rank
 from nhictl.review.report import INSTRUCTIONS
 from nhictl.untrusted import ascii_escaped, md, md_code
 
@@ -49,7 +50,7 @@ def markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], generated_
             out.append("| binding | workspace | kind | status | granted scopes | excess | "
                        "findings | recommended | why | revoke |")
             out.append("|---|---|---|---|---|---|---|---|---|---|")
-            for r in owned:
+            for r in sorted(owned, key=action_rank):  # rows that need action first
                 ws = r.get("workspace_name") or r.get("workspace_id")
                 cmd = f"`{_code(r['revoke_command'])}`" if r.get("revoke_command") else "—"
                 out.append(

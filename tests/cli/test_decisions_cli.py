@@ -41,6 +41,10 @@ def test_conflict_exit_3_then_allowed_and_revoke_needs_a_reason(
     allowed = cli("review", "apply", "--allow-conflicts", str(filled))
     assert allowed.code == 0, allowed
     assert "(applied: --allow-conflicts)" in allowed.err
+    assert cli("check").code == 0
+    shown = cli("inventory", "show", "c-1")
+    findings = shown.out.split("findings (")[1].split("events (")[0]
+    assert "owner_missing [accepted]" in findings, findings  # the keep accepted it
 
     ids = {r["connection_id"]: r["binding_id"]
            for r in csv.DictReader(io.StringIO(packet.out))}

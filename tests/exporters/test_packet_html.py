@@ -82,3 +82,14 @@ def test_fits_1280_px_without_horizontal_scrollbar_in_chromium(tmp_path: Path) -
     result = _run(browser, tmp_path / "p2", "--window-size=1280,1600",
                   f"--screenshot={shot}", page.as_uri())
     assert result.returncode == 0 and shot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_markdown_packet_lists_rows_that_need_action_first_per_owner() -> None:
+    from nhictl.review.render import markdown
+
+    _, rows = packet(20)
+    text = markdown(rows, summarise(rows), "now")  # type: ignore[arg-type]
+    order = {"revoke": 0, "reduce": 1, "investigate": 2, "keep": 3}
+    for block in text.split("### Owner ")[1:]:
+        actions = re.findall(r"\*\*(\w+)\*\*", block)
+        assert actions == sorted(actions, key=order.__getitem__), actions
