@@ -21,6 +21,7 @@ from typing import Any
 from nhictl.errors import UsageError
 from nhictl.models import Severity, Status
 
+MAX_VALUE_CHARS = 512  # as store.repo.MAX_REF_CHARS: an id, name or filter value
 _OWNER_FIELDS = ("owner_id", "owner_email", "owner_name", "slack_user_id",
                  "source_slack_user_id")
 _WORKSPACE_FIELDS = ("workspace_id", "workspace_name", "source_team_id")
@@ -49,7 +50,14 @@ class Filters:
            workspace: Iterable[str] | None = None, source: Iterable[str] | None = None,
            status: Iterable[str] | None = None, scope: Iterable[str] | None = None,
            rule: Iterable[str] | None = None) -> Filters:
-        """Filters from option values; an unknown status is a usage error listing the set."""
+        """Filters from option values; an unknown status is a usage error listing the set,
+        and so is a value longer than any id, name or scope (``MAX_VALUE_CHARS``)."""
+        given = {"tenant": tenant, "owner": owner, "workspace": workspace, "source": source,
+                 "status": status, "scope": scope, "rule": rule}
+        for name, values in given.items():
+            for value in values or ():
+                if len(value) > MAX_VALUE_CHARS:
+                    raise UsageError(f"--{name}: longer than {MAX_VALUE_CHARS} characters")
         statuses = _norm(status)
         known = {s.value for s in Status}
         unknown = sorted(statuses - known)

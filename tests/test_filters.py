@@ -44,3 +44,8 @@ def test_sort_descending_missing_last_and_severity_by_rank() -> None:
     sev = [{"severity": v} for v in ("low", "critical", "medium")]
     assert [r["severity"] for r in sort_rows(sev, "-severity", ["severity"])] == [
         "critical", "medium", "low"]
+
+
+def test_absurdly_long_values_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="--owner: longer than 512"):
+        Filters.of(owner=["x" * 513])

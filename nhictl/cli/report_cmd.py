@@ -55,12 +55,12 @@ def _write_text(st: AppState, text: str, out: Path | None) -> None:
     st.info(f"wrote {out}")
 
 
-def _dir_or_packet(value: Path | None) -> Path | None:
+def _dir_or_packet(ctx: typer.Context, value: Path | None) -> Path | None:
     if value is not None and value.is_dir():
         return value  # --split-by writes into a directory; checked again below
     from nhictl.cli.common import _not_a_filled_packet
 
-    return _not_a_filled_packet(value)
+    return _not_a_filled_packet(ctx, value)
 
 
 PacketOutOpt = Annotated[
