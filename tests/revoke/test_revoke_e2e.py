@@ -52,7 +52,8 @@ def test_revoke_needs_slack_to_say_so(env: dict[str, Any]) -> None:
         table = nhictl(*cli, "revoke", ids["grace"], env=e["vars"])
         assert "token: held by file source 'export'" in table.out
 
-        done = nhictl(*cli, "revoke", alan, "--yes", "-o", "json", env=e["vars"])
+        done = nhictl(*cli, "revoke", alan, "--reason", "t", "--yes", "-o", "json",
+                      env=e["vars"])
         assert done.code == 5, done.err
         outcome = done.json()["outcomes"][0]
         assert outcome["outcome"] == "failed" and outcome["slack"] == "not called"
@@ -62,13 +63,15 @@ def test_revoke_needs_slack_to_say_so(env: dict[str, Any]) -> None:
         assert _status(e, alan) == "removed"
 
         before = len(_events(e, alan))
-        wrong = nhictl(*cli, "revoke", alan, "--token-stdin", "--yes", env=e["vars"],
+        wrong = nhictl(*cli, "revoke", alan, "--token-stdin", "--reason", "t", "--yes",
+                       env=e["vars"],
                        stdin=tokens["grace"] + "\n")
         assert wrong.code == 3 and "does not match the binding's fingerprint" in wrong.err
         assert slack.count("auth.revoke") == 0 and len(_events(e, alan)) == before
         assert tokens["grace"] not in wrong.err + wrong.out
 
-        right = nhictl(*cli, "revoke", alan, "--token-stdin", "--yes", "-o", "json",
+        right = nhictl(*cli, "revoke", alan, "--token-stdin", "--reason", "t", "--yes", "-o",
+                       "json",
                        env=e["vars"], stdin=tokens["alan"] + "\n")
         assert right.code == 0, right.err
         assert right.json()["outcomes"][0]["outcome"] == "revoked"
@@ -78,7 +81,8 @@ def test_revoke_needs_slack_to_say_so(env: dict[str, Any]) -> None:
         types = [ev["type"] for ev in _events(e, alan)]
         assert types[-3:] == ["revoke_started", "revoked_at_slack", "revoked"]
 
-        marked = nhictl(*cli, "revoke", lin, "--mark-removed", "--yes", "-o", "json",
+        marked = nhictl(*cli, "revoke", lin, "--mark-removed", "--reason", "t", "--yes", "-o",
+                        "json",
                         env=e["vars"])
         assert marked.code == 0, marked.err
         assert marked.json()["outcomes"][0]["outcome"] == "marked_removed"
@@ -166,7 +170,8 @@ def test_token_stdin_and_mark_removed_usage(env: dict[str, Any]) -> None:
     assert both.code == 2 and "cannot be combined" in both.err
     empty = nhictl(*cli, "revoke", ids["grace"], "--token-stdin", env=e["vars"], stdin="\n")
     assert empty.code == 3 and "no token given" in empty.err
-    unmatched = nhictl(*cli, "revoke", ids["ken"], "--token-stdin", "--yes", env=e["vars"],
+    unmatched = nhictl(*cli, "revoke", ids["ken"], "--token-stdin", "--reason", "t", "--yes",
+                       env=e["vars"],
                        stdin=tokens["grace"])
     assert unmatched.code == 3 and "no token fingerprint is recorded" in unmatched.err
     assert "--mark-removed" in unmatched.err

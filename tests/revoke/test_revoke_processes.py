@@ -77,7 +77,8 @@ def test_kill_9_after_slack_revoked_is_visible_and_finished(env: dict[str, Any])
         assert nhictl("init", env=e["vars"]).code == 0
         assert nhictl(*cli, "reconcile", env=e["vars"]).code == 0
         grace = _ids(e)["grace"]
-        proc = subprocess.Popen([sys.executable, "-m", "nhictl", *cli, "revoke", grace, "--yes"],
+        proc = subprocess.Popen([sys.executable, "-m", "nhictl", *cli, "revoke", grace, "--reason",
+                                 "offboarded", "--yes"],
                                 env={**os.environ, **e["vars"]}, cwd=e["tmp"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
@@ -94,7 +95,8 @@ def test_kill_9_after_slack_revoked_is_visible_and_finished(env: dict[str, Any])
         evidence = nhictl("report", "evidence", "--since", "1d", "-o", "json", env=e["vars"])
         assert "revoke attempt interrupted" in json.dumps(evidence.json()["open"])
         # Finished by the next revoke, from Slack's own answer (the token is dead now).
-        done = nhictl(*cli, "revoke", grace, "--yes", "-o", "json", env=e["vars"])
+        done = nhictl(*cli, "revoke", grace, "--reason", "offboarded", "--yes", "-o", "json",
+                      env=e["vars"])
         assert done.code == 0, done.err
         assert done.json()["outcomes"][0]["outcome"] == "already_dead"
         assert slack.count("auth.revoke", tokens["grace"]) == 2
