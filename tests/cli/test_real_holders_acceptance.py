@@ -159,7 +159,7 @@ def test_revoke_without_the_token_fails_and_records_no_revoked(
         assert nhictl(*cli, "reconcile", "-s", "file:x.json", env=env).code == 0
         gone = ids["c2"]
 
-        done = nhictl(*cli, "revoke", gone, "--yes", env=env)
+        done = nhictl(*cli, "revoke", gone, "--reason", "test", "--yes", env=env)
         assert done.code == 5, done.err
         assert "--token-stdin" in done.err
         assert slack.count("auth.revoke") == 0
