@@ -231,3 +231,21 @@ def test_fail_on_policy_problems_are_found_before_reconcile_writes(
                  "--no-validate", "--fail-on", "high")
     assert_clean_exit(result, (3,), str(sup.name))
     assert snapshot(initialized) == before
+
+
+def test_out_never_replaces_a_device_or_named_pipe(cli: Cli, initialized: Path,
+                                                    tmp_path: Path) -> None:
+    # The atomic write renames a new file over --out: `--out /dev/null` run as root used to
+    # replace the system's /dev/null with a regular file (a FIFO stands in for it here).
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe, 0o600)
+    (tmp_path / "link-to-pipe").symlink_to(pipe)
+    for target in (pipe, tmp_path / "link-to-pipe"):
+        for argv in (("report", "access-review", "-o", "csv"), ("report", "evidence"),
+                     ("check",)):
+            result = cli(*argv, "--out", str(target))
+            assert_clean_exit(result, (2,), "named pipe (FIFO)")
+            assert "it is not replaced" in result.err
+    import stat
+
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)

@@ -228,8 +228,18 @@ def _not_a_filled_packet(ctx: typer.Context, value: Path | None) -> Path | None:
         if _same_file(value, path):
             raise typer.BadParameter(f"{value} is {what}; it is not overwritten "
                                      "(choose another file)")
-    if not value.is_file():
-        return value
+    try:
+        mode = value.stat().st_mode
+    except OSError:
+        return value  # not there yet: it is created
+    from nhictl.fsutil import not_regular_reason
+
+    # The atomic write renames a new file over the old one: over /dev/null (as root) or a
+    # named pipe that would replace the device or the pipe itself.
+    why = not_regular_reason(mode)
+    if why:
+        raise typer.BadParameter(f"{value} {why}; it is not replaced (use '-' or leave out "
+                                 "--out to write to stdout)")
     from nhictl.review.csvread import has_decisions
 
     if has_decisions(value):

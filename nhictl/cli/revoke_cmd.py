@@ -54,20 +54,18 @@ def _from_review(
 
 def _read_token() -> Any:
     """One token from stdin (as ``nhictl hash`` reads it); never echoed."""
-    import sys
-
     from nhictl.errors import InvalidInputError
+    from nhictl.fsutil import read_stdin_text
     from nhictl.secret import Secret
 
-    try:
-        data = sys.stdin.read(65537)
-    except UnicodeDecodeError:
-        raise InvalidInputError("stdin: not UTF-8 text; expected one token") from None
+    # Strict UTF-8 from the byte stream: a text stdin decodes with surrogateescape under a
+    # C/POSIX locale, and such a "token" would crash the fingerprint (exit 70).
+    data = read_stdin_text("the token on stdin")
     token = data.strip()
     if not token:
         raise InvalidInputError("stdin: no token given",
                                 hint='printenv TOKEN | nhictl revoke ID --token-stdin')
-    if len(data) > 65536 or any(c in token for c in "\r\n\t "):
+    if any(c in token for c in "\r\n\t "):
         raise InvalidInputError("stdin: expected one token on one line")
     return Secret(token)
 

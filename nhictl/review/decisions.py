@@ -3,8 +3,9 @@
 Policy on partial input: every row is validated; the valid rows are applied in one
 transaction and the bad ones are reported with their line number and reason. Any bad row
 makes the result ``ok`` false (the CLI exits 3), so automation notices; fixing the bad rows
-and applying the same file again is safe, because a row identical to the one behind the
-binding's latest recorded decision (same digest of every cell) is skipped as already applied.
+and applying the same file again is safe, because a row identical to the one behind any of the
+binding's recorded decisions (same digest of every cell) is skipped as already applied,
+so re-applying an old file never brings its decisions back over newer ones.
 A file that cannot be read as a review CSV at all writes nothing.
 """
 
@@ -84,17 +85,15 @@ def _resolve(conn: Connection, ref: str) -> str | None:
         return None
 
 
-def _latest_decision(conn: Connection, binding_id: str) -> dict[str, Any] | None:
-    row = conn.execute(
+def _applied_digests(conn: Connection, binding_id: str) -> set[str]:
+    """The row digests of every decision recorded for the binding. Any of them, not only the
+    latest: re-applying an old file must not bring its decision back over a newer one."""
+    rows = conn.execute(
         select(EVENTS.c.details)
         .where(EVENTS.c.binding_id == binding_id,
-               EVENTS.c.type == EventType.REVIEW_DECISION.value)
-        .order_by(EVENTS.c.seq.desc()).limit(1)
-    ).first()
-    if row is None:
-        return None
-    details: dict[str, Any] = json.loads(row[0] or "{}")
-    return details
+               EVENTS.c.type == EventType.REVIEW_DECISION.value))
+    return {str(d["row_digest"]) for d in (json.loads(r[0] or "{}") for r in rows)
+            if d.get("row_digest")}
 
 
 def changed_since_packet(row: CsvRow, binding: dict[str, Any]) -> str | None:
@@ -180,8 +179,7 @@ def validate_rows(
         item = Decision(row.line, bid, decision, reviewer, decided_at,
                         row.get("justification"), row.get("recommended_action"),
                         row_digest(row))
-        last = _latest_decision(conn, bid)
-        if last and last.get("row_digest") == item.digest:
+        if item.digest in _applied_digests(conn, bid):
             done.append(item)
             continue
         why = changed_since_packet(row, binding)

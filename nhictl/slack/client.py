@@ -342,7 +342,14 @@ class SlackClient:
             return RevokeResult("test_ok")
         if data.get("revoked") is True:  # only Slack's boolean says so, not "yes" or 1
             return RevokeResult("revoked")
-        return RevokeResult("failed", None, "auth.revoke: ok but revoked is false")
+        # Say what the reply lacked without quoting the server's value (it is untrusted).
+        if "revoked" not in data:
+            why = "ok but no revoked field"
+        elif data["revoked"] is False:
+            why = "ok but revoked is false"
+        else:
+            why = "ok but revoked is not the boolean true"
+        return RevokeResult("failed", None, f"auth.revoke: {why}")
 
 
 def _exhausted(failure: CallFailure, why: str) -> CallFailure:

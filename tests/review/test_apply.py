@@ -197,3 +197,27 @@ def test_only_applied_revoke_rows_are_revocable(inv: Inventory, tmp_path: Path) 
         found = applied_revokes(conn, filled, NOW)
     assert found.targets == []
     assert "a later decision (keep by ann@x" in found.skipped[0].reason
+
+
+def test_reapplying_an_old_file_never_overrides_a_newer_decision(
+    inv: Inventory, tmp_path: Path
+) -> None:
+    # Q3 decided revoke, Q4 keep; re-applying Q3 (e.g. after fixing one of its bad rows) used
+    # to record its revoke again as the latest decision, so `revoke --from-review q3.csv`
+    # revoked a binding the latest review kept.
+    from nhictl.review.decisions import applied_revokes
+
+    q3 = write_review(tmp_path / "q3.csv", [
+        {"binding_id": "b-0000000001", "decision": "revoke", "reviewer": "ann",
+         "decided_at": "2026-11-01"}])
+    q4 = write_review(tmp_path / "q4.csv", [
+        {"binding_id": "b-0000000001", "decision": "keep", "reviewer": "bob",
+         "decided_at": "2026-11-20"}])
+    assert len(apply_file(inv, q3, now=NOW, actor="a").applied) == 1
+    assert len(apply_file(inv, q4, now=NOW, actor="a").applied) == 1
+    again = apply_file(inv, q3, now=NOW, actor="a")
+    assert not again.applied and len(again.already_applied) == 1
+    assert binding(inv, "b-0000000001")["last_review_decision"] == "keep"
+    assert len(events(inv, "review_decision")) == 2
+    with inv.engine.connect() as conn:
+        assert applied_revokes(conn, q3, NOW).targets == []

@@ -51,6 +51,15 @@ def test_plan_calls_notes_and_noop() -> None:
     assert source_kind("nango", None, {"nango": "nango"}) == "nango"
 
 
+def test_plan_names_the_nango_connection_nango_deletes() -> None:
+    # The user part of a bot+user connection is binding "<id>#user"; Nango deletes "<id>",
+    # and the plan used to promise the removal of a connection "<id>#user" that Nango lacks.
+    steps = build_plan([(row("b-1", source="nango", connection_id="nc-1#user"), "r"),
+                        (row("b-2", source="nango", connection_id="nc-1"), "r")],
+                       {"nango": "nango"})
+    assert [s.calls[1] for s in steps] == ["Nango removal of connection nc-1"] * 2
+
+
 class FakeClient:
     def __init__(self, answers: dict[str, RevokeResult] | None = None) -> None:
         self.calls: list[tuple[str, bool]] = []

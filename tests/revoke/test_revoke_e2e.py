@@ -178,3 +178,22 @@ def test_token_stdin_and_mark_removed_usage(env: dict[str, Any]) -> None:
     plan = nhictl(*cli, "revoke", ids["ken"], "-o", "json", env=e["vars"])
     assert plan.json()["plan"][0]["obtained_from"] == (
         "unavailable: source 'export' holds no token for it")
+
+
+def test_token_stdin_not_utf8_is_a_clean_exit_3(env: dict[str, Any], monkeypatch: Any) -> None:
+    # Under a C/POSIX locale Python decodes stdin with surrogateescape, so undecodable bytes
+    # arrive as lone surrogates; they used to crash the fingerprint (exit 70).
+    import sys
+
+    e = env
+    cli = ("--config", str(e["config"]))
+    assert nhictl("init", env=e["vars"]).code == 0
+    assert nhictl(*cli, "reconcile", "--no-validate", env=e["vars"]).code == 0
+    grace = _ids(e)["grace"]
+    for raw in (b"\xff\xfexoxp-not-utf8\n", b"x" * 70_000):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(
+            io.BytesIO(raw), encoding="utf-8", errors="surrogateescape"))
+        got = nhictl(*cli, "revoke", grace, "--token-stdin", "--yes", env=e["vars"])
+        assert got.code == 3, got.err
+        assert "stdin" in got.err and len(got.err.strip().splitlines()) <= 2
+    assert _status(e, grace) != "revoked"

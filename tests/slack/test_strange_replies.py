@@ -213,3 +213,17 @@ def test_directory_lookup_uses_only_a_bot_and_believes_no_strange_reply(
     sane = client(slack.url).validate_many(with_bot)
     assert (sane["dead"].slack_user_checked, sane["dead"].slack_user_deleted) == (True, True)
     assert sane["dead"].detail == "the user was deleted, per users.info"
+
+
+@pytest.mark.parametrize(("body", "why"), [
+    ('{"ok": true}', "ok but no revoked field"),
+    ('{"ok": true, "revoked": false}', "ok but revoked is false"),
+    ('{"ok": true, "revoked": "xoxp-1-FAKE0"}', "ok but revoked is not the boolean true"),
+])
+def test_a_strange_revoke_answer_says_what_it_lacked(slack: SlackSandbox, body: str,
+                                                     why: str) -> None:
+    # A reply with no `revoked` at all used to read "revoked is false", which Slack never said.
+    raw_fault(slack, "auth.revoke", body, {})
+    result = client(slack.url).revoke(Secret(USER))
+    assert (result.outcome, result.detail) == ("failed", f"auth.revoke: {why}")
+    assert "xoxp" not in repr(result)
