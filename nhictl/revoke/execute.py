@@ -15,6 +15,7 @@ Slack was told says so (exit 5), and the journal lets the next revoke finish the
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,7 +27,7 @@ from nhictl.errors import InvalidInputError, NhictlError, RevokeFailedError
 from nhictl.models import EventType, SourceRecord, Status, binding_id
 from nhictl.revoke.plan import RevokeStep
 from nhictl.revoke.record import NOT_TOLD, SLACK_REVOKED, Journal
-from nhictl.secret import Secret
+from nhictl.secret import Secret, fingerprint
 from nhictl.slack.client import RevokeResult
 from nhictl.sources.base import RemovableSource, Source
 from nhictl.store import repo
@@ -145,7 +146,7 @@ def _remove(src: Source, record: SourceRecord, slack: str) -> str:
 
 def _revoke_one(step: RevokeStep, sources: _Sources, client: RevokeClient,
                 preflight: bool, journal: Journal, supplied: Secret | None,
-                told: list[str]) -> Outcome:
+                told: list[str], key: bytes | None) -> Outcome:
     out = Outcome(step.binding_id, "revoked", notes="; ".join(step.notes))
     src: Source | None = None
     record: SourceRecord | None = None
@@ -172,6 +173,7 @@ def _revoke_one(step: RevokeStep, sources: _Sources, client: RevokeClient,
                        f"{way_forward(step.binding_id)}", slack="not called")
     else:
         token = _fetch(step, src, record)
+        _same_token(step, token, key)
     hint = step.workspace_id
     if preflight:
         test = client.revoke(token, test=True, workspace_hint=hint)
@@ -202,6 +204,20 @@ def _revoke_one(step: RevokeStep, sources: _Sources, client: RevokeClient,
     told.extend(binding_id(step.source, cid) for cid in out.also)
     out.broker = _remove(src, record, out.slack)
     return out
+
+
+def _same_token(step: RevokeStep, token: Secret, key: bytes | None) -> None:
+    """A file or store holds its token as-is: one that no longer matches the recorded
+    fingerprint is another token now (a reused connection id, an edited export), and
+    revoking it could end someone else's grant. Brokers refresh their tokens, so their
+    connection, not the token's bytes, is what the binding names."""
+    if key is None or not step.fingerprint or step.removable:
+        return
+    if not hmac.compare_digest(fingerprint(key, token), step.fingerprint):
+        raise _Failure("token", f"source {step.source!r} now holds a different token for "
+                       f"{step.connection_id} than the one recorded ({step.fingerprint}); "
+                       "Slack was not called: run `nhictl reconcile` to record what the source "
+                       "holds now, check the binding, and revoke again", slack="not called")
 
 
 def _fetch(step: RevokeStep, src: Source, record: SourceRecord) -> Secret:
@@ -299,7 +315,7 @@ def execute(
                                                    detail=f"with {along[step.binding_id]}"))
                     continue
                 out = _run_step(journal, step, sources, client, preflight,
-                                (supplied or {}).get(step.binding_id), told)
+                                (supplied or {}).get(step.binding_id), told, inv.key)
                 report.outcomes.append(out)
                 along.update({binding_id(step.source, cid): step.binding_id for cid in out.also})
         finally:
@@ -332,7 +348,8 @@ def _why(exc: SQLAlchemyError | NhictlError) -> str:
 
 
 def _run_step(journal: Journal, step: RevokeStep, sources: _Sources, client: RevokeClient,
-              preflight: bool, supplied: Secret | None, told: list[str]) -> Outcome:
+              preflight: bool, supplied: Secret | None, told: list[str],
+              key: bytes | None) -> Outcome:
     if step.noop is not None:
         return Outcome(step.binding_id, "already_revoked", detail=step.noop)
     if step.mark_removed:
@@ -346,7 +363,7 @@ def _run_step(journal: Journal, step: RevokeStep, sources: _Sources, client: Rev
         return Outcome(step.binding_id, MARKED_REMOVED, "not told", "not called", NOT_TOLD,
                        "; ".join(step.notes))
     try:
-        out = _revoke_one(step, sources, client, preflight, journal, supplied, told)
+        out = _revoke_one(step, sources, client, preflight, journal, supplied, told, key)
     except _Failure as fail:
         journal.event(step.binding_id, EventType.REVOKE_FAILED, {
             "stage": fail.stage, "error": fail.message, "slack": fail.slack,

@@ -41,6 +41,7 @@ class RevokeStep:
     mark_removed: bool = False  # the operator's choice: record `removed`, Slack not told
     resume: str | None = None  # stage an earlier interrupted attempt reached (revoke.record)
     obtained_from: str = "its source"  # how the token will be obtained (the probe says truly)
+    fingerprint: str | None = None  # the token nhictl recorded for it (checked before a call)
 
     @property
     def removable(self) -> bool:
@@ -106,7 +107,7 @@ def plan_step(binding: dict[str, Any], *, kind: str, reason: str,
         source_spec=binding.get("source_spec"), source_kind=kind,
         connection_id=str(binding.get("connection_id")), workspace_id=team, reason=reason,
         calls=tuple(calls), notes=tuple(notes), noop=noop, owner_id=binding.get("owner_id"),
-        mark_removed=mark_removed,
+        mark_removed=mark_removed, fingerprint=binding.get("token_fingerprint") or None,
     )
 
 

@@ -197,3 +197,31 @@ def test_token_stdin_not_utf8_is_a_clean_exit_3(env: dict[str, Any], monkeypatch
         assert got.code == 3, got.err
         assert "stdin" in got.err and len(got.err.strip().splitlines()) <= 2
     assert _status(e, grace) != "revoked"
+
+
+def test_a_token_the_source_swapped_since_the_last_reconcile_is_not_revoked(
+    env: dict[str, Any],
+) -> None:
+    """A file that now holds another token under the same connection id (an edited export,
+    a reused id) must not make nhictl revoke someone else's grant: nothing is called until a
+    reconcile records what the source holds."""
+    e, tokens = env, env["tokens"]
+    with SlackSandbox(e["world"]) as slack:
+        cli = ("--config", str(e["config"]), "--slack-api-url", slack.url)
+        assert nhictl("init", env=e["vars"]).code == 0
+        assert nhictl(*cli, "reconcile", env=e["vars"]).code == 0
+        grace = _ids(e)["grace"]
+        swapped = dict(tokens, grace=tokens["ada"])  # grace's record now holds ada's token
+        export(e["tmp"], swapped, ("grace", "alan", "lin"))
+
+        done = nhictl(*cli, "revoke", grace, "--reason", "t", "--yes", env=e["vars"])
+        assert done.code == 5, done.err
+        assert "now holds a different token" in done.err and "nhictl reconcile" in done.err
+        assert slack.count("auth.revoke") == 0  # ada's grant is untouched
+        assert "revoked" not in {ev["type"] for ev in _events(e, grace)}
+        assert tokens["ada"] not in done.err + done.out
+
+        assert nhictl(*cli, "reconcile", env=e["vars"]).code == 0  # records the swap
+        again = nhictl(*cli, "revoke", grace, "--reason", "t", "--yes", env=e["vars"])
+        assert again.code == 0, again.err
+        assert slack.count("auth.revoke", tokens["ada"]) == 1
