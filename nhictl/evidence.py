@@ -127,6 +127,21 @@ def build_evidence(conn: Connection, *, since: str, generated_at: str,
     }
 
 
+# Every evidence list carries these (who()); the time fields differ between lists.
+EVIDENCE_SORT_FIELDS = ("binding_id", "tenant", "owner", "workspace", "status")
+
+
+def sort_evidence(ev: dict[str, Any], spec: str | None) -> dict[str, Any]:
+    """``ev`` with each list ordered by ``spec`` (see filters.sort_rows); counts unchanged."""
+    from nhictl.filters import sort_rows
+
+    if not spec:
+        return ev
+    sort_rows([], spec, EVIDENCE_SORT_FIELDS)  # a bad field is refused even with no rows
+    return {**ev, **{key: list(sort_rows(ev[key], spec, EVIDENCE_SORT_FIELDS))
+                     for key in ev["counts"]}}
+
+
 def _cell(value: Any) -> str:
     return md(value) or "—"  # inert, no HTML, links or table breaks (untrusted.md)
 

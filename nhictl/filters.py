@@ -123,5 +123,12 @@ def _sort_value(key: str) -> Callable[[dict[str, Any]], Any]:
     if key in ("severity", "max_severity"):
         ranks = {s.value: s.rank for s in Severity}
         return lambda r: ranks.get(str(r.get(key)), -1)
-    return lambda r: (" ".join(map(str, r[key])) if isinstance(r.get(key), list | tuple)
-                      else str(r.get(key))).casefold()
+    return lambda r: _plain_value(r.get(key))
+
+
+def _plain_value(value: Any) -> tuple[int, float, str]:
+    """Numbers (an event's seq) by value, before text; lists by their joined text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    text = " ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    return (1, 0.0, text.casefold())

@@ -224,6 +224,9 @@ def events(
     source: SourceOpt = None,
     status: StatusOpt = None,
     scope: ScopeOpt = None,
+    sort: Annotated[str | None, typer.Option(
+        "--sort", metavar="FIELD", help="Order by seq, at, run_id, type, binding_id or actor "
+        "(prefix - for descending; default: seq).")] = None,
     wide: WideOpt = False,
     output: OutputOpt = Format.TABLE,
 ) -> None:
@@ -234,10 +237,13 @@ def events(
     """
     from nhictl.clock import iso, parse_since, system_clock
     from nhictl.errors import UsageError
+    from nhictl.filters import sort_rows
     from nhictl.store import repo
 
     st = state(ctx)
     _known_event_types(event_type or [])
+    sort_fields = [c.key for c in EVENT_CSV if c.key != "details"]
+    sort_rows([], sort, sort_fields)  # a bad --sort is a usage error before any work
     wanted = filters(tenant=tenant, owner=owner, workspace=workspace, source=source,
                      status=status, scope=scope)
     inv = st.open()
@@ -256,7 +262,8 @@ def events(
             keep = {b["id"] for b in repo.iter_bindings(conn) if wanted.binding_matches(b)}
             rows = (e for e in rows if e.get("binding_id") in keep)
         columns = EVENT_COLUMNS if output is Format.TABLE else EVENT_CSV
-        emit(st, Document("events", columns, rows, now_iso()), output, wide=wide)
+        emit(st, Document("events", columns, sort_rows(rows, sort, sort_fields), now_iso()),
+             output, wide=wide)
 
 
 def _known_event_types(types: list[str]) -> None:

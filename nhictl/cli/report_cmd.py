@@ -233,6 +233,9 @@ def evidence(
     source: SourceOpt = None,
     status: StatusOpt = None,
     scope: ScopeOpt = None,
+    sort: Annotated[str | None, typer.Option(
+        "--sort", metavar="FIELD", help="Order each list by binding_id, tenant, owner, "
+        "workspace or status (prefix - for descending).")] = None,
 ) -> None:
     """What a review cycle did: reviewed, kept, reduced, revoked (with times), still open.
 
@@ -242,7 +245,7 @@ def evidence(
 
     from nhictl.clock import iso, parse_since, system_clock
     from nhictl.errors import UsageError
-    from nhictl.evidence import build_evidence, evidence_markdown
+    from nhictl.evidence import build_evidence, evidence_markdown, sort_evidence
 
     st = state(ctx)
     wanted = filters(tenant=tenant, owner=owner, workspace=workspace, source=source,
@@ -253,10 +256,12 @@ def evidence(
     except ValueError:
         raise UsageError(f"--since {since!r}: expected an ISO date/time or an age like 30d"
                          ) from None
+    sort_evidence({"counts": {}}, sort)  # a bad --sort is a usage error before any work
     inv = st.open()
     with inv.engine.connect() as conn:
         ev = build_evidence(conn, since=since_iso, generated_at=iso(now),
                             keep=wanted.binding_matches if wanted.on_bindings else None)
+    ev = sort_evidence(ev, sort)
     from nhictl.untrusted import mask_record
 
     text = (json.dumps(mask_record(ev), indent=2, default=str) + "\n"

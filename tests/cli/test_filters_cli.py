@@ -140,3 +140,20 @@ def test_show_by_connection_id_fingerprint_and_hash_lookup(
     assert two.code == 2 and "2 bindings hold" in two.err
     none = cli("hash", "--lookup", stdin="xoxp-fake-" + secrets.token_hex(12))
     assert none.code == 1 and none.out == ""
+
+
+def test_events_and_evidence_take_sort(cli: Cli, sample: Path) -> None:  # noqa: F811
+    seqs = [e["seq"] for e in cli("events", "-o", "json", "--sort", "-seq").json()["events"]]
+    assert len(seqs) > 10 and seqs == sorted(seqs, reverse=True)  # by number, not text
+    types = [e["type"] for e in cli("events", "-o", "json", "--sort", "type").json()["events"]]
+    assert types == sorted(types)
+    bad = cli("events", "--sort", "details")
+    assert bad.code == 2 and "not a field to sort by" in bad.err
+
+    ev = cli("report", "evidence", "-o", "json", "--sort", "-owner").json()
+    owners = [o["owner"] for o in ev["open"]]
+    named = sorted((o for o in owners if o), key=str.casefold, reverse=True)
+    assert len(set(named)) > 1 and owners == named + [None] * (len(owners) - len(named))
+    assert ev["counts"]["open"] == len(ev["open"])
+    bad = cli("report", "evidence", "--sort", "revoked_at")
+    assert bad.code == 2 and "binding_id, tenant, owner" in bad.err
