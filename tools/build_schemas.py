@@ -95,14 +95,19 @@ BINDING = obj({
 })
 EVENT = obj({"seq": INT, "at": STAMP, "run_id": null(STR), "binding_id": null(STR),
              "type": enum(e.value for e in EventType), "actor": STR, "details": OBJ})
+SUPPRESSION = null(obj({
+    "kind": {**enum(("accepted_risk",)), "description": "accepted_risk: a review's keep "
+             "(check shows it as accepted); absent: the suppressions file"},
+    "rule": STR, "reason": STR, "ticket": STR, "approver": STR, "expires": STR,
+}, optional=("kind",)))
 FINDING = obj({
     "rule_id": STR, "severity": SEVERITY, "binding_id": null(STR), "title": STR, "message": STR,
     "evidence": OBJ, "remediation": STR, "frameworks": FRAMEWORK_MAP, "suppressed": BOOL,
-    "suppression": null(OBJ), "first_seen_at": null(STAMP), "new": BOOL,
+    "suppression": SUPPRESSION, "first_seen_at": null(STAMP), "new": BOOL,
 })
 STORED_FINDING = obj({
     "rule_id": STR, "severity": SEVERITY, "binding_id": null(STR), "title": STR, "message": STR,
-    "evidence": OBJ, "suppressed": BOOL, "suppression": null(OBJ), "first_seen_at": STAMP,
+    "evidence": OBJ, "suppressed": BOOL, "suppression": SUPPRESSION, "first_seen_at": STAMP,
     "run_id": STR,
 })
 CHECK_SUMMARY = obj({
@@ -173,6 +178,11 @@ OUTPUTS = [
     output("access-review", "the access-review packet",
            "nhictl report access-review -o json",
            {"bindings": rows(REVIEW_ROW), "summary": REVIEW_SUMMARY}),
+    output("access-review-index", "the index of the packets `--split-by` writes",
+           "nhictl report access-review --split-by tenant|owner -o json --out DIR` (as "
+           "`DIR/index.json", {"packets": rows(obj({
+               "tenant": STR, "owner": STR, "file": STR, "bindings": INT,
+               **{a: INT for a in ACTIONS}}, closed=True, optional=("tenant", "owner")))}),
     output("evidence", "what a review cycle did", "nhictl report evidence -o json", {
         "since": STAMP,
         "counts": obj({k: INT for k in ("reviewed", "kept", "reduced", "revoked",
