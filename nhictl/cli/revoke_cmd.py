@@ -42,7 +42,7 @@ def _from_review(
     A binding that changed since the packet is still revoked (the reviewer rejected the
     connection), but ``notes`` says what changed, so the plan shows it."""
     from nhictl.clock import system_clock
-    from nhictl.review.decisions import applied_revokes
+    from nhictl.review.applied import applied_revokes
 
     found = applied_revokes(conn, path, system_clock())
     for problem in found.skipped:

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.clock import iso, parse_time
-from nhictl.errors import InputFileError, InvalidInputError, UsageError
+from nhictl.errors import InvalidInputError, UsageError
 from nhictl.models import EventType
 from nhictl.policy import Policy
 from nhictl.review.csvread import CsvRow, read_rows, split_scopes
@@ -76,7 +76,8 @@ class ApplyReport:
                 "conflicts": len(self.conflicts), "accepted_findings": self.accepted}
 
 
-def _resolve(conn: Connection, ref: str) -> str | None:
+def resolve_ref(conn: Connection, ref: str) -> str | None:
+    """A review row's binding id (or unique prefix) -> the binding's id; None if unknown."""
     if len(ref) > 200:  # no binding id is this long (and SQLite refuses huge LIKE patterns)
         return None
     try:
@@ -153,7 +154,7 @@ def validate_rows(
         if not ref:
             problems.append(Problem(row.line, "", "binding_id is empty"))
             continue
-        bid = _resolve(conn, ref)
+        bid = resolve_ref(conn, ref)
         binding = repo.get_binding(conn, bid) if bid else None
         if bid is None or binding is None:
             problems.append(Problem(row.line, ref, "unknown binding"))
@@ -290,83 +291,6 @@ def apply_file(
 
 
 # -- what `revoke --from-review` may act on ------------------------------------------------
-
-
-@dataclass
-class AppliedRevokes:
-    """The revoke rows of a review file that ``review apply`` recorded and that are still each
-    binding's latest decision; every other revoke row is skipped with its reason."""
-
-    targets: list[tuple[dict[str, Any], str]] = field(default_factory=list)
-    skipped: list[Problem] = field(default_factory=list)
-    binding_notes: dict[str, list[str]] = field(default_factory=dict)
-
-
-def _recorded_decisions(conn: Connection, ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Every recorded review decision of these bindings, oldest first."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for start in range(0, len(ids), 500):
-        rows = conn.execute(
-            select(EVENTS.c.binding_id, EVENTS.c.details, EVENTS.c.at)
-            .where(EVENTS.c.type == EventType.REVIEW_DECISION.value,
-                   EVENTS.c.binding_id.in_(ids[start:start + 500]))
-            .order_by(EVENTS.c.seq))
-        for bid, details, at in rows:
-            out.setdefault(bid, []).append({**json.loads(details or "{}"), "recorded_at": at})
-    return out
-
-
-def applied_revokes(conn: Connection, path: Path, now: datetime) -> AppliedRevokes:
-    """Revoke only what was decided: a row counts when ``review apply`` recorded it (same row
-    digest) and no later decision replaced it. A refused row (bad date, duplicate, unknown
-    binding...) was never recorded, so it revokes nothing. InputFileError (exit 3) when no
-    decided row of the file was ever applied."""
-    rows = read_rows(path)
-    decided = [r for r in rows if r.get("decision")]
-    ids = {r.line: _resolve(conn, r.get("binding_id")) for r in decided
-           if r.get("binding_id")}
-    recorded = _recorded_decisions(conn, sorted({b for b in ids.values() if b}))
-    _, _, refused, _ = validate_rows(conn, rows, now)
-    why_refused = {p.line: p.reason for p in refused}
-    result = AppliedRevokes()
-    ever_applied = False
-    for row in decided:
-        bid = ids.get(row.line)
-        history = recorded.get(bid or "", [])
-        digest = row_digest(row)
-        mine = [d for d in history if d.get("row_digest") == digest]
-        ever_applied = ever_applied or bool(mine)
-        if row.get("decision").lower() != "revoke":
-            continue
-        if bid is None or not mine:
-            reason = why_refused.get(row.line)
-            result.skipped.append(Problem(row.line, bid or row.get("binding_id"), (
-                f"not applied by `review apply` ({reason})" if reason
-                else "not applied by `review apply`")))
-            continue
-        latest = history[-1]
-        if latest.get("row_digest") != digest:
-            result.skipped.append(Problem(row.line, bid, (
-                f"a later decision ({latest.get('decision')} by {latest.get('reviewer')}, "
-                f"recorded {latest.get('recorded_at')}) replaced it")))
-            continue
-        binding = repo.get_binding(conn, bid)
-        if binding is None:  # pragma: no cover - bindings are never deleted
-            continue
-        reason = f"access review: revoke decided by {latest.get('reviewer')}"
-        if latest.get("justification"):
-            reason += f": {latest.get('justification')}"
-        changed = changed_since_packet(row, binding)
-        if changed:
-            result.binding_notes.setdefault(bid, []).append(
-                changed.replace("; review it again from a fresh packet", ""))
-        result.targets.append((binding, reason))
-    if decided and not ever_applied:
-        raise InputFileError(
-            str(path), None, "was never applied: none of its decisions is recorded in the "
-            "inventory, so nothing was revoked",
-            hint=f"nhictl review apply {path}, then run this revoke again")
-    return result
 
 
 def _accepted_risks(

@@ -162,7 +162,7 @@ def test_keep_clears_review_overdue_and_sets_scope_baseline(
 
 
 def test_only_applied_revoke_rows_are_revocable(inv: Inventory, tmp_path: Path) -> None:
-    from nhictl.review.decisions import applied_revokes
+    from nhictl.review.applied import applied_revokes
 
     def who(line: int) -> dict[str, str]:
         return {"reviewer": "ann@x", "justification": f"line {line}"}
