@@ -205,7 +205,7 @@ def test_reapplying_an_old_file_never_overrides_a_newer_decision(
     # Q3 decided revoke, Q4 keep; re-applying Q3 (e.g. after fixing one of its bad rows) used
     # to record its revoke again as the latest decision, so `revoke --from-review q3.csv`
     # revoked a binding the latest review kept.
-    from nhictl.review.decisions import applied_revokes
+    from nhictl.review.applied import applied_revokes
 
     q3 = write_review(tmp_path / "q3.csv", [
         {"binding_id": "b-0000000001", "decision": "revoke", "reviewer": "ann",
