@@ -14,10 +14,12 @@ import gc
 import io
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -234,3 +236,17 @@ def db_files(db: Path) -> dict[str, bytes]:
     """The database file and its -wal/-shm companions, by name, with their bytes."""
     return {p.name: p.read_bytes() for p in db.parent.glob(db.name + "*")
             if not p.name.endswith(".key")}
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """A 0755 directory made under umask 022, as an app's /srv/app is (pytest's own tmp dirs
+    are 0700, which would hide a store's loose mode behind its parent)."""
+    old = os.umask(0o022)
+    path = Path(tempfile.mkdtemp(prefix="nhictl-open-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        os.umask(old)
+        shutil.rmtree(path)

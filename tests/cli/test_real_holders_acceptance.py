@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +28,6 @@ from tests.cli.test_brokers_truth_e2e import _world as broker_world
 from tests.cli.test_stores_e2e import _config as stores_config
 from tests.cli.test_stores_e2e import _stores as slack_sdk_stores
 from tests.conftest import write_export
-
-
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """A 0755 directory under umask 022, as an app's /srv/app (pytest's tmp dirs are 0700)."""
-    old = os.umask(0o022)
-    path = Path(tempfile.mkdtemp(prefix="nhictl-accept-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        os.umask(old)
-        shutil.rmtree(path)
 
 
 def _union(stores: World, brokers: World) -> World:

@@ -9,15 +9,10 @@ only itself.
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from slack_sdk.oauth.installation_store import FileInstallationStore, Installation
 from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 from sqlalchemy import create_engine
@@ -27,19 +22,6 @@ from nhictl.sandbox.world import World
 from nhictl.store import open_inventory, repo
 from tests.cli.e2e import nhictl
 from tests.sources.test_slack_store import sqlalchemy_store_class
-
-
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """A directory others may enter (as /srv/app is): pytest's own tmp dirs are 0700."""
-    old = os.umask(0o022)
-    path = Path(tempfile.mkdtemp(prefix="nhictl-stores-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        os.umask(old)
-        shutil.rmtree(path)
 
 
 def _tok(prefix: str) -> str:
