@@ -11,6 +11,15 @@ from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl
 
 
+def nango_cli(tmp_path: Path, slack_url: str, nango_url: str) -> list[str]:
+    """Global options for a config with one Nango source (key in NANGO_KEY) and the sandbox
+    Slack."""
+    config = tmp_path / "nhictl.toml"
+    config.write_text(f'[[sources]]\nname = "nango"\nkind = "nango"\n'
+                      f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango_url}"\n')
+    return ["--config", str(config), "--slack-api-url", slack_url]
+
+
 def test_revoke_one_nango_connection(tmp_path: Path) -> None:
     tokens = ["xoxp-FAKE-" + secrets.token_hex(8) for _ in range(3)]
     world = World.from_dict({
@@ -25,10 +34,7 @@ def test_revoke_one_nango_connection(tmp_path: Path) -> None:
     })
     env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
-        config = tmp_path / "nhictl.toml"
-        config.write_text(f'[[sources]]\nname = "nango"\nkind = "nango"\n'
-                          f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango.url}"\n')
-        base = ["--config", str(config), "--slack-api-url", slack.url]
+        base = nango_cli(tmp_path, slack.url, nango.url)
         assert nhictl("init", env=env).code == 0
         assert nhictl(*base, "reconcile", env=env).code == 0
         rows = nhictl("inventory", "list", "-o", "json", env=env).json()["bindings"]
@@ -74,10 +80,7 @@ def test_refresh_failure_is_one_connection_and_bot_plus_user_revoke(tmp_path: Pa
     world, t = _bot_and_user_world()
     env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
-        config = tmp_path / "nhictl.toml"
-        config.write_text(f'[[sources]]\nname = "nango"\nkind = "nango"\n'
-                          f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango.url}"\n')
-        base = ["--config", str(config), "--slack-api-url", slack.url]
+        base = nango_cli(tmp_path, slack.url, nango.url)
 
         def bindings() -> dict[str, dict[str, object]]:
             rows = nhictl("inventory", "list", "-o", "json", env=env).json()["bindings"]
@@ -142,10 +145,7 @@ def test_connection_stays_at_nango_until_its_other_token_is_revoked(tmp_path: Pa
                          "error": "not_allowed_token_type", "times": 1})
     env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
-        config = tmp_path / "nhictl.toml"
-        config.write_text(f'[[sources]]\nname = "nango"\nkind = "nango"\n'
-                          f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango.url}"\n')
-        base = ["--config", str(config), "--slack-api-url", slack.url]
+        base = nango_cli(tmp_path, slack.url, nango.url)
         assert nhictl("init", env=env).code == 0
         assert nhictl(*base, "reconcile", env=env).code == 0
         rows = nhictl("inventory", "list", "-o", "json", env=env).json()["bindings"]

@@ -81,21 +81,19 @@ def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch
     from nhictl.sandbox.slack_server import SlackSandbox
     from tests.cli.e2e import nhictl
     from tests.cli.test_brokers_truth_e2e import _world
+    from tests.cli.test_nango_revoke_e2e import nango_cli
 
     world = _world()
     env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
-        config = tmp_path / "nhictl.toml"
-        config.write_text(f'[[sources]]\nname = "nango"\nkind = "nango"\n'
-                          f'secret_key_env = "NANGO_KEY"\nbase_url = "{nango.url}"\n')
+        base = nango_cli(tmp_path, slack.url, nango.url)
         assert nhictl("init", env=env).code == 0
-        nhictl("--config", str(config), "--slack-api-url", slack.url, "reconcile", env=env)
+        nhictl(*base, "reconcile", env=env)
         # The plan for the user binding names the Nango connection it deletes, not the
         # binding (the plan reads the token from Nango, so the servers are still up).
         user_id = next(b["id"] for b in nhictl("inventory", "list", "-o", "json", env=env)
                        .json()["bindings"] if b["connection_id"] == "c-both#user")
-        plan = nhictl("--config", str(config), "--slack-api-url", slack.url, "revoke",
-                      user_id, env=env)
+        plan = nhictl(*base, "revoke", user_id, env=env)
     assert plan.code == 0, plan
     assert "Nango removal of connection c-both\n" in plan.out + "\n", plan.out
     shown = nhictl("inventory", "show", "-o", "json",
@@ -105,7 +103,7 @@ def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch
     assert (bot["slack_user_id"], bot["source_slack_user_id"]) == ("UB", "UB")
     assert bot["metadata"]["installer_user_id"] == "U1"
     assert not [e for e in shown["events"] if e["type"] == "identity_changed"]
-    findings = nhictl("--config", str(config), "check", "-o", "json", env=env).json()
+    findings = nhictl(*base[:2], "check", "-o", "json", env=env).json()
     assert "identity_mismatch" not in {f["rule_id"] for f in findings["findings"]}
 
 
