@@ -209,8 +209,10 @@ def test_full_pipeline_leaks_no_token(
         t.run("-v", "hash", stdin="xoxp-FAKE-not-in-the-dataset\n")
 
         if has_module("nhictl.cli.check_cmd"):
-            for fmt in ("table", "json", "csv"):
+            for fmt in ("table", "json", "csv", "sarif", "ocsf"):
                 t.run("check", "-o", fmt, ok=(0, 1))
+            for fmt, name in (("sarif", "findings.sarif"), ("ocsf", "findings.ocsf.jsonl")):
+                t.run("check", "-o", fmt, "--out", str(out / name), ok=(0, 1))
         else:
             t.skipped.append("check")
         if has_module("nhictl.cli.report_cmd"):
@@ -264,6 +266,10 @@ def test_full_pipeline_leaks_no_token(
     assert stat.S_IMODE((home / "nhictl").stat().st_mode) == 0o700
     names = {f.name for f in files}
     assert {"inventory.db", "inventory.db.key", "review.csv", "review.html"} <= names
+    if has_module("nhictl.exporters.sarif"):  # the formats the SIEM and code scanning read
+        assert {"findings.sarif", "findings.ocsf.jsonl"} <= names
+        assert json.loads((out / "findings.sarif").read_text())["runs"][0]["results"]
+        assert (out / "findings.ocsf.jsonl").read_text().count("\n") > 1
 
 
 def test_the_scanner_finds_a_leak() -> None:

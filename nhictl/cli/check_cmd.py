@@ -10,7 +10,6 @@ import typer
 from nhictl.cli.common import (
     AppState,
     OutFileOpt,
-    OutputOpt,
     WideOpt,
     emit,
     example,
@@ -32,11 +31,28 @@ from nhictl.exporters.base import Column, Document, Format
 from nhictl.models import Severity
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from nhictl.checks.model import Finding
     from nhictl.checks.runner import CheckReport
+    from nhictl.exporters.finding_context import FindingContext
     from nhictl.filters import Filters
     from nhictl.policy import Policy
 
+def _check_format(value: Format) -> Format:
+    if value is Format.HTML:
+        raise typer.BadParameter("html is only for `nhictl report access-review`; "
+                                 "use table, json, csv, markdown, sarif or ocsf")
+    return value
+
+
+CheckOutputOpt = Annotated[
+    Format,
+    typer.Option("-o", "--output", case_sensitive=False, callback=_check_format,
+                 metavar="FORMAT",
+                 help="Output format: table, json, csv, markdown, sarif (SARIF 2.1.0, for "
+                      "code scanning) or ocsf (OCSF 1.5.0 JSON Lines, for a SIEM)."),
+]
 PolicyOpt = Annotated[
     Path | None,
     typer.Option("--policy", metavar="FILE", dir_okay=False,
@@ -235,7 +251,7 @@ def check(
         bool, typer.Option("--list-rules", help="Print the rule catalog and exit.")
     ] = False,
     wide: WideOpt = False,
-    output: OutputOpt = Format.TABLE,
+    output: CheckOutputOpt = Format.TABLE,
     out: OutFileOpt = None,
 ) -> None:
     """Run the least-privilege and lifecycle rules over the inventory.
@@ -250,6 +266,10 @@ def check(
                      status=status, scope=scope, rule=rule)
     rule = sorted({r.strip().lower() for r in rule}) if rule else None
     if list_rules:
+        if output in FINDING_ONLY_FORMATS:
+            raise typer.BadParameter(f"--list-rules: {output.value} describes findings "
+                                     "(its rules come with them); use json",
+                                     param_hint="-o")
         rules = select_rules(rule) if rule else all_rules()
         columns = RULE_TABLE if output is Format.TABLE and not wide else RULE_COLUMNS
         doc = Document("rules", columns, [rule_row(r.as_dict()) for r in rules], now_iso(),
@@ -272,10 +292,13 @@ def check(
                                                                                FINDING_TABLE)
     # Rows are made as the exporter reads them: 100,000 findings are not copied twice over.
     doc = Document(
-        "findings", columns, (finding_row(f.as_dict()) for f in shown), report.generated_at,
+        "findings", columns,
+        (finding_row({**f.as_dict(), "fingerprint": f.fingerprint}) for f in shown),
+        report.generated_at,
         title="nhictl findings" if output is Format.MARKDOWN else None,
         extra={"summary": report.summary(), "resolved": report.resolved},
         json_row=_finding_json,
+        context=_finding_context(st, report),
     )
     emit(st, doc, output, out, wide=wide)
     st.info(summary_line(report))
@@ -307,8 +330,43 @@ def _scoped(st: AppState, findings: list[Finding], wanted: Filters) -> list[Find
     return [f for f in findings if f.binding_id in keep]
 
 
+FINDING_ONLY_FORMATS = (Format.SARIF, Format.OCSF)
+# What SARIF and OCSF say about a binding (never its token fingerprint).
+BINDING_FACTS = ("source", "provider", "connection_id", "tenant", "owner_id", "owner_email",
+                 "owner_name", "workspace_name", "token_kind", "status")
+
+
+def _finding_context(st: AppState, report: CheckReport) -> FindingContext:
+    """The rule catalog and a loader of the named bindings, read only by SARIF/OCSF."""
+    from nhictl import __version__
+    from nhictl.checks import all_rules
+    from nhictl.exporters.finding_context import FindingContext
+
+    def bindings(ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        from nhictl.store import repo
+
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        inv = st.open()
+        try:
+            with inv.engine.connect() as conn:
+                rows = [b for b in repo.iter_bindings(conn) if b["id"] in wanted]
+        finally:
+            inv.dispose()
+        return {b["id"]: {**{k: b.get(k) for k in BINDING_FACTS},
+                          "workspace_id": b.get("workspace_id") or b.get("source_team_id"),
+                          "slack_user_id": b.get("slack_user_id")
+                          or b.get("source_slack_user_id")} for b in rows}
+
+    ran = set(report.rules)
+    return FindingContext(rules=[r.as_dict() for r in all_rules() if r.id in ran],
+                          bindings=bindings, version=__version__)
+
+
 def _finding_json(row: dict[str, Any]) -> dict[str, Any]:
-    drop = ("state", "suppression_reason", "owasp_nhi", "nist_csf", "nist_800_53", "cis_v8")
+    drop = ("state", "suppression_reason", "owasp_nhi", "nist_csf", "nist_800_53", "cis_v8",
+            "fingerprint")
     return {k: v for k, v in row.items() if k not in drop}
 
 

@@ -16,6 +16,8 @@ class Format(StrEnum):
     CSV = "csv"
     MARKDOWN = "markdown"
     HTML = "html"
+    SARIF = "sarif"
+    OCSF = "ocsf"
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,9 @@ class Document:
     title: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     json_row: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # What a format needs beyond the rows (SARIF/OCSF: the rule catalog and the bindings
+    # the findings name, see exporters/finding_context.py); the other formats ignore it.
+    context: Any = None
 
 
 class Exporter(Protocol):
@@ -76,7 +81,7 @@ class Exporter(Protocol):
 
 
 def exporter_for(fmt: Format) -> Exporter:
-    from nhictl.exporters import formats, html
+    from nhictl.exporters import formats, html, ocsf, sarif
 
     mapping: dict[Format, type[Exporter]] = {
         Format.TABLE: formats.PlainTableExporter,
@@ -84,6 +89,8 @@ def exporter_for(fmt: Format) -> Exporter:
         Format.CSV: formats.CsvExporter,
         Format.MARKDOWN: formats.MarkdownExporter,
         Format.HTML: html.HtmlExporter,
+        Format.SARIF: sarif.SarifExporter,
+        Format.OCSF: ocsf.OcsfExporter,
     }
     if fmt not in mapping:
         from nhictl.errors import UsageError
