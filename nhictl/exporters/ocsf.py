@@ -21,10 +21,9 @@ from nhictl.exporters.finding_context import (
     VENDOR,
     epoch_ms,
     finding_context,
+    masked_findings,
     requirements,
-    stable_id,
 )
-from nhictl.untrusted import mask_record
 
 OCSF_VERSION = "1.5.0"
 FINDINGS_CATEGORY = 2
@@ -38,14 +37,13 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class OcsfExporter:
     def write(self, doc: Document, out: TextIO) -> None:
         ctx = finding_context(doc, "ocsf")
-        findings = list(doc.rows)
-        bindings = ctx.bindings({r["binding_id"] for r in findings if r.get("binding_id")})
-        rules = {r["rule_id"]: r for r in ctx.rules}
+        masked = masked_findings(doc, ctx)
+        rules = {r["rule_id"]: r for r in masked.rules}
         now = epoch_ms(doc.generated_at) or 0
-        for f in findings:
-            event = _event(f, rules.get(f["rule_id"], {}), bindings.get(f.get("binding_id") or "",
-                                                                        {}), ctx.version, now)
-            out.write(json.dumps(mask_record(event), ensure_ascii=True, default=str) + "\n")
+        for f in masked.findings:
+            event = _event(f, rules.get(f["rule_id"], {}),
+                           masked.bindings.get(f.get("binding_id") or "", {}), ctx.version, now)
+            out.write(json.dumps(event, ensure_ascii=True, default=str) + "\n")
 
 
 def _event(f: Mapping[str, Any], rule: Mapping[str, Any], binding: Mapping[str, Any],
@@ -72,7 +70,7 @@ def _event(f: Mapping[str, Any], rule: Mapping[str, Any], binding: Mapping[str, 
             "event_code": f["rule_id"],
         },
         "finding_info": {
-            "uid": stable_id(f["fingerprint"]),
+            "uid": f["stable_id"],
             "title": f["title"],
             "desc": f["message"],
             "types": ["Non-human identity", "Delegated Slack OAuth token"],

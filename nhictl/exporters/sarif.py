@@ -24,9 +24,8 @@ from nhictl.exporters.finding_context import (
     SECURITY_SEVERITY,
     finding_context,
     framework_tags,
-    stable_id,
+    masked_findings,
 )
-from nhictl.untrusted import mask_record
 
 SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
                 "sarif-schema-2.1.0.json")
@@ -38,25 +37,34 @@ FINGERPRINT_KEY = "nhictlFinding/v1"
 class SarifExporter:
     def write(self, doc: Document, out: TextIO) -> None:
         ctx = finding_context(doc, "sarif")
-        findings = list(doc.rows)
-        bindings = ctx.bindings({r["binding_id"] for r in findings if r.get("binding_id")})
-        index = {rule["rule_id"]: i for i, rule in enumerate(ctx.rules)}
+        masked = masked_findings(doc, ctx)
+        bindings = masked.bindings
+        index = {rule["rule_id"]: i for i, rule in enumerate(masked.rules)}
         run: dict[str, Any] = {
             "tool": {"driver": {
                 "name": PRODUCT, "version": ctx.version, "semanticVersion": ctx.version,
                 "informationUri": INFORMATION_URI,
-                "rules": [_rule(r) for r in ctx.rules],
+                "rules": [_rule(r) for r in masked.rules],
             }},
             # GitHub's analysis category: one per tool, so a new upload replaces the last.
             "automationDetails": {"id": "nhictl/check/"},
             "invocations": [{"executionSuccessful": True, "endTimeUtc": doc.generated_at}],
             "columnKind": "unicodeCodePoints",
-            "results": [_result(f, index, bindings.get(f.get("binding_id") or "", {}))
-                        for f in findings],
+            "results": [],
         }
         log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
-        json.dump(mask_record(log), out, indent=2, ensure_ascii=True, default=str)
-        out.write("\n")
+        # Indented like `-o json`, except that each result is one line: the stdlib's
+        # indenting encoder is pure Python, far too slow for 100,000 results.
+        head = json.dumps(log, indent=2, ensure_ascii=True, default=str)
+        tail = '"results": []\n    }\n  ]\n}'
+        assert head.endswith(tail)
+        out.write(head[: -len(tail)] + '"results": [')
+        sep = "\n        "
+        for f in masked.findings:
+            result = _result(f, index, bindings.get(f.get("binding_id") or "", {}))
+            out.write(sep + json.dumps(result, ensure_ascii=True, default=str))
+            sep = ",\n        "
+        out.write("\n      ]\n    }\n  ]\n}\n" if sep != "\n        " else "]\n    }\n  ]\n}\n")
 
 
 def _rule(rule: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,7 +94,7 @@ def _rule(rule: Mapping[str, Any]) -> dict[str, Any]:
 
 def _result(f: Mapping[str, Any], index: Mapping[str, int],
             binding: Mapping[str, Any]) -> dict[str, Any]:
-    digest = stable_id(f["fingerprint"])
+    digest = f["stable_id"]
     result: dict[str, Any] = {
         "ruleId": f["rule_id"],
         "level": LEVEL[f["severity"]],
