@@ -46,8 +46,9 @@ class SarifExporter:
                 "informationUri": INFORMATION_URI,
                 "rules": [_rule(r) for r in masked.rules],
             }},
-            # GitHub's analysis category: one per tool, so a new upload replaces the last.
-            "automationDetails": {"id": "nhictl/check/"},
+            # No automationDetails: upload-sarif's `category` fills it only when it is absent
+            # (github/codeql-action src/upload-lib.ts, populateRunAutomationDetails), and
+            # each filtered view needs a category of its own.
             "invocations": [{"executionSuccessful": True, "endTimeUtc": doc.generated_at}],
             "columnKind": "unicodeCodePoints",
             "results": [],

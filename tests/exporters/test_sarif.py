@@ -62,6 +62,7 @@ def test_check_sarif_validates_against_the_official_schema(
     driver = log["runs"][0]["tool"]["driver"]
     assert driver["name"] == "nhictl" and driver["version"]
     assert driver["informationUri"].startswith("https://")
+    assert "automationDetails" not in log["runs"][0]  # the uploader's category applies
 
 
 def test_every_rule_is_described_with_help_tags_and_security_severity(
