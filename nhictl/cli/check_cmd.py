@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from nhictl.filters import Filters
     from nhictl.policy import Policy
 
+
 def _check_format(value: Format) -> Format:
     if value is Format.HTML:
         raise typer.BadParameter("html is only for `nhictl report access-review`; "
@@ -46,6 +47,7 @@ def _check_format(value: Format) -> Format:
     return value
 
 
+# check's own -o: the shared one refuses sarif and ocsf, which only describe findings.
 CheckOutputOpt = Annotated[
     Format,
     typer.Option("-o", "--output", case_sensitive=False, callback=_check_format,
