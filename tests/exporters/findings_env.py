@@ -4,12 +4,16 @@ real CLI entry point to run `nhictl check` over it."""
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonschema import Draft4Validator, Draft202012Validator
+from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 
 from nhictl.cli.main import run
+from nhictl.exporters.ocsf import OCSF_VERSION
 from tests.checks.store_helpers import add_binding, make_inventory
 
 DATA = Path(__file__).parent / "data"
@@ -53,3 +57,28 @@ def make_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def ocsf_lines(out: str) -> list[dict[str, Any]]:
     assert out.endswith("\n") and "\n\n" not in out
     return [json.loads(line) for line in out.splitlines()]
+
+
+SARIF_SCHEMA = json.loads((DATA / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+
+
+def sarif_errors(log: Any) -> list[str]:
+    """What the official SARIF 2.1.0 schema (JSON Schema draft-04) says is wrong."""
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in Draft4Validator(SARIF_SCHEMA).iter_errors(log)]
+
+
+@cache
+def ocsf_validator(class_uid: int) -> Draft202012Validator:
+    """The OCSF class's JSON Schema, built by ocsf-json-schema from the schema.ocsf.io
+    export of the OCSF version nhictl targets (no profiles)."""
+    ocsf = OcsfJsonSchemaEmbedded(get_ocsf_schema(version=OCSF_VERSION))
+    schema = ocsf.get_class_schema(class_name=ocsf.lookup_class_name_from_uid(class_uid),
+                                   profiles=[])
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def ocsf_errors(event: dict[str, Any]) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in ocsf_validator(event["class_uid"]).iter_errors(event)]

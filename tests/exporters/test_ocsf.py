@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import io
 import json
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-from ocsf_json_schema import OcsfJsonSchemaEmbedded, get_ocsf_schema
 
 from nhictl.checks import all_rules
 from nhictl.exporters import Document, Format, exporter_for
@@ -24,22 +21,10 @@ from tests.exporters.findings_env import (
     WIDE,
     make_env,
     nhictl,
+    ocsf_errors,
     ocsf_lines,
+    ocsf_validator,
 )
-
-
-@cache
-def _validator(class_uid: int) -> Draft202012Validator:
-    ocsf = OcsfJsonSchemaEmbedded(get_ocsf_schema(version=OCSF_VERSION))
-    schema = ocsf.get_class_schema(class_name=ocsf.lookup_class_name_from_uid(class_uid),
-                                   profiles=[])
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-
-
-def _errors(event: dict[str, Any]) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in _validator(event["class_uid"]).iter_errors(event)]
 
 
 @pytest.fixture
@@ -61,9 +46,9 @@ def _events(capsys: pytest.CaptureFixture[str], *args: str,
 
 
 def test_the_ocsf_schema_bites() -> None:
-    assert _validator(2003).schema["required"]  # the class schema, not an empty one
-    assert _errors({"class_uid": 2003, "severity_id": 42})  # required fields, enum
-    assert _errors({"class_uid": 2004, "category_uid": 2, "activity_id": 1, "type_uid": 200401,
+    assert ocsf_validator(2003).schema["required"]  # the class schema, not an empty one
+    assert ocsf_errors({"class_uid": 2003, "severity_id": 42})  # required fields, enum
+    assert ocsf_errors({"class_uid": 2004, "category_uid": 2, "activity_id": 1, "type_uid": 200401,
                     "severity_id": 1, "time": 1, "metadata": {"version": "1.5.0",
                                                               "product": {"name": "x"}},
                     "finding_info": {"uid": "x"}, "resources": [{"owner": "nobody"}]})
@@ -76,7 +61,7 @@ def test_every_line_validates_against_its_ocsf_class(
     assert set(events) == {f"{OFFBOARDED} owner_offboarded", f"{ACCEPTED} owner_offboarded",
                            f"{WIDE} scope_exceeds_purpose"}
     for event in events.values():
-        assert _errors(event) == []
+        assert ocsf_errors(event) == []
         # Every nhictl rule maps to controls: a Compliance Finding in the Findings category.
         assert (event["class_uid"], event["category_uid"]) == (2003, 2)
         assert event["type_uid"] == 2003 * 100 + event["activity_id"]
@@ -166,7 +151,7 @@ def test_a_rule_without_a_framework_mapping_is_a_detection_finding() -> None:
                fingerprint="token_store_exposed:-:bolt:/srv/store:x")
     (event,) = ocsf_lines(_write([row]))
     assert (event["class_uid"], event["class_name"]) == (2004, "Detection Finding")
-    assert "compliance" not in event and _errors(event) == []
+    assert "compliance" not in event and ocsf_errors(event) == []
     assert event["resources"] == [{"uid": "bolt:/srv/store", "name": "bolt:/srv/store",
                                    "type": "nhictl source"}]
     assert event["finding_info"]["first_seen_time"] == event["time"]
@@ -177,4 +162,4 @@ def test_a_secret_in_a_finding_is_masked() -> None:
     out = _write([_row("owner_missing", message=f"leaked {token}",
                        evidence={"note": token})])
     assert token not in out and "1234567890-1234567890" not in out
-    assert _errors(json.loads(out)) == []
+    assert ocsf_errors(json.loads(out)) == []

@@ -18,19 +18,13 @@ from nhictl.exporters import Document, Format, exporter_for
 from nhictl.exporters.finding_context import FindingContext
 from tests.exporters.findings_env import (
     ACCEPTED,
-    DATA,
     OFFBOARDED,
+    SARIF_SCHEMA,
     WIDE,
     make_env,
     nhictl,
+    sarif_errors,
 )
-
-SCHEMA = json.loads((DATA / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
-
-
-def _errors(log: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in Draft4Validator(SCHEMA).iter_errors(log)]
 
 
 @pytest.fixture
@@ -46,10 +40,10 @@ def _sarif(capsys: pytest.CaptureFixture[str], *args: str, code: int = 0) -> dic
 
 
 def test_the_shipped_schema_is_the_official_one_and_it_bites() -> None:
-    Draft4Validator.check_schema(SCHEMA)
-    assert SCHEMA["id"].endswith("/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json")
-    assert _errors({"version": "2.1.0", "runs": []}) == []
-    assert _errors({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}},
+    Draft4Validator.check_schema(SARIF_SCHEMA)
+    assert SARIF_SCHEMA["id"].endswith("/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json")
+    assert sarif_errors({"version": "2.1.0", "runs": []}) == []
+    assert sarif_errors({"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "x"}},
                                                   "results": [{"level": "fatal"}]}]})
 
 
@@ -57,7 +51,7 @@ def test_check_sarif_validates_against_the_official_schema(
     env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log = _sarif(capsys)
-    assert _errors(log) == []
+    assert sarif_errors(log) == []
     assert log["version"] == "2.1.0" and len(log["runs"]) == 1
     driver = log["runs"][0]["tool"]["driver"]
     assert driver["name"] == "nhictl" and driver["version"]
@@ -150,16 +144,16 @@ def test_sarif_keeps_the_check_filters_and_exit_codes(
     assert {r["ruleId"] for r in log["runs"][0]["results"]} == {"owner_offboarded"}
     log = _sarif(capsys, "--tenant", "globex", "--fail-on", "critical")  # 0: only the high one
     assert [r["ruleId"] for r in log["runs"][0]["results"]] == ["scope_exceeds_purpose"]
-    assert _errors(log) == []
+    assert sarif_errors(log) == []
     log = _sarif(capsys, "--rule", "dormant_binding")
-    assert log["runs"][0]["results"] == [] and _errors(log) == []
+    assert log["runs"][0]["results"] == [] and sarif_errors(log) == []
     assert [r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]] == ["dormant_binding"]
 
 
 def test_sarif_to_a_file(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = nhictl(capsys, "check", "-o", "sarif", "--out", "nhictl.sarif")
     assert code == 0 and out == "" and "wrote nhictl.sarif" in err
-    assert _errors(json.loads((env / "nhictl.sarif").read_text(encoding="utf-8"))) == []
+    assert sarif_errors(json.loads((env / "nhictl.sarif").read_text(encoding="utf-8"))) == []
 
 
 def test_sarif_and_ocsf_are_only_for_check(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -196,7 +190,7 @@ def test_a_source_level_finding_names_the_source() -> None:
     exporter_for(Format.SARIF).write(Document("findings", [], [row], "2026-06-01T12:00:00Z",
                                               context=ctx), buf)
     log = json.loads(buf.getvalue())
-    assert _errors(log) == []
+    assert sarif_errors(log) == []
     (result,) = log["runs"][0]["results"]
     assert result["locations"][0]["logicalLocations"][0]["name"] == "bolt:/srv/app/store"
     assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
