@@ -1,0 +1,2 @@
+"""Slack-side ledger: what Slack itself says about the grants nhictl inventories
+(Enterprise Grid audit logs, team.integrationLogs, users.info)."""
