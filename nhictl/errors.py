@@ -87,6 +87,11 @@ class SourceError(UnavailableError):
         self.source = source
 
 
+class LedgerError(UnavailableError):
+    """A Slack-side ledger collector could not read its log completely (exit 4); what it
+    read is kept and its checkpoint does not move, so the next run reads the rest."""
+
+
 class NetworkLimitError(UnavailableError):
     """A request stopped by nhictl's network rules: a redirect on a credentialed request (never
     followed), a response over the size cap, or the request's or the run's deadline."""

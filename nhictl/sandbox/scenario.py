@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nhictl.sandbox import slack_ledger
 from nhictl.sandbox.world import World
 
 HTML_503 = "<html><head><title>503 Service Unavailable</title></head><body>down</body></html>"
@@ -88,6 +89,8 @@ class SlackBehaviour:
             "conversations.info": self._conversations_info,
             "conversations.list": self._conversations_list,
             "auth.revoke": self._auth_revoke,
+            slack_ledger.AUDIT_METHOD: self._audit_logs,
+            "team.integrationLogs": self._integration_logs,
         }
 
     # -- entry point -------------------------------------------------------------------------
@@ -101,7 +104,7 @@ class SlackBehaviour:
     ) -> Reply:
         entry = self.world.token(token) if token else None
         team_id = str(entry["team_id"]) if entry and entry.get("team_id") else None
-        fault = self._take_fault(method, token, team_id)
+        fault = self._take_fault(method, token, team_id, args)
         if fault is not None:
             reply = self._fault_reply(fault)
             if reply is not None:
@@ -143,12 +146,14 @@ class SlackBehaviour:
     # -- faults and limits ---------------------------------------------------------------------
 
     def _take_fault(
-        self, method: str, token: str | None, team: str | None
+        self, method: str, token: str | None, team: str | None, args: dict[str, Any]
     ) -> dict[str, Any] | None:
         with self.world.lock:
             for fault in self.world.faults:
                 if fault.get("method", "*") not in ("*", method):
                     continue
+                if "with_arg" in fault and not args.get(str(fault["with_arg"])):
+                    continue  # e.g. an expired cursor needs a cursor
                 if "token" in fault and fault["token"] != token:
                     continue
                 if "team_id" in fault and fault["team_id"] != team:
@@ -320,6 +325,9 @@ class SlackBehaviour:
                 "team_id": user.get("team_id"),
                 "name": user.get("name", ""),
                 "deleted": bool(user.get("deleted", False)),
+                # slack-api.md's users.info shape: guests are restricted/ultra-restricted
+                "is_restricted": bool(user.get("is_restricted", False)),
+                "is_ultra_restricted": bool(user.get("is_ultra_restricted", False)),
                 "real_name": profile["real_name"],
                 "is_admin": bool(user.get("is_admin", False)),
                 "is_owner": bool(user.get("is_owner", False)),
@@ -327,6 +335,14 @@ class SlackBehaviour:
                 "profile": profile,
             }
         )
+
+    def _audit_logs(self, entry: dict[str, Any], args: dict[str, Any]) -> Reply:
+        status, body = slack_ledger.audit_logs(self.world, self._scopes(entry), args)
+        return Reply(status=status, body=body)
+
+    def _integration_logs(self, entry: dict[str, Any], args: dict[str, Any]) -> Reply:
+        return Reply(body=slack_ledger.integration_logs(
+            self.world, str(entry.get("team_id")), self._scopes(entry), args))
 
     def _team_info(self, entry: dict[str, Any], args: dict[str, Any]) -> Reply:
         missing = self._missing(entry, "team:read")

@@ -32,6 +32,8 @@ from nhictl.sandbox.scenario import Reply, SlackBehaviour, encode_body
 from nhictl.sandbox.world import World
 from nhictl.secret import Secret
 
+AUDIT_PREFIX = "/audit/v1/"
+
 
 def token_hash(token: str) -> str:
     """A short, non-reversible label for a token in recorded requests."""
@@ -107,7 +109,13 @@ class _Handler(BaseHTTPRequestHandler):
         args = self._read_args()
         token, basic = self._auth(args)
         args.pop("token", None)
-        if not path.startswith("/api/") or len(path) <= len("/api/"):
+        if path.startswith(AUDIT_PREFIX) and len(path) > len(AUDIT_PREFIX):
+            # The Audit Logs API lives beside the Web API (api.slack.com/audit/v1/, see
+            # slack_sdk/audit_logs/v1/client.py BASE_URL); recorded as "audit/v1/logs".
+            method = path[1:]
+            sandbox.pause(sandbox.behaviour.latency_s(method))
+            reply = sandbox.behaviour.handle(method, token, args, basic)
+        elif not path.startswith("/api/") or len(path) <= len("/api/"):
             reply = Reply(status=404, body="<html><body>not found</body></html>")
             method = path
         else:
@@ -152,6 +160,11 @@ class SlackSandbox:
         host, port = self._server.server_address[:2]
         host_text = host.decode() if isinstance(host, bytes) else str(host)
         return f"http://{host_text}:{port}/api/"
+
+    @property
+    def audit_url(self) -> str:
+        """The Audit Logs API base URL (``AuditLogsClient(base_url=...)``)."""
+        return self.url[: -len("/api/")] + AUDIT_PREFIX
 
     def start(self) -> SlackSandbox:
         if self._thread is None:

@@ -38,6 +38,14 @@ Scenario shape (every key optional except ``tokens``)::
                  # ("error": CODE plus extra fields) raw ("body": verbatim JSON text,
                  # "status", "headers": a hostile reply); optional
                  # "team_id" instead of "token", "times": N (default 1 for 500_once)
+      "audit_log": [{"id": "...", "date_create": 1700000000, "action": "app_installed",
+                     "actor": {...}, "entity": {...}, "context": {...}, "details": {...}}],
+                 # Enterprise Grid audit log entries as GET /audit/v1/logs returns them
+                 # (shape: slack_sdk/audit_logs/v1/logs.py), served newest first to a
+                 # token with auditlogs:read; faults on method "audit/v1/logs"
+      "integration_logs": {"T1": [{"app_id": "A1", "user_id": "U1", "date": "1700000000",
+                                   "change_type": "added", "scope": "chat:write"}]},
+                 # team.integrationLogs lines per workspace, for an admin-scoped token
       "workos": {"api_key": "sk_test_...", "users": [...]},     # broker fakes, below
       "nango": {"secret_key": "...", "connections": [...]}
     }
@@ -88,6 +96,8 @@ class World:
     slow_s: float = 5.0
     oauth_clients: dict[str, str] = field(default_factory=dict)
     oauth_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    audit_log: list[dict[str, Any]] = field(default_factory=list)
+    integration_logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -112,6 +122,9 @@ class World:
             slow_s=float(data.get("slow_s", 5.0)),
             oauth_clients={str(k): str(v) for k, v in data.get("oauth_clients", {}).items()},
             oauth_codes={str(k): dict(v) for k, v in data.get("oauth_codes", {}).items()},
+            audit_log=[dict(e) for e in data.get("audit_log", [])],
+            integration_logs={str(k): [dict(x) for x in v]
+                              for k, v in data.get("integration_logs", {}).items()},
         )
 
     @classmethod
@@ -130,6 +143,15 @@ class World:
             return cls.from_dict(data)
         except (AttributeError, OverflowError) as exc:  # a section of the wrong type/size
             raise ValueError(f"wrong shape: {exc}") from None
+
+    def add_audit_entry(self, entry: dict[str, Any]) -> None:
+        """Append an audit log entry (a plant, or an event happening while a test runs)."""
+        with self.lock:
+            self.audit_log.append(dict(entry))
+
+    def add_integration_log(self, team_id: str, line: dict[str, Any]) -> None:
+        with self.lock:
+            self.integration_logs.setdefault(team_id, []).append(dict(line))
 
     def token(self, value: str) -> dict[str, Any] | None:
         with self.lock:
