@@ -278,6 +278,9 @@ def _parse_sources(raw: Any, path: Path) -> tuple[SourceConfig, ...]:
             raise _fail(path, f"{where}.name", "must not contain ':' (reserved for specs)")
         if name in names:
             raise _fail(path, f"{where}.name", "duplicate source name")
+        if name == "nhictl":
+            raise _fail(path, f"{where}.name", "'nhictl' is reserved for the built-in source "
+                        "of nhictl's own credentials", hint="choose another name")
         names.add(name)
         kind = entry.get("kind")
         if kind not in SOURCE_KINDS:

@@ -37,6 +37,10 @@ class Purpose:
     scopes: frozenset[str]
     transient: bool = False
     description: str = ""
+    # The purpose exists to hold the privileged scopes it lists (nhictl's own audit-log
+    # token needs auditlogs:read): privileged_scope does not flag those; any scope beyond
+    # them is still scope_exceeds_purpose, and any other privileged scope still flagged.
+    privileged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +48,7 @@ class Purpose:
             "scopes": sorted(self.scopes),
             "transient": self.transient,
             "description": self.description,
+            "privileged": self.privileged,
         }
 
 
@@ -78,6 +83,31 @@ DEFAULT_PURPOSES: dict[str, Purpose] = {
             frozenset({"chat:write", "chat:write.customize"}),
             description="post with a custom name and icon (bot tokens)",
         ),
+        # nhictl's own credentials (the built-in source ``nhictl``), one purpose per job.
+        Purpose(
+            "nhictl-audit-logs",
+            frozenset({"auditlogs:read"}),
+            description="nhictl reads the Enterprise Grid audit logs ([[ledgers]] slack-audit)",
+            privileged=True,
+        ),
+        Purpose(
+            "nhictl-integration-logs",
+            frozenset({"admin"}),
+            description="nhictl reads team.integrationLogs ([[ledgers]] "
+            "slack-integration-logs; Slack requires the admin scope)",
+            privileged=True,
+        ),
+        Purpose(
+            "nhictl-directory",
+            frozenset({"users:read"}),
+            description="nhictl looks owners and installers up with users.info ([[ledgers]] "
+            "slack-directory)",
+        ),
+        Purpose(
+            "nhictl-notify",
+            frozenset({"chat:write"}),
+            description="nhictl posts its alerts to a channel ([[notify]] slack)",
+        ),
     )
 }
 
@@ -101,6 +131,15 @@ class Policy:
                 allowed |= purpose.scopes
         return frozenset(allowed)
 
+    def expected_privileged(self, purposes: list[str]) -> frozenset[str]:
+        """Scopes that ``privileged`` purposes among these exist to hold."""
+        out: set[str] = set()
+        for name in purposes:
+            purpose = self.purposes.get(name)
+            if purpose is not None and purpose.privileged:
+                out |= purpose.scopes
+        return frozenset(out)
+
     def purposes_allowing(self, scope: str) -> list[str]:
         return sorted(n for n, p in self.purposes.items() if scope in p.scopes)
 
@@ -121,7 +160,7 @@ def _parse_purposes(
         key = f"purposes.{name}"
         if not isinstance(body, dict):
             raise ConfigError(f"{origin}: {key} must be a table (scopes = [...])")
-        unknown = set(body) - {"scopes", "transient", "description"}
+        unknown = set(body) - {"scopes", "transient", "description", "privileged"}
         if unknown:
             raise ConfigError(f"{origin}: {key}.{sorted(unknown)[0]} is not a known key")
         if "scopes" not in body:
@@ -133,12 +172,16 @@ def _parse_purposes(
         description = body.get("description", "")
         if not isinstance(description, str):
             raise ConfigError(f"{origin}: {key}.description must be a string")
+        privileged = body.get("privileged", False)
+        if not isinstance(privileged, bool):
+            raise ConfigError(f"{origin}: {key}.privileged must be true or false")
         for scope in scopes:
             if scope not in catalog:
                 guess = catalog.suggest(scope)
                 tip = f"; did you mean {guess!r}?" if guess else ""
                 warnings.append(f"{origin}: {key}.scopes: unknown Slack scope {scope!r}{tip}")
-        out[str(name)] = Purpose(str(name), frozenset(scopes), transient, description)
+        out[str(name)] = Purpose(str(name), frozenset(scopes), transient, description,
+                                 privileged)
     return out
 
 

@@ -141,12 +141,27 @@ DECIDED_PROPS = {**WHO, "decision": enum(DECISIONS), "reviewer": STR, "decided_a
                  "justification": null(STR), "recorded_at": STAMP, "recorded_by": STR}
 DECIDED = obj(DECIDED_PROPS)
 
+LEDGER_ENTRY = obj({
+    "id": STR, "collector": STR,
+    "kind": enum(("slack-audit", "slack-integration-logs", "slack-directory")),
+    "action": STR, "at": STAMP, "app_id": null(STR), "enterprise_id": null(STR),
+    "workspace_id": null(STR), "user_id": null(STR), "actor_id": null(STR), "scopes": STRS,
+    "details": OBJ, "collected_at": STAMP, "run_id": null(STR)})
+LEDGER_COLLECTOR = obj({
+    "name": STR, "kind": STR, "complete": BOOL, "read": INT, "new": INT, "skipped": INT,
+    "calls": INT, "position": null(STR), "error": null(STR), "hint": null(STR)})
+
 OUTPUTS = [
     output("bindings", "the inventory's bindings", "nhictl inventory list -o json",
            {"bindings": rows(BINDING)}),
     output("binding", "one binding with its events and findings",
            "nhictl inventory show ID -o json",
-           {"binding": BINDING, "events": rows(EVENT), "findings": rows(STORED_FINDING)}),
+           {"binding": BINDING, "events": rows(EVENT), "findings": rows(STORED_FINDING),
+            "slack_side": rows(LEDGER_ENTRY)}),
+    output("ledger", "Slack-side ledger entries (audit logs, integration logs, users.info)",
+           "nhictl ledger list -o json", {"entries": rows(LEDGER_ENTRY)}),
+    output("ledger-collect", "one ledger collection run", "nhictl ledger collect -o json",
+           {"run_id": STR, "complete": BOOL, "collectors": rows(LEDGER_COLLECTOR)}),
     output("events", "the audit trail", "nhictl events -o json", {"events": rows(EVENT)}),
     output("findings", "a check run's findings", "nhictl check -o json` (and the demo's "
            "`findings.json", {"findings": rows(FINDING), "summary": CHECK_SUMMARY,

@@ -97,6 +97,9 @@ def show(
         from nhictl.sightings import corroborations
 
         sightings = corroborations(conn, only=bid).get(bid, [])
+        from nhictl.ledgers.history import history
+
+        slack_side = history(conn, row)  # what Slack's own logs say about this grant
     if output is Format.JSON:
         json.dump(
             mask_record({
@@ -105,6 +108,7 @@ def show(
                 "binding": {**binding_json(row), "corroborated_by": sightings},
                 "events": events,
                 "findings": findings,
+                "slack_side": [e.to_dict() for e in slack_side],
             }),
             sys.stdout,
             indent=2,
@@ -146,6 +150,10 @@ def show(
             else "suppressed"
         flag = f" [{kind}]" if f.get("suppressed") else ""
         print(inert(f"  {f['severity']:<8} {f['rule_id']}{flag}: {f['message']}"))
+    if slack_side:
+        from nhictl.cli.ledger_cmd import print_history
+
+        print_history(slack_side)
     print()
     print(f"events ({len(events)})")
     for e in events:  # whole details: this is the one view meant for detail

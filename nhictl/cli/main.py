@@ -38,6 +38,7 @@ COMMAND_MODULES = (
     "nhictl.cli.revoke_cmd",
     "nhictl.cli.demo_cmd",
     "nhictl.cli.schema_cmd",
+    "nhictl.cli.ledger_cmd",
 )
 
 

@@ -176,16 +176,26 @@ def resolve(
     """Sources for ``reconcile --source ...``; every configured source when none is given.
     A place given twice (under two spellings, or as a spec and a configured name) is read
     once. Brokers get the run's network policy (``http``)."""
+    from nhictl.sources.own_credentials import SOURCE_NAME, own_source
+
+    own = own_source(config)  # nhictl's own tokens ([[ledgers]]) are bindings too
     if not specs:
-        if not config.sources:
+        if not config.sources and own is None:
             raise UsageError(
                 "no sources: pass --source file:PATH (or another spec) or configure "
                 "[[sources]] in nhictl.toml"
             )
-        return [(from_config(cfg, config, http), cfg.name) for cfg in config.sources]
+        configured: list[tuple[Source, str | None]] = [
+            (from_config(cfg, config, http), cfg.name) for cfg in config.sources]
+        return configured + ([(own, SOURCE_NAME)] if own is not None else [])
     out: list[tuple[Source, str | None]] = []
     places: set[str] = set()
     for spec in specs:
+        if spec == SOURCE_NAME and own is not None and config.source(spec) is None:
+            if SOURCE_NAME not in places:
+                places.add(SOURCE_NAME)
+                out.append((own, SOURCE_NAME))
+            continue
         cfg = config.source(spec)
         if cfg is None and ":" in spec:
             place = place_of_spec(spec)
@@ -216,6 +226,11 @@ def reopen(
     cfg = config.source(source_name)
     if cfg is not None:
         return from_config(cfg, config, http)
+    from nhictl.sources.own_credentials import SOURCE_NAME, own_source
+
+    own = own_source(config) if source_name == SOURCE_NAME else None
+    if own is not None:
+        return own
     spec = source_spec if source_spec and source_spec != source_name else source_name
     if ":" not in spec:
         raise UsageError(f"source {source_name!r} is no longer configured")
