@@ -11,13 +11,14 @@ from nhictl.policy import DEFAULT_PURPOSES, Policy, build_policy, load_policy_fi
 def test_defaults() -> None:
     p = Policy()
     assert set(p.purposes) == {"notifications", "channel-selection", "sign-in",
-                               "direct-messages", "custom-identity"}
+                               "direct-messages", "custom-identity", "nhictl-audit-logs",
+                               "nhictl-integration-logs", "nhictl-directory", "nhictl-notify"}
     assert p.purposes["channel-selection"].transient
     assert p.allowed_scopes(["notifications"]) == {"chat:write", "incoming-webhook"}
     assert (p.max_validation_age_days, p.review_interval_days, p.dead_credential_grace_days,
             p.dormant_after_days) == (7, 90, 7, 45)
     assert p.purposes_allowing("chat:write") == ["custom-identity", "direct-messages",
-                                                 "notifications"]
+                                                 "nhictl-notify", "notifications"]
 
 
 def test_config_tables_override_and_merge(tmp_path: Path) -> None:

@@ -107,8 +107,19 @@ def list_sources(ctx: typer.Context, output: OutputOpt = Format.TABLE) -> None:
     days = policy.source_stale_after_days
     rows = [_reconciled(_row(cfg, config), known.get(cfg.name), days, now)
             for cfg in config.sources]
+    from nhictl.sources.own_credentials import SOURCE_NAME, own_credentials
+
+    own = own_credentials(config)  # the built-in source of nhictl's own tokens
+    if own:
+        unset = [c.token_env for c in own if not os.environ.get(c.token_env)]
+        rows.append(_reconciled({
+            "name": SOURCE_NAME, "kind": "nhictl", "location": "nhictl's own tokens "
+            f"({len(own)}: [[ledgers]])", "secret": "all set" if not unset else
+            "NOT SET: " + ", ".join(f"${v}" for v in unset), "secret_env": None,
+            "secret_set": not unset, "default_purpose": [], "tenant": None},
+            known.get(SOURCE_NAME), days, now))
     for name, k in sorted(known.items()):
-        if config.source(name) is None:  # ad-hoc specs, and sources no longer configured
+        if config.source(name) is None and not (own and name == SOURCE_NAME):
             kind = name.partition(":")[0] if ":" in name else "(unlisted)"
             rows.append(_reconciled({
                 "name": name, "kind": kind,

@@ -69,7 +69,7 @@ def _fill(packet: str, decisions: dict[str, str]) -> str:
 
 def _run_cycle(tmp: Path) -> dict[str, list[Result]]:
     """name of the output's schema -> the results of the commands that print it."""
-    t = {"grace": _tok(), "alan": _tok(), "ada": _tok(), "dead": _tok()}
+    t = {"grace": _tok(), "alan": _tok(), "ada": _tok(), "dead": _tok(), "ledger": _tok()}
     world = _world(t)
     write_private(tmp / "export.json", [
         {"id": name, "owner_email": f"{name}@acme.example", "tenant": "acme",
@@ -145,6 +145,15 @@ default_purpose = "notifications"
         run("events", "events", "-o", "json")
         run("evidence", "report", "evidence", "--since", "30d", "-o", "json")
         run("log", "events", "--type", "nonsense", code=2)  # an error line
+        # The Slack-side ledger, configured apart so the cycle above stays as it was.
+        world.add_token({"token": t["ledger"], "team_id": "T1", "user_id": "U1",
+                         "kind": "user", "scopes": ["users:read"]})
+        (tmp / "ledger.toml").write_text('[[ledgers]]\nname = "directory"\n'
+                                         'kind = "slack-directory"\ntoken_env = "DIR_TOKEN"\n')
+        cli = ("--config", str(tmp / "ledger.toml"), "--slack-api-url", slack.url)
+        env["DIR_TOKEN"] = t["ledger"]
+        run("ledger-collect", "ledger", "collect", "-o", "json")
+        run("ledger", "ledger", "list", "-o", "json")
     for token in t.values():
         assert all(token not in r.out + r.err for rs in out.values() for r in rs)
     return out

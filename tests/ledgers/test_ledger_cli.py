@@ -155,6 +155,8 @@ def test_collector_tokens_are_bindings_checked_against_their_job(
     by_binding = {(own_id, f["rule_id"]) for f in findings
                   for own_id, b in own.items() if b["id"] == f["binding_id"]}
     assert ("ledger:directory", "scope_exceeds_purpose") in by_binding
+    listed = {r["name"]: r for r in cli("sources", "list", "-o", "json").json()["sources"]}
+    assert listed["nhictl"]["kind"] == "nhictl" and listed["nhictl"]["secret_set"] is True
     # auditlogs:read and admin are what those jobs need: no privileged_scope cry wolf.
     assert ("ledger:org-audit", "privileged_scope") not in by_binding
     assert ("ledger:ws-logs", "privileged_scope") not in by_binding
