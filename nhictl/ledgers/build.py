@@ -10,7 +10,14 @@ from urllib.parse import urlsplit
 
 from nhictl.config import DEFAULT_SLACK_API_URL, Config, LedgerConfig
 from nhictl.errors import ConfigError, UsageError
-from nhictl.ledgers.audit import DEFAULT_AUDIT_URL, AuditLogCollector, RateLimitRetry, make_client
+from nhictl.ledgers.audit import (
+    AUDIT_LIMIT,
+    AUDIT_METHOD,
+    DEFAULT_AUDIT_URL,
+    AuditLogCollector,
+    RateLimitRetry,
+    make_client,
+)
 from nhictl.ledgers.base import LedgerCollector
 from nhictl.ledgers.directory import DirectoryCollector
 from nhictl.ledgers.integration_logs import IntegrationLogCollector
@@ -67,7 +74,11 @@ def build(
         check_credentialed_url(url, where=where, allow_insecure_http=http.allow_insecure_http)
         retry = RateLimitRetry(sleep)
         client = make_client(token.reveal(), url, retry, http.limits.request_timeout_s)
-        return AuditLogCollector(cfg.name, client, app_ids=cfg.app_ids, retry=retry)
+        from nhictl.slack.ratelimit import RateLimiter
+
+        pace = RateLimiter({AUDIT_METHOD: AUDIT_LIMIT}, sleep=sleep)
+        return AuditLogCollector(cfg.name, client, app_ids=cfg.app_ids, retry=retry,
+                                 limiter=pace)
     from nhictl.slack.client import SlackClient
 
     url = cfg.base_url or api_url

@@ -14,6 +14,7 @@ from nhictl.ledgers.runner import collect_ledgers
 from nhictl.ledgers.store import get_checkpoint, iter_entries
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
+from nhictl.slack.ratelimit import RateLimiter
 from nhictl.store.engine import Inventory, open_inventory
 from tests.ledgers.sandbox_world import AUDIT_TOKEN, T0, audit_collector, audit_entry, world
 
@@ -145,3 +146,20 @@ def test_a_token_without_auditlogs_read_is_a_partial_run_with_a_hint(inv: Invent
         report = run(inv, slack, [])
     outcome = report.collectors[0]  # type: ignore[attr-defined]
     assert outcome.error.endswith("missing_scope") and "auditlogs:read" in outcome.hint
+
+
+def test_calls_are_paced_to_tier_3_on_the_injected_clock(inv: Inventory) -> None:
+    clock = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock[0] += seconds
+
+    with SlackSandbox(World.from_dict(world(n_entries=12))) as slack:
+        collector = audit_collector(slack, [])
+        collector.limiter = RateLimiter({"audit/v1/logs": (60, 2)}, clock=lambda: clock[0],
+                                        sleep=sleep)
+        report = collect_ledgers(inv, [collector], now=NOW, actor="t", command="t")
+    assert report.complete and len(audit_calls(slack)) == 4
+    assert [round(w, 3) for w in waits] == [1.0, 1.0]  # a burst of 2, then one a second
