@@ -47,6 +47,7 @@ DEFAULT_AUDIT_URL = "https://api.slack.com/audit/v1/"
 AUDIT_METHOD = "audit/v1/logs"
 AUDIT_LIMIT: Limit = (50, 5)  # Tier 3, per org: 50 a minute, a burst of 5
 PAGE_LIMIT = 200
+MAX_EPOCH = 2**33  # year 2242: later "times" are a broken or hostile reply
 MAX_CURSOR_RESTARTS = 5
 
 # Audit actions kept, and the normalized action each means (the user actions that mean a
@@ -136,8 +137,8 @@ def normalize(collector: str, raw: dict[str, Any], app_ids: frozenset[str]) -> L
     action = ACTIONS.get(str(raw.get("action")))
     created = raw.get("date_create")
     if native is None or action is None or not isinstance(created, int | float) \
-            or isinstance(created, bool):
-        return None
+            or isinstance(created, bool) or not 0 < created < MAX_EPOCH:
+        return None  # a time no datetime can hold is not believed (nor a crash)
     actor = _obj(_obj(raw.get("actor")).get("user"))
     entity = _obj(raw.get("entity"))
     location = _obj(_obj(raw.get("context")).get("location"))
@@ -235,7 +236,8 @@ class AuditLogCollector:
             skipped = 0
             for raw in body.get("entries", []):
                 created = raw.get("date_create") if isinstance(raw, dict) else None
-                if isinstance(created, int) and not isinstance(created, bool):
+                if isinstance(created, int) and not isinstance(created, bool) \
+                        and 0 < created < MAX_EPOCH:
                     newest = created if newest is None else max(newest, created)
                     lowest = created if lowest is None else min(lowest, created)
                 entry = normalize(self.name, raw, self.app_ids) if isinstance(raw, dict) \

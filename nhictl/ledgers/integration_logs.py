@@ -57,8 +57,8 @@ def line_id(raw: dict[str, Any]) -> str:
 def normalize(collector: str, raw: dict[str, Any], workspace: str | None) -> LedgerEntry | None:
     action = CHANGE_TYPES.get(str(raw.get("change_type")))
     date = _str(raw.get("date"))
-    if action is None or date is None or not date.isdigit():
-        return None
+    if action is None or date is None or not date.isdigit() or len(date) > 10:
+        return None  # epoch seconds; more digits are no time a datetime can hold
     details = {k: v for k, v in (("change_type", raw.get("change_type")),
                                  ("reason", _str(raw.get("reason"))),
                                  ("app_type", _str(raw.get("app_type"))),

@@ -163,3 +163,17 @@ def test_calls_are_paced_to_tier_3_on_the_injected_clock(inv: Inventory) -> None
         report = collect_ledgers(inv, [collector], now=NOW, actor="t", command="t")
     assert report.complete and len(audit_calls(slack)) == 4
     assert [round(w, 3) for w in waits] == [1.0, 1.0]  # a burst of 2, then one a second
+
+
+def test_strange_entries_are_skipped_not_believed(inv: Inventory) -> None:
+    data = world(n_entries=1)
+    data["audit_log"] += [{**audit_entry(2, "app_installed"), "date_create": 10**20},
+                          {**audit_entry(3, "app_installed"), "id": {"not": "an id"}},
+                          {**audit_entry(4, "app_installed"), "date_create": True},
+                          {**audit_entry(5, "app_installed"), "entity": "app"}]
+    with SlackSandbox(World.from_dict(data)) as slack:
+        report = run(inv, slack, [], page=10)
+    assert report.complete  # type: ignore[attr-defined]
+    with inv.engine.connect() as conn:
+        kept = [(e.id[-2:], e.app_id) for e in iter_entries(conn)]
+    assert kept == [("01", "A0APP1"), ("05", None)]
