@@ -124,3 +124,14 @@ class ReadOnlyInventoryError(InvalidInputError):
 class StorageFullError(UnavailableError):
     """A write failed for want of space (disk full, file size limit) or an I/O error; the
     transaction in progress was rolled back, earlier committed steps stay."""
+
+
+class NotifyFailedError(UnavailableError):
+    """A notification was not delivered (``maybe_delivered``: the failure came after the
+    request was sent, so the receiver may have it); nothing was recorded as announced, so the
+    next run sends that news again."""
+
+    def __init__(self, message: str, *, maybe_delivered: bool = False,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.maybe_delivered = maybe_delivered

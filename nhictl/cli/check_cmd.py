@@ -27,6 +27,7 @@ from nhictl.cli.filter_opts import (
     WorkspaceOpt,
     filters,
 )
+from nhictl.cli.notify_cmd import NotifyOpt
 from nhictl.exporters.base import Column, Document, Format
 from nhictl.models import Severity
 
@@ -255,6 +256,7 @@ def check(
     wide: WideOpt = False,
     output: CheckOutputOpt = Format.TABLE,
     out: OutFileOpt = None,
+    notify: NotifyOpt = None,
 ) -> None:
     """Run the least-privilege and lifecycle rules over the inventory.
 
@@ -280,6 +282,9 @@ def check(
                                                         "cis_v8")})
         emit(st, doc, output, out, wide=wide)
         return
+    from nhictl.cli import notify_cmd
+
+    targets = notify_cmd.prepare(st, notify)  # a bad target: exit 3 before the run
     report = execute(st, policy_file=policy_file, rule_ids=rule)
     scoped = _scoped(st, report.findings, wanted)
     shown = at_least(scoped, min_severity)
@@ -311,7 +316,8 @@ def check(
     if policy_file is not None:
         st.info("trial run with --policy: compared with the last check, not kept as its "
                 "history")
-    raise typer.Exit(explain_fail_on(st, report, fail_on, scoped))
+    code = explain_fail_on(st, report, fail_on, scoped)
+    raise typer.Exit(max(code, notify_cmd.send(st, targets)))
 
 
 SORT_FIELDS = ("severity", "rule_id", "binding_id", "first_seen_at", "title")

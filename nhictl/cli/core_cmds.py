@@ -26,6 +26,7 @@ from nhictl.cli.filter_opts import (
     WorkspaceOpt,
     filters,
 )
+from nhictl.cli.notify_cmd import NotifyOpt
 from nhictl.exporters.base import Document, Format
 from nhictl.models import Severity
 
@@ -173,6 +174,7 @@ def reconcile_cmd(
             help="json: print the run report on stdout.",
         ),
     ] = None,
+    notify: NotifyOpt = None,
 ) -> None:
     """Collect bindings from their sources, validate them live, and update the inventory."""
     from nhictl.cli.progress import run_reconcile
@@ -189,6 +191,9 @@ def reconcile_cmd(
         from nhictl.checks.runner import policy_suppressions
 
         policy_suppressions(policy)
+    from nhictl.cli import notify_cmd
+
+    targets = notify_cmd.prepare(st, notify)  # a bad target: exit 3 before the run
     code = run_reconcile(
         st,
         source or [],
@@ -201,7 +206,8 @@ def reconcile_cmd(
     )
     from nhictl.cli.exit_status import reconcile_exit_code
 
-    raise typer.Exit(reconcile_exit_code(st, code, fail_on, fail_on_partial=fail_on_partial))
+    code = reconcile_exit_code(st, code, fail_on, fail_on_partial=fail_on_partial)
+    raise typer.Exit(max(code, notify_cmd.send(st, targets)))
 
 
 def events(

@@ -39,6 +39,7 @@ COMMAND_MODULES = (
     "nhictl.cli.demo_cmd",
     "nhictl.cli.schema_cmd",
     "nhictl.cli.ledger_cmd",
+    "nhictl.cli.notify_cmd",
 )
 
 

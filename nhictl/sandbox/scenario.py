@@ -92,6 +92,10 @@ class SlackBehaviour:
             slack_ledger.AUDIT_METHOD: self._audit_logs,
             "team.integrationLogs": self._integration_logs,
         }
+        from nhictl.sandbox.slack_chat import ChatLog  # (imports this module)
+
+        self.chat = ChatLog(world)  # chat.postMessage and incoming webhooks
+        self._methods["chat.postMessage"] = self.chat.post_message
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -115,6 +119,12 @@ class SlackBehaviour:
             real.fault = "slow"
             return real
         return self._dispatch(method, token, entry, team_id, args, basic)
+
+    def incoming_webhook(self, path: str, raw: bytes) -> Reply:
+        """An incoming webhook POST (faults under the method name ``incoming-webhook``)."""
+        fault = self._take_fault("incoming-webhook", None, None)
+        reply = self._fault_reply(fault) if fault is not None else None
+        return reply if reply is not None else self.chat.incoming(path, raw)
 
     def _dispatch(
         self,

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from nhictl.sandbox.scenario import Reply, SlackBehaviour, encode_body
+from nhictl.sandbox.slack_chat import WEBHOOK_METHOD, ChatLog
 from nhictl.sandbox.world import World
 from nhictl.secret import Secret
 
@@ -106,22 +107,31 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, verb: str) -> None:
         sandbox = self.sandbox
         path = urlsplit(self.path).path
-        args = self._read_args()
-        token, basic = self._auth(args)
-        args.pop("token", None)
-        if path.startswith(AUDIT_PREFIX) and len(path) > len(AUDIT_PREFIX):
-            # The Audit Logs API lives beside the Web API (api.slack.com/audit/v1/, see
-            # slack_sdk/audit_logs/v1/client.py BASE_URL); recorded as "audit/v1/logs".
-            method = path[1:]
-            sandbox.pause(sandbox.behaviour.latency_s(method))
-            reply = sandbox.behaviour.handle(method, token, args, basic)
-        elif not path.startswith("/api/") or len(path) <= len("/api/"):
-            reply = Reply(status=404, body="<html><body>not found</body></html>")
-            method = path
+        token: str | None = None
+        basic: tuple[str, str] | None = None
+        args: dict[str, Any] = {}
+        if path.startswith("/services/"):  # an incoming webhook: sandbox/slack_chat.py
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length > 0 else b""
+            method = WEBHOOK_METHOD
+            reply = sandbox.behaviour.incoming_webhook(path, raw)
         else:
-            method = path[len("/api/") :]
-            sandbox.pause(sandbox.behaviour.latency_s(method))
-            reply = sandbox.behaviour.handle(method, token, args, basic)
+            args = self._read_args()
+            token, basic = self._auth(args)
+            args.pop("token", None)
+            if path.startswith(AUDIT_PREFIX) and len(path) > len(AUDIT_PREFIX):
+                # The Audit Logs API lives beside the Web API (api.slack.com/audit/v1/, see
+                # slack_sdk/audit_logs/v1/client.py BASE_URL); recorded as "audit/v1/logs".
+                method = path[1:]
+                sandbox.pause(sandbox.behaviour.latency_s(method))
+                reply = sandbox.behaviour.handle(method, token, args, basic)
+            elif not path.startswith("/api/") or len(path) <= len("/api/"):
+                reply = Reply(status=404, body="<html><body>not found</body></html>")
+                method = path
+            else:
+                method = path[len("/api/") :]
+                sandbox.pause(sandbox.behaviour.latency_s(method))
+                reply = sandbox.behaviour.handle(method, token, args, basic)
         sandbox.record(method, verb, token, args, reply, basic)
         if reply.delay_s:
             sandbox.pause(reply.delay_s)
@@ -241,6 +251,15 @@ class SlackSandbox:
             for r in self.requests
             if (method is None or r.method == method) and (wanted is None or r.token_hash == wanted)
         )
+
+    @property
+    def chat(self) -> ChatLog:
+        """Messages posted here (chat.postMessage, incoming webhooks)."""
+        return self.behaviour.chat
+
+    def incoming_webhook_url(self, team_id: str, channel: str) -> str:
+        """A new incoming webhook URL on this server, posting to ``channel``."""
+        return self.url.removesuffix("/api/") + self.behaviour.chat.add_webhook(team_id, channel)
 
     def clear(self) -> None:
         with self._records_lock:
