@@ -556,3 +556,80 @@ def test_hostile_servers_leak_no_token_or_key(
     # The broker's words were not a code: the grant is still marked dead, with a code.
     assert by_conn["data_installation_1"]["status"] == "needs_reconnect"
     assert by_conn["data_installation_1"]["status_reason"].endswith(": not_installed")
+
+
+# -- notifications (issue 15): every payload sent to Slack and webhooks is scanned too --------
+
+def test_notification_payloads_leak_no_secret(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every notification transport, with a 429 and 5xx answers on the way: the bodies Slack
+    and the webhook receiver got (every attempt), the dry-run payloads, stdout/stderr and the
+    inventory hold none of the app's tokens, the notifier's token, the webhook's signing
+    secret or the secret part of either webhook URL. A token planted in the workspace name
+    Slack answers (shown for dead bindings) is masked before it can reach a message."""
+    from nhictl.notifiers import service
+    from nhictl.sandbox.webhook_receiver import Answer, WebhookReceiver
+    from tests.notify.world import (
+        HOOK_SECRET_ENV,
+        HOOK_URL_ENV,
+        NOTIFY_ENV,
+        SLACK_HOOK_ENV,
+        SLACK_HOOK_TARGET,
+        SLACK_TARGET,
+        WEBHOOK_TARGET,
+        NotifyWorld,
+        fake,
+    )
+
+    nw = NotifyWorld()
+    planted = fake("xoxp")  # appears only inside the team name the sandbox Slack answers
+    root = tmp_path / "inputs"
+    root.mkdir(mode=0o700)
+    nw.write_inputs(root, SLACK_TARGET + WEBHOOK_TARGET + SLACK_HOOK_TARGET)
+    home = tmp_path / "home"
+    monkeypatch.chdir(root)
+    for var in [v for v in os.environ if v.startswith("NHICTL_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("NHICTL_DB", str(home / "inventory.db"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv(NOTIFY_ENV, nw.notifier_token)
+    monkeypatch.setenv(HOOK_SECRET_ENV, nw.hook_secret)
+    monkeypatch.setattr(service, "sleep", lambda s: None)
+    faults = [{"method": "chat.postMessage", "kind": "429", "retry_after": 0, "times": 1},
+              {"method": "chat.postMessage", "kind": "500_once"},
+              {"method": "incoming-webhook", "kind": "503_html", "times": 1}]
+    t = Transcript()
+    sent: list[tuple[str, bytes]] = []
+    scenario = nw.scenario(faults)
+    scenario["teams"][0]["name"] = f"Acme {planted}"
+    with SlackSandbox(World.from_dict(scenario)) as slack, WebhookReceiver(
+            nw.hook_secret, [Answer(502)]) as hook:
+        slack_hook = slack.incoming_webhook_url("T1", "C1")
+        monkeypatch.setenv(SLACK_HOOK_ENV, slack_hook)
+        monkeypatch.setenv(HOOK_URL_ENV, hook.url("/hooks/" + "q" * 8 + nw.hook_secret[:20]))
+        monkeypatch.setenv("NHICTL_SLACK_API_URL", slack.url)
+        t.run("init")
+        t.run("-v", "reconcile")
+        slack.world.set_token_state(nw.app_tokens["c-ok"], "revoked")  # dead after run 1
+        t.run("-v", "reconcile", "--notify", "secops")
+        t.run("check", "-o", "json", ok=(0, 1))
+        for name in ("secops", "siem", "secops-hook"):
+            t.run("notify", name, "--dry-run")
+            t.run("-v", "notify", name)
+            t.run("notify", name)  # nothing new
+        sent += [(f"slack {r.method} #{i}", json.dumps(r.params).encode())
+                 for i, r in enumerate(slack.requests) if r.method in (
+                     "chat.postMessage", "incoming-webhook")]
+        sent += [(f"slack message {m.ts}", json.dumps(m.raw).encode())
+                 for m in slack.chat.messages]
+        sent += [(f"webhook delivery #{i}", d.body + json.dumps(d.headers).encode())
+                 for i, d in enumerate(hook.deliveries)]
+        assert len(slack.chat.messages) == 3 and len(hook.deliveries) == 2
+        assert all(d.verified for d in hook.deliveries)
+    secrets_sent = [*nw.app_tokens.values(), planted, nw.notifier_token, nw.hook_secret,
+                    slack_hook.rsplit("/", 1)[1]]
+    needles = Needles(secrets_sent)
+    t.captured += sent
+    leaks = scan(needles, t, files_under(home))
+    assert leaks == [], f"secret bytes found in: {leaks}"
+    assert any(b"Acme xox" in blob for _, blob in sent)  # the name was sent, masked
