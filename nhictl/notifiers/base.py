@@ -86,6 +86,18 @@ def is_edge_error_page(status: int, body: bytes | str | None, content_type: str 
     return "json" not in ctype and not text.lstrip().startswith("{")
 
 
+def check_secret_url(url: str, *, where: str, allow_insecure_http: bool) -> None:
+    """A webhook URL (a secret: its path is the key) must be https (or loopback http, or
+    ``--allow-insecure-http``) without ``user:pass@``; the error shows only its origin."""
+    from nhictl.errors import ConfigError
+    from nhictl.net import credentialed_url_problem, origin
+
+    problem = credentialed_url_problem(url, allow_insecure_http=allow_insecure_http)
+    if problem is not None:
+        message, hint = problem
+        raise ConfigError(f"{where} {origin(url)}/…: {message}", hint=hint)
+
+
 class Transport(Protocol):
     """One way to deliver a notification."""
 

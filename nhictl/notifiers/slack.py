@@ -25,11 +25,12 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 
 from nhictl.errors import NetworkLimitError, NotifyFailedError
-from nhictl.net import HttpPolicy, check_credentialed_url, mask_url
+from nhictl.net import HttpPolicy, check_credentialed_url, origin
 from nhictl.notifiers.base import (
     Delivery,
     RetryPolicy,
     Sleep,
+    check_secret_url,
     is_edge_error_page,
     retry_after_seconds,
 )
@@ -202,9 +203,9 @@ class SlackWebhookTransport:
 
         raw = url.reveal()
         where = f"notify target {target!r}: incoming webhook URL"
-        check_credentialed_url(raw, where=where, allow_insecure_http=policy.allow_insecure_http)
+        check_secret_url(raw, where=where, allow_insecure_http=policy.allow_insecure_http)
         self.target = target
-        self.description = f"Slack incoming webhook {mask_url(raw)}"
+        self.description = f"Slack incoming webhook {origin(raw)}/…"
         self._poster = Poster(target=target, url=url, policy=policy, retry=retry, sleep=sleep,
                               http_transport=http_transport, idempotent=False)
 

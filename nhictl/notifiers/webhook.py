@@ -33,11 +33,12 @@ from typing import Any
 import httpx
 
 from nhictl.errors import NetworkLimitError, NotifyFailedError
-from nhictl.net import HttpPolicy, check_credentialed_url, mask_url
+from nhictl.net import HttpPolicy, origin
 from nhictl.notifiers.base import (
     Delivery,
     RetryPolicy,
     Sleep,
+    check_secret_url,
     is_edge_error_page,
     retry_after_seconds,
 )
@@ -80,7 +81,7 @@ class Poster:
         self.retry = retry or RetryPolicy()
         self.sleep, self.clock, self.idempotent = sleep, clock, idempotent
         self.rng = random.Random()
-        self.where = mask_url(url.reveal())
+        self.where = origin(url.reveal()) + "/…"
         self._client = httpx.Client(
             transport=http_transport, follow_redirects=False,
             timeout=httpx.Timeout(policy.limits.read_timeout_s),
@@ -155,10 +156,10 @@ class WebhookTransport:
                  retry: RetryPolicy | None = None, sleep: Sleep = time.sleep,
                  http_transport: Any = None, clock: Any = time.time) -> None:
         raw = url.reveal()
-        check_credentialed_url(raw, where=f"notify target {target!r}: webhook URL",
+        check_secret_url(raw, where=f"notify target {target!r}: webhook URL",
                                allow_insecure_http=policy.allow_insecure_http)
         self.target, self.secret = target, secret
-        self.description = f"webhook {mask_url(raw)}"
+        self.description = f"webhook {origin(raw)}/…"
         self._poster = Poster(target=target, url=url, policy=policy, retry=retry, sleep=sleep,
                               http_transport=http_transport, idempotent=True, clock=clock)
 

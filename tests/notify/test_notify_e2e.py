@@ -67,7 +67,7 @@ def test_slack_post_survives_429_and_500_and_says_nothing_twice(
         assert msg.channel == "C1" and msg.via == "chat.postMessage"
         assert "new finding" in msg.text and "scope_exceeds_purpose" in msg.text
         assert "went dead" in msg.text and "needs_reconnect" in msg.text
-        assert [b["type"] for b in msg.blocks][0] == "header"
+        assert msg.blocks[0]["type"] == "header"
         assert msg.blocks[-1]["type"] == "context"
         assert msg.raw["unfurl_links"] is False
         assert sleeps[0] == 0  # the 429's Retry-After: 0
