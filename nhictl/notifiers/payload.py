@@ -23,6 +23,7 @@ from nhictl.notifiers.digest import Digest, FindingNews
 
 SCHEMA_VERSION = 1
 TEXT_LIMIT = 3500
+LINE_LIMIT = 240  # one finding, binding or run per line of the text fallback
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
 MAX_BLOCKS = 50
@@ -89,8 +90,20 @@ def text_fallback(d: Digest, top: int) -> str:
         lines.append("Partial runs:")
         lines += [f"  {r.run_id} {r.kind} {r.outcome}" + (f": {r.cause}" if r.cause else "")
                   for r in d.partial_runs]
-    lines.append(_footer(d))
-    return _cut("\n".join(lines), TEXT_LIMIT)
+    return _fit([_cut(line, LINE_LIMIT) for line in lines], _footer(d))
+
+
+def _fit(lines: list[str], footer: str) -> str:
+    """The lines that fit in :data:`TEXT_LIMIT` with the footer always last."""
+    kept: list[str] = []
+    room = TEXT_LIMIT - len(footer) - 40
+    for line in lines:
+        if room - len(line) - 1 < 0:
+            kept.append("…(cut to fit; nhictl check shows everything)")
+            break
+        kept.append(line)
+        room -= len(line) + 1
+    return "\n".join([*kept, footer])
 
 
 def _footer(d: Digest) -> str:

@@ -211,3 +211,21 @@ def test_bad_targets_fail_before_anything_runs(cli: Cli, nw: NotifyWorld,
     assert missing.code == 3 and NOTIFY_ENV in missing.err
     listed = cli("inventory", "list", "-o", "json")
     assert listed.json()["bindings"] == []  # nothing was written
+
+
+def test_resolved_findings_are_announced_once(cli: Cli, nw: NotifyWorld,
+                                              sleeps: list[float]) -> None:
+    with SlackSandbox(nw.world()) as slack:
+        _findings(cli, slack.url)
+        assert cli("--slack-api-url", slack.url, "notify", "secops").code == 0
+        # The over-scoped grant is reconnected with chat:write only.
+        entry = slack.world.token(nw.app_tokens["c-wide"])
+        assert entry is not None
+        entry["scopes"] = ["chat:write"]
+        assert cli("--slack-api-url", slack.url, "reconcile").code == 0
+        assert cli("--slack-api-url", slack.url, "check", "--notify", "secops").code == 0
+        assert len(slack.chat.messages) == 2
+        text = slack.chat.messages[-1].text
+        assert "Resolved: scope_exceeds_purpose" in text
+        assert cli("--slack-api-url", slack.url, "notify", "secops").code == 0
+        assert len(slack.chat.messages) == 2
