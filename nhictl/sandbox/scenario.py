@@ -122,7 +122,7 @@ class SlackBehaviour:
 
     def incoming_webhook(self, path: str, raw: bytes) -> Reply:
         """An incoming webhook POST (faults under the method name ``incoming-webhook``)."""
-        fault = self._take_fault("incoming-webhook", None, None)
+        fault = self._take_fault("incoming-webhook", None, None, {})
         reply = self._fault_reply(fault) if fault is not None else None
         return reply if reply is not None else self.chat.incoming(path, raw)
 

@@ -1,10 +1,11 @@
 """The built-in source ``nhictl``: nhictl's own Slack credentials, governed like any other.
 
-Every token nhictl itself is configured with (a ``[[ledgers]]`` collector's ``token_env``;
-later ``[[notify]]`` targets) is one binding here, with the purpose of its job, so reconcile
-validates it (auth.test tells its real scopes) and the usual rules apply: a collector token
-holding more than its job needs is ``scope_exceeds_purpose``. The token is read from its
-environment variable when collected and never stored (only its fingerprint, as always).
+Every token nhictl itself is configured with (a ``[[ledgers]]`` collector's ``token_env``, a
+``[[notify]]`` Slack target's ``token_env``) is one binding here, with the purpose of its
+job, so reconcile validates it (auth.test tells its real scopes) and the usual rules apply:
+a collector or notifier token holding more than its job needs is ``scope_exceeds_purpose``.
+The token is read from its environment variable when collected and never stored (only its
+fingerprint, as always).
 
 Other config sections add their credentials by extending :data:`CREDENTIAL_FINDERS`.
 """
@@ -44,7 +45,16 @@ def ledger_credentials(config: Config) -> list[OwnCredential]:
                           f"[[ledgers]] {c.name} ({c.kind})") for c in config.ledgers]
 
 
-CREDENTIAL_FINDERS: list[Callable[[Config], list[OwnCredential]]] = [ledger_credentials]
+def notify_credentials(config: Config) -> list[OwnCredential]:
+    """A ``[[notify]]`` Slack target's bot token: posting alerts needs ``chat:write`` only
+    (an incoming webhook URL is no token: nothing to validate)."""
+    return [OwnCredential(f"notify:{t.name}", "nhictl-notify", t.token_env,
+                          f"[[notify]] {t.name} (slack, channel {t.channel})")
+            for t in config.notify if t.token_env]
+
+
+CREDENTIAL_FINDERS: list[Callable[[Config], list[OwnCredential]]] = [
+    ledger_credentials, notify_credentials]
 
 
 def own_credentials(config: Config) -> list[OwnCredential]:

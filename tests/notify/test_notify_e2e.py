@@ -229,3 +229,29 @@ def test_resolved_findings_are_announced_once(cli: Cli, nw: NotifyWorld,
         assert "Resolved: scope_exceeds_purpose" in text
         assert cli("--slack-api-url", slack.url, "notify", "secops").code == 0
         assert len(slack.chat.messages) == 2
+
+
+@pytest.mark.parametrize(("scopes", "flagged"), [
+    (["chat:write"], False),
+    (["chat:write", "channels:history"], True),
+])
+def test_the_notifier_token_is_an_inventoried_checked_binding(
+    cli: Cli, nw: NotifyWorld, scopes: list[str], flagged: bool
+) -> None:
+    scenario = nw.scenario()
+    scenario["tokens"][-1]["scopes"] = scopes
+    from nhictl.sandbox.world import World
+
+    with SlackSandbox(World.from_dict(scenario)) as slack:
+        assert cli("init").code == 0
+        assert cli("--slack-api-url", slack.url, "reconcile").code == 0
+        listed = cli("inventory", "list", "--source", "nhictl", "-o", "json").json()["bindings"]
+        notifier = next(b for b in listed if b["connection_id"] == "notify:secops")
+        assert notifier["purpose"] == ["nhictl-notify"] and notifier["status"] == "active"
+        assert notifier["granted_scopes"] == sorted(scopes)
+        found = cli("check", "--rule", "scope_exceeds_purpose", "-o", "json").json()["findings"]
+    on_notifier = [f for f in found if f["binding_id"] == notifier["id"]]
+    assert bool(on_notifier) is flagged
+    if flagged:
+        assert on_notifier[0]["evidence"]["excess"] == ["channels:history"]
+    assert nw.notifier_token not in json.dumps(listed)
