@@ -101,6 +101,7 @@ def demo(
     from nhictl.clock import iso, system_clock
     from nhictl.sandbox.brokers import WorkOSSandbox
     from nhictl.sandbox.dataset import PLANTED, SCOPE_EXPANSION, generate
+    from nhictl.sandbox.demo_notify import NOTIFY_CONFIG, NOTIFY_TOKEN_ENV, add_notifier
     from nhictl.sandbox.demo_world import WORKOS_KEY_ENV, add_workos, write_bolt_store
     from nhictl.sandbox.slack_server import SlackSandbox
     from nhictl.sandbox.world import World
@@ -114,6 +115,7 @@ def demo(
 
     ds = generate()
     api_key = add_workos(ds)
+    os.environ[NOTIFY_TOKEN_ENV] = add_notifier(ds)
     _private_write(sandbox_dir / "app-export.json", json.dumps(ds.export(), indent=2))
     write_bolt_store(ds, sandbox_dir / "bolt-installations.db")
     _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
@@ -124,7 +126,7 @@ def demo(
         config = out / "nhictl.toml"
         _private_write(config, DEMO_CONFIG.format(key_env=WORKOS_KEY_ENV,
                                                   workos_url=workos.url,
-                                                  slack_url=slack.url))
+                                                  slack_url=slack.url) + NOTIFY_CONFIG)
         st = AppState(db=str(out / "inventory.db"), config_path=str(config),
                       slack_api_url=slack.url, quiet=parent.quiet, verbose=parent.verbose,
                       log_format=parent.log_format, no_color=parent.no_color,
@@ -155,6 +157,9 @@ def demo(
         run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
         _by_source(st)
         _after_runs(st, out)
+        from nhictl.cli.demo_alert import post_alert, show_alert
+
+        alerted, alert = post_alert(st, slack)
         # Save the world as it is now, with what `nhictl sandbox slack` needs to serve it
         # again on the same WorkOS port the demo's config names.
         ds.expand_scopes()
@@ -162,6 +167,9 @@ def demo(
         ds.scenario["workos"]["port"] = int(workos.url.rsplit(":", 1)[1])
         _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
     _closing(st, out, PLANTED)
+    show_alert(st, alert)  # the demo ends with the alert it posted
+    if alerted:
+        raise typer.Exit(alerted)
 
 
 def _by_source(st: AppState) -> None:
@@ -176,7 +184,7 @@ def _by_source(st: AppState) -> None:
 
     if st.quiet:
         return
-    kinds = {s.name: s.kind for s in st.config.sources}
+    kinds = {s.name: s.kind for s in st.config.sources} | {"nhictl": "built-in"}
     inv = st.open()
     try:
         with inv.engine.connect() as conn:
