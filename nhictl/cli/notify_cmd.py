@@ -88,7 +88,7 @@ def send(st: AppState, prepared: Prepared, *, dry_run: bool = False) -> int:
 
 def notify_cmd(
     ctx: typer.Context,
-    names: Annotated[list[str], typer.Argument(metavar="NAME...",
+    names: Annotated[list[str], typer.Argument(metavar="NAME",
                                                help="[[notify]] target name(s).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the payload (JSON) "
                                           "instead of sending it; record nothing.")] = False,
