@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from nhictl.checks.model import BindingView, LedgerEntryView, Snapshot
 from nhictl.clock import parse_time
+from nhictl.models import TokenKind
 
 # A user (or the installer) granted the app something in a workspace.
 GRANT_ACTIONS = frozenset({"app_installed", "app_scopes_expanded", "app_resources_granted"})
@@ -122,7 +123,7 @@ def installer_of(snap: Snapshot, b: BindingView) -> str | None:
 
 
 def is_bot(b: BindingView) -> bool:
-    return b.token_kind == "bot"
+    return b.token_kind == TokenKind.BOT.value
 
 
 def people(snap: Snapshot, b: BindingView) -> set[str]:

@@ -13,12 +13,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.catalog.loader import Catalog
-from nhictl.checks.accepted import load_accepted
 from nhictl.checks.common import gc_paused
 from nhictl.checks.engine import evaluate
 from nhictl.checks.model import BindingView, Finding
 from nhictl.checks.runner import policy_suppressions
-from nhictl.checks.snapshot import load_snapshot
+from nhictl.checks.snapshot import load_accepted, load_snapshot
 from nhictl.clock import iso
 from nhictl.errors import InvalidInputError
 from nhictl.filters import Filters
