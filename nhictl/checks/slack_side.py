@@ -129,3 +129,35 @@ def is_bot(b: BindingView) -> bool:
 def people(snap: Snapshot, b: BindingView) -> set[str]:
     """The Slack users whose grant a binding may be: its token user and its installer."""
     return {p for p in (None if is_bot(b) else b.user, installer_of(snap, b)) if p}
+
+
+def binding_history(snap: Snapshot, side: SlackSide, b: BindingView) -> list[LedgerEntryView]:
+    """Slack's record about one binding, oldest first: grants and scope expansions to its
+    user or installer, the app leaving its workspace, and its people leaving."""
+    app = app_of(snap, b)
+    found: dict[str, LedgerEntryView] = {}
+    who = people(snap, b)
+    if b.team:
+        for (e_app, workspace, user), entries in side.grants.items():
+            if workspace == b.team and user in who and app in (None, e_app):
+                found.update((e.id, e) for e in entries)
+        if app is not None:
+            found.update((e.id, e) for e in side.removals.get((app, b.team), []))
+    for user in who:
+        e = side.user_status.get(user)
+        if e is not None and (e.action != USER_STATUS or side.departed(user) is not None):
+            found[e.id] = e
+    return sorted(found.values(), key=_order)
+
+
+def histories(snap: Snapshot) -> dict[str, list[LedgerEntryView]]:
+    """Per binding id, its Slack-side history (only bindings that have one)."""
+    if not snap.ledger:
+        return {}
+    side = slack_side(snap)
+    out: dict[str, list[LedgerEntryView]] = {}
+    for b in snap.bindings:
+        found = binding_history(snap, side, b)
+        if found:
+            out[b.id] = found
+    return out

@@ -3,6 +3,7 @@ minimal case and stays silent on its closest near-miss; every finding cites its 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from nhictl.catalog import load_catalog
@@ -198,3 +199,42 @@ def test_scope_expanded_cites_the_audit_log_actor_and_time() -> None:
     assert "slack_evidence" not in g.evidence and "Slack:" not in g.message
     (h,) = check("scope_expanded", (b,), (grown,), apps={b.id: "A0OTHER"})
     assert "slack_evidence" not in h.evidence
+
+
+# -- from the store: the snapshot builder hands rules the ledger and binding links ----------
+
+def test_store_backed_check_reads_ledger_entries_and_binding_metadata(tmp_path: Path) -> None:
+    import json
+
+    from nhictl.checks.runner import run_checks
+    from nhictl.ledgers.model import LedgerEntry
+    from nhictl.ledgers.store import add_entries
+    from tests.checks.store_helpers import add_binding, make_inventory
+
+    inv = make_inventory(tmp_path)
+    add_binding(inv, "b-00000000a1", metadata_json=json.dumps({"app_id": APP}))
+    add_binding(inv, "b-00000000b1", token_kind="bot", slack_user_id="UBOT",
+                source_slack_user_id="UBOT", token_fingerprint="fp-bot",
+                metadata_json=json.dumps({"app_id": APP, "installer_user_id": "U5"}))
+
+    def le(native: str, action: str, at: str, **kw: Any) -> LedgerEntry:
+        return LedgerEntry(id=f"audit:{native}", collector="audit", kind="slack-audit",
+                           action=action, at=at, **kw)
+
+    try:
+        with inv.engine.begin() as conn:
+            add_entries(conn, [
+                le("1", "app_installed", INSTALLED, app_id=APP, workspace_id="T1",
+                   user_id="U7", actor_id="U7", scopes=("chat:write", "files:read")),
+                le("2", "user_deactivated", LATER, user_id="U5", actor_id="UADMIN"),
+            ])
+        report = run_checks(inv, Policy(), load_catalog(), now=NOW, actor="t")
+    finally:
+        inv.dispose()
+    found = {(f.rule_id, f.binding_id): f for f in report.findings}
+    shadow = found[("grant_unaccounted", None)]
+    assert shadow.evidence["slack_evidence"][0]["ledger_entry"] == "audit:1"
+    assert shadow.evidence["bindings_in_workspace"] == ["b-00000000a1", "b-00000000b1"]
+    departed = found[("installer_departed", "b-00000000b1")]
+    assert departed.evidence["installer_user_id"] == "U5"
+    assert departed.evidence["slack_evidence"][0]["ledger_entry"] == "audit:2"
