@@ -39,6 +39,14 @@ kind = "workos"
 api_key_env = "{key_env}"
 base_url = "{workos_url}"
 default_purpose = "notifications"
+
+# Slack's own side of the grants: the org audit log (who installed, expanded, uninstalled,
+# who left), read from the sandbox's /audit/v1/logs; checked against the sources above.
+[[ledgers]]
+name = "org-audit"
+kind = "slack-audit"
+token_env = "{audit_env}"
+app_ids = ["{bolt_app}", "{export_app}"]
 """
 
 
@@ -101,7 +109,20 @@ def demo(
     from nhictl.clock import iso, system_clock
     from nhictl.sandbox.brokers import WorkOSSandbox
     from nhictl.sandbox.dataset import PLANTED, SCOPE_EXPANSION, generate
-    from nhictl.sandbox.demo_world import WORKOS_KEY_ENV, add_workos, write_bolt_store
+    from nhictl.sandbox.demo_world import (
+        AUDIT_TOKEN_ENV,
+        BOLT_APP,
+        EXPORT_APP,
+        LEDGER_PLANTED,
+        UNINSTALLED_TEAM,
+        WORKOS_KEY_ENV,
+        add_audit_log,
+        add_workos,
+        save_world,
+        scope_expansion_entry,
+        uninstall_between_runs,
+        write_bolt_store,
+    )
     from nhictl.sandbox.slack_server import SlackSandbox
     from nhictl.sandbox.world import World
     from nhictl.store.engine import open_inventory
@@ -114,17 +135,22 @@ def demo(
 
     ds = generate()
     api_key = add_workos(ds)
+    started = system_clock()
+    audit_token = add_audit_log(ds, started.timestamp())
     _private_write(sandbox_dir / "app-export.json", json.dumps(ds.export(), indent=2))
     write_bolt_store(ds, sandbox_dir / "bolt-installations.db")
     _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
     world = World.from_dict(ds.scenario)
     os.environ[WORKOS_KEY_ENV] = api_key
+    os.environ[AUDIT_TOKEN_ENV] = audit_token
 
     with SlackSandbox(world) as slack, WorkOSSandbox(world) as workos:
         config = out / "nhictl.toml"
         _private_write(config, DEMO_CONFIG.format(key_env=WORKOS_KEY_ENV,
                                                   workos_url=workos.url,
-                                                  slack_url=slack.url))
+                                                  slack_url=slack.url,
+                                                  audit_env=AUDIT_TOKEN_ENV,
+                                                  bolt_app=BOLT_APP, export_app=EXPORT_APP))
         st = AppState(db=str(out / "inventory.db"), config_path=str(config),
                       slack_api_url=slack.url, quiet=parent.quiet, verbose=parent.verbose,
                       log_format=parent.log_format, no_color=parent.no_color,
@@ -140,6 +166,7 @@ def demo(
         os.environ["NHICTL_NOW"] = week_ago
         try:
             run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
+            _collect_ledgers(st)
         finally:
             if fixed_now is None:
                 os.environ.pop("NHICTL_NOW", None)
@@ -150,18 +177,45 @@ def demo(
         entry = world.token(token)
         if entry is not None:
             entry["scopes"] = sorted({*entry["scopes"], scope})
+            world.add_audit_entry(scope_expansion_entry(
+                ds, system_clock().timestamp(), str(entry["team_id"]), str(entry["user_id"]),
+                scope))
         st.info(f"demo: between runs, {conn_id} re-authorised with {scope} (planted drift)")
+        uninstall_between_runs(world, system_clock().timestamp())
+        st.info(f"demo: between runs, the bolt app was uninstalled from {UNINSTALLED_TEAM} "
+                "(Slack's audit log knows; the installation store does not)")
         st.info("demo: run 2 of 2 (today: drift since run 1)")
         run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
+        _collect_ledgers(st)
         _by_source(st)
         _after_runs(st, out)
         # Save the world as it is now, with what `nhictl sandbox slack` needs to serve it
         # again on the same WorkOS port the demo's config names.
         ds.expand_scopes()
+        save_world(ds, world)
         ds.scenario["workos"]["api_key_env"] = WORKOS_KEY_ENV
         ds.scenario["workos"]["port"] = int(workos.url.rsplit(":", 1)[1])
         _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
-    _closing(st, out, PLANTED)
+    _closing(st, out, {**PLANTED, **LEDGER_PLANTED})
+
+
+def _collect_ledgers(st: AppState) -> None:
+    """Read Slack's side (the config's [[ledgers]]): new audit entries since the last run."""
+    from nhictl.clock import system_clock
+    from nhictl.ledgers.build import build_all
+    from nhictl.ledgers.runner import collect_ledgers
+
+    collectors = build_all(st.config, [], api_url=st.api_url(), http=st.http_policy())
+    inv = st.open()
+    try:
+        report = collect_ledgers(inv, collectors, now=system_clock(), actor=st.actor or "demo",
+                                 command="demo ledger collect")
+    finally:
+        inv.dispose()
+    for c in report.collectors:
+        state = "complete" if c.complete else f"incomplete: {c.error}"
+        st.info(f"demo: ledger {c.name} ({c.kind}): {c.read} entries read, {c.new} new, "
+                f"{state}")
 
 
 def _by_source(st: AppState) -> None:

@@ -18,6 +18,9 @@ _VERBS = {
 }
 
 
+_GRANTS = frozenset({"app_installed", "app_scopes_expanded", "app_resources_granted"})
+
+
 def _t(value: Any) -> str:
     return ascii_escaped(str(value))
 
@@ -35,7 +38,7 @@ def entry_in_words(e: dict[str, Any]) -> str:
     verb = _VERBS.get(action, action.replace("_", " "))
     actor = e.get("actor_id") or e.get("user_id")
     by = f" by {_t(actor)}" if actor else ""
-    scopes = e.get("scopes") or []
+    scopes = (e.get("scopes") or []) if action in _GRANTS else []
     what = f" ({', '.join(_t(s) for s in scopes)})" if scopes else ""
     return f"{verb}{by} on {day}{what}{ref}"
 
