@@ -6,6 +6,7 @@ binding is tied to an app). Every finding cites the ledger entry ids it rests on
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -29,12 +30,33 @@ def t(value: object) -> str:
     return ascii_escaped(str(value))
 
 
-def _accounts_for(snap: Snapshot, b: BindingView, app: str, workspace: str, user: str) -> bool:
-    """A binding a holder lists (or nhictl revoked) that can be this user's grant."""
-    if b.status == "removed" and not b.revoked:
-        return False  # its holder no longer lists it: a token the app lost track of
-    bound_app = app_of(snap, b)
-    return (b.team == workspace and bound_app in (None, app) and user in people(snap, b))
+# How many bindings of the workspace a grant_unaccounted finding lists by id.
+SHOWN_HOLDERS = 20
+
+
+class _Holders:
+    """Per workspace: who the live bindings' grants may be ((app or None, person)), and
+    which bindings may be the app's; built once per check run."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.grants: dict[str, set[tuple[str | None, str]]] = defaultdict(set)
+        self.bindings: dict[str, list[tuple[str | None, str]]] = defaultdict(list)
+        for b in snap.bindings:
+            if not b.team:
+                continue
+            app = app_of(snap, b)
+            self.bindings[b.team].append((app, b.id))
+            if b.status == "removed" and not b.revoked:
+                continue  # its holder no longer lists it: a token the app lost track of
+            for person in people(snap, b):
+                self.grants[b.team].add((app, person))
+
+    def accounted(self, app: str, workspace: str, user: str) -> bool:
+        held = self.grants.get(workspace, set())
+        return (app, user) in held or (None, user) in held
+
+    def of_app(self, app: str, workspace: str) -> list[str]:
+        return sorted(bid for a, bid in self.bindings.get(workspace, []) if a in (None, app))
 
 
 def grant_unaccounted(
@@ -43,6 +65,9 @@ def grant_unaccounted(
     """An active Slack-side user grant (installed, scopes expanded, resources granted; not
     removed since, the user not deactivated since) that no holder's binding accounts for."""
     side = slack_side(snap)
+    if not side.grants:
+        return []
+    holders = _Holders(snap)
     out: list[Finding] = []
     for (app, workspace, user), entries in sorted(side.grants.items()):
         last = entries[-1]
@@ -52,11 +77,10 @@ def grant_unaccounted(
         gone = side.departed(user)
         if gone is not None and not later(last.at, gone.at):
             continue  # Slack revoked a deactivated user's user tokens
-        if any(_accounts_for(snap, b, app, workspace, user) for b in snap.bindings):
+        if holders.accounted(app, workspace, user):
             continue
         scopes = sorted({s for e in entries for s in e.scopes})
-        holders = sorted(b.id for b in snap.bindings
-                         if b.team == workspace and app_of(snap, b) in (None, app))
+        bound = holders.of_app(app, workspace)
         first = entries[0]
         who = f" by {t(first.actor_id)}" if first.actor_id and first.actor_id != user else ""
         out.append(rule.finding(
@@ -67,7 +91,8 @@ def grant_unaccounted(
             {"app_id": app, "workspace_id": workspace, "user_id": user, "scopes": scopes,
              "granted_at": first.at, "last_granted_at": last.at,
              "slack_evidence": [e.cite() for e in entries],
-             "bindings_in_workspace": holders},
+             "bindings_in_workspace": bound[:SHOWN_HOLDERS],
+             "bindings_in_workspace_count": len(bound)},
             discriminator=f"{app}:{workspace}:{user}",
         ))
     return out

@@ -20,7 +20,7 @@ from nhictl.checks.accepted import AcceptedRisk, accepted_risks
 from nhictl.checks.common import gc_paused
 from nhictl.checks.model import BindingView, LedgerEntryView, ObservationView, Snapshot
 from nhictl.ledgers.store import iter_entries
-from nhictl.models import EventType
+from nhictl.models import EventType, TokenKind
 from nhictl.store import repo
 from nhictl.store.tables import BINDINGS, EVENTS, SOURCE_OBSERVATIONS, USAGE
 
@@ -158,14 +158,20 @@ def ledger_views(conn: Connection) -> tuple[LedgerEntryView, ...]:
         for e in iter_entries(conn))
 
 
-def binding_links(conn: Connection) -> tuple[dict[str, str], dict[str, str]]:
+def binding_links(conn: Connection, *, all_bindings: bool = True
+                  ) -> tuple[dict[str, str], dict[str, str]]:
     """Per binding, the Slack app id and a bot token's installer its holder recorded
-    (metadata ``app_id`` / ``installer_user_id``); only rows that mention them are read."""
+    (metadata ``app_id`` / ``installer_user_id``); only rows that mention them are read.
+    Without a ledger to match (``all_bindings`` false) only bot tokens whose installer
+    users.info saw deleted are read: installer_departed names the installer."""
     apps: dict[str, str] = {}
     installers: dict[str, str] = {}
     meta = BINDINGS.c.metadata_json
     query = select(BINDINGS.c.id, meta).where(or_(meta.like('%"app_id"%'),
                                                    meta.like('%"installer_user_id"%')))
+    if not all_bindings:
+        query = query.where(BINDINGS.c.token_kind == TokenKind.BOT.value,
+                            BINDINGS.c.slack_user_deleted.is_(True))
     for bid, text in conn.execute(query):
         try:
             data = json.loads(text or "{}")
@@ -209,6 +215,6 @@ def load_snapshot(conn: Connection) -> Snapshot:
             SOURCE_OBSERVATIONS.c.source, SOURCE_OBSERVATIONS.c.kind,
             SOURCE_OBSERVATIONS.c.subject)))
     ledger = ledger_views(conn)
-    apps, installers = binding_links(conn)
+    apps, installers = binding_links(conn, all_bindings=bool(ledger))
     return Snapshot(bindings=views, observations=observations, usage_sources=frozenset(since),
                     usage_since=since, ledger=ledger, binding_apps=apps, installers=installers)
