@@ -166,7 +166,6 @@ def demo(
         os.environ["NHICTL_NOW"] = week_ago
         try:
             run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
-            _collect_ledgers(st)
         finally:
             if fixed_now is None:
                 os.environ.pop("NHICTL_NOW", None)
@@ -186,7 +185,6 @@ def demo(
                 "(Slack's audit log knows; the installation store does not)")
         st.info("demo: run 2 of 2 (today: drift since run 1)")
         run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
-        _collect_ledgers(st)
         _by_source(st)
         _after_runs(st, out)
         # Save the world as it is now, with what `nhictl sandbox slack` needs to serve it
@@ -197,25 +195,6 @@ def demo(
         ds.scenario["workos"]["port"] = int(workos.url.rsplit(":", 1)[1])
         _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
     _closing(st, out, {**PLANTED, **LEDGER_PLANTED})
-
-
-def _collect_ledgers(st: AppState) -> None:
-    """Read Slack's side (the config's [[ledgers]]): new audit entries since the last run."""
-    from nhictl.clock import system_clock
-    from nhictl.ledgers.build import build_all
-    from nhictl.ledgers.runner import collect_ledgers
-
-    collectors = build_all(st.config, [], api_url=st.api_url(), http=st.http_policy())
-    inv = st.open()
-    try:
-        report = collect_ledgers(inv, collectors, now=system_clock(), actor=st.actor or "demo",
-                                 command="demo ledger collect")
-    finally:
-        inv.dispose()
-    for c in report.collectors:
-        state = "complete" if c.complete else f"incomplete: {c.error}"
-        st.info(f"demo: ledger {c.name} ({c.kind}): {c.read} entries read, {c.new} new, "
-                f"{state}")
 
 
 def _by_source(st: AppState) -> None:
@@ -230,7 +209,10 @@ def _by_source(st: AppState) -> None:
 
     if st.quiet:
         return
-    kinds = {s.name: s.kind for s in st.config.sources}
+    from nhictl.sources.own_credentials import SOURCE_NAME
+
+    # nhictl's own credentials (the audit ledger's token) are a built-in source.
+    kinds = {SOURCE_NAME: "built-in", **{s.name: s.kind for s in st.config.sources}}
     inv = st.open()
     try:
         with inv.engine.connect() as conn:
@@ -278,6 +260,7 @@ def _closing(st: AppState, out: Path, planted: dict[str, str]) -> None:
         "  nhictl inventory list --status needs_reconnect --status expired",
         "  nhictl events --type scope_changed --type identity_changed",
         "  nhictl check --min-severity high",
+        "  nhictl ledger list   # Slack's side: what the org audit log said",
         "  nhictl report access-review -o html --out review.html",
         f"  nhictl sandbox slack --scenario {out / 'sandbox' / 'scenario.json'}",
         "      # serves the demo world again (in another terminal) and prints the two exports",
