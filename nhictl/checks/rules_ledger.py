@@ -25,7 +25,7 @@ from nhictl.policy import Policy
 from nhictl.untrusted import ascii_escaped
 
 
-def t(value: object) -> str:
+def _shown(value: object) -> str:
     """Slack-side text in a message: ids and dates from a log, escaped to printable ASCII."""
     return ascii_escaped(str(value))
 
@@ -82,12 +82,13 @@ def grant_unaccounted(
         scopes = sorted({s for e in entries for s in e.scopes})
         bound = holders.of_app(app, workspace)
         first = entries[0]
-        who = f" by {t(first.actor_id)}" if first.actor_id and first.actor_id != user else ""
+        who = (f" by {_shown(first.actor_id)}" if first.actor_id and first.actor_id != user
+               else "")
         out.append(rule.finding(
             None,
-            f"Slack shows app {t(app)} granted to user {t(user)} in workspace {t(workspace)} "
-            f"({first.action} {t(first.at[:10])}{who}), but no holder's binding accounts for "
-            "it.",
+            f"Slack shows app {_shown(app)} granted to user {_shown(user)} in workspace "
+            f"{_shown(workspace)} ({first.action} {_shown(first.at[:10])}{who}), but no "
+            "holder's binding accounts for it.",
             {"app_id": app, "workspace_id": workspace, "user_id": user, "scopes": scopes,
              "granted_at": first.at, "last_granted_at": last.at,
              "slack_evidence": [e.cite() for e in entries],
@@ -132,11 +133,11 @@ def uninstalled_still_held(
         removal = removals[-1]
         if not later(removal.at, granted):
             continue
-        by = f" by {t(removal.actor_id)}" if removal.actor_id else ""
+        by = f" by {_shown(removal.actor_id)}" if removal.actor_id else ""
         out.append(rule.finding(
             b,
-            f"{b.describe()}: Slack says app {t(app)} was removed from the workspace "
-            f"({removal.action} {t(removal.at[:10])}{by}), yet its holder still lists it "
+            f"{b.describe()}: Slack says app {_shown(app)} was removed from the workspace "
+            f"({removal.action} {_shown(removal.at[:10])}{by}), yet its holder still lists it "
             f"({b.status}).",
             {"app_id": app, "workspace_id": b.team, "binding_status": b.status,
              "last_granted_at": granted, "removed_at": removal.at,
@@ -176,7 +177,7 @@ def installer_departed(
             evidence.append(users_info_cite(installer, "validation"))
         if not evidence:
             continue
-        name = t(installer) if installer else "its installer"
+        name = _shown(installer) if installer else "its installer"
         out.append(rule.finding(
             b,
             f"{b.describe()} is a bot token installed by {name}, who is deactivated in Slack "

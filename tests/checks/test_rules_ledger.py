@@ -238,3 +238,10 @@ def test_store_backed_check_reads_ledger_entries_and_binding_metadata(tmp_path: 
     departed = found[("installer_departed", "b-00000000b1")]
     assert departed.evidence["installer_user_id"] == "U5"
     assert departed.evidence["slack_evidence"][0]["ledger_entry"] == "audit:2"
+
+
+def test_slack_side_text_in_messages_is_escaped() -> None:
+    # Log fields are untrusted: a bidi override in an actor id must not reorder the message.
+    hostile = entry(1, "app_uninstalled", LATER, actor_id="U\u202eEVIL", user_id=None)
+    (f,) = check("uninstalled_still_held", (clean(),), (hostile,), apps={"b-0000000001": APP})
+    assert "\u202e" not in f.message and "U\\u202eEVIL" in f.message
