@@ -30,6 +30,7 @@ def _shown(value: object) -> str:
     return ascii_escaped(str(value))
 
 
+ANYONE = "*"
 # How many bindings of the workspace a grant_unaccounted finding lists by id.
 SHOWN_HOLDERS = 20
 
@@ -50,10 +51,14 @@ class _Holders:
                 continue  # its holder no longer lists it: a token the app lost track of
             for person in people(snap, b):
                 self.grants[b.team].add((app, person))
+            if is_bot(b) and installer_of(snap, b) is None:
+                # A bot whose holder did not record who installed it may be anyone's install.
+                self.grants[b.team].add((app, ANYONE))
 
-    def accounted(self, app: str, workspace: str, user: str) -> bool:
+    def accounted(self, app: str, workspace: str, user: str, *, install: bool) -> bool:
         held = self.grants.get(workspace, set())
-        return (app, user) in held or (None, user) in held
+        who = (user, ANYONE) if install else (user,)
+        return any((a, u) in held for a in (app, None) for u in who)
 
     def of_app(self, app: str, workspace: str) -> list[str]:
         return sorted(bid for a, bid in self.bindings.get(workspace, []) if a in (None, app))
@@ -77,7 +82,8 @@ def grant_unaccounted(
         gone = side.departed(user)
         if gone is not None and not later(last.at, gone.at):
             continue  # Slack revoked a deactivated user's user tokens
-        if holders.accounted(app, workspace, user):
+        installs = all(e.action == "app_installed" for e in entries)
+        if holders.accounted(app, workspace, user, install=installs):
             continue
         scopes = sorted({s for e in entries for s in e.scopes})
         bound = holders.of_app(app, workspace)

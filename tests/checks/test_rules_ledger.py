@@ -58,6 +58,19 @@ def test_grant_unaccounted_silent_when_a_binding_accounts_for_it() -> None:
     assert check("grant_unaccounted", (bot,), (grant,), installers={bot.id: "U1"}) == []
 
 
+def test_grant_unaccounted_an_install_may_be_a_bot_whose_installer_is_unrecorded() -> None:
+    # A holder that keeps the app's bot token but not who installed it (a broker without
+    # authed_user) may hold this install; a scope expansion is a user grant it cannot be.
+    bot = clean(token_kind="bot", slack_user_id="UBOT", source_slack_user_id="UBOT")
+    install = entry(1, "app_installed", user_id="U7")
+    assert check("grant_unaccounted", (bot,), (install,), apps={bot.id: APP}) == []
+    grown = entry(2, "app_scopes_expanded", LATER, user_id="U7", scopes=("files:read",))
+    assert check("grant_unaccounted", (bot,), (install, grown), apps={bot.id: APP})
+    # a bot whose installer is recorded as someone else does not account for it
+    assert check("grant_unaccounted", (bot,), (install,), apps={bot.id: APP},
+                 installers={bot.id: "U5"})
+
+
 def test_grant_unaccounted_near_misses() -> None:
     grant = entry(1, "app_installed", user_id="U7")
     other_app = {"b-0000000001": "A0OTHER"}
