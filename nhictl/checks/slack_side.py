@@ -1,10 +1,11 @@
 """Slack's side of the grants, indexed for the two-sided rules (pure; built per snapshot).
 
 How a binding is tied to a Slack app: the ``app_id`` its holder recorded (slack_sdk
-installation stores and Nango record it; an export row's ``app_id`` field is kept as
-metadata). A binding without one is *unattributed*: it may account for a Slack grant of any
-app (no critical finding without proof that nobody holds the grant), but an uninstall of an
-app never marks it held (no proof it is that app's binding). A bot binding whose holder
+installation stores record it; an export row's ``app_id`` field is kept as metadata;
+WorkOS and Nango connections carry none). A binding without one is *unattributed*: it may
+account for a Slack grant of any app (no critical finding without proof that nobody holds
+the grant), but an uninstall of an app never marks it held (no proof it is that app's
+binding). A bot binding whose holder
 did not record its installer may account for any user's install of its app in its
 workspace (not for a scope expansion: that is a user grant). Ledger entries without a
 workspace (org-level) match no binding; user status entries match by Slack user id alone
