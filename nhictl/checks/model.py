@@ -134,6 +134,7 @@ class LedgerEntryView:
     actor_id: str | None = None
     scopes: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
+    collector: str = ""  # the [[ledgers]] name that read it
 
     def cite(self) -> dict[str, Any]:
         """The evidence a finding carries about this entry (ids, times, scopes; no secrets)."""

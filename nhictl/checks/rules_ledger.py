@@ -95,7 +95,9 @@ def grant_unaccounted(
             f"Slack shows app {_shown(app)} granted to user {_shown(user)} in workspace "
             f"{_shown(workspace)} ({first.action} {_shown(first.at[:10])}{who}), but no "
             "holder's binding accounts for it.",
-            {"app_id": app, "workspace_id": workspace, "user_id": user, "scopes": scopes,
+            # ``source``: the ledger that shows it (no binding: SARIF/OCSF locate it there)
+            {"source": first.collector or first.kind,
+             "app_id": app, "workspace_id": workspace, "user_id": user, "scopes": scopes,
              "granted_at": first.at, "last_granted_at": last.at,
              "slack_evidence": [e.cite() for e in entries],
              "bindings_in_workspace": bound[:SHOWN_HOLDERS],

@@ -154,7 +154,7 @@ def ledger_views(conn: Connection) -> tuple[LedgerEntryView, ...]:
         LedgerEntryView(id=e.id, kind=e.kind, action=e.action, at=e.at, app_id=e.app_id,
                         enterprise_id=e.enterprise_id, workspace_id=e.workspace_id,
                         user_id=e.user_id, actor_id=e.actor_id, scopes=tuple(e.scopes),
-                        details=e.details)
+                        details=e.details, collector=e.collector)
         for e in iter_entries(conn))
 
 

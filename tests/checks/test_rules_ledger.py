@@ -46,6 +46,7 @@ def test_grant_unaccounted_fires_for_a_grant_no_holder_has() -> None:
     assert f.evidence["scopes"] == ["chat:write"]
     assert f.evidence["bindings_in_workspace"] == ["b-0000000001"]
     assert f.fingerprint == f"grant_unaccounted:-:{APP}:T1:U7"
+    assert f.evidence["source"] == "slack-audit"  # no collector name in a hand-made view
 
 
 def test_grant_unaccounted_silent_when_a_binding_accounts_for_it() -> None:
@@ -246,6 +247,7 @@ def test_store_backed_check_reads_ledger_entries_and_binding_metadata(tmp_path: 
         inv.dispose()
     found = {(f.rule_id, f.binding_id): f for f in report.findings}
     shadow = found[("grant_unaccounted", None)]
+    assert shadow.evidence["source"] == "audit"  # the [[ledgers]] name that showed it
     assert shadow.evidence["slack_evidence"][0]["ledger_entry"] == "audit:1"
     assert shadow.evidence["bindings_in_workspace"] == ["b-00000000a1", "b-00000000b1"]
     departed = found[("installer_departed", "b-00000000b1")]
