@@ -128,6 +128,9 @@ REVIEW_ROW = obj({
     "justification": STR, "action_reason": STR, "source": STR, "owner_name": null(STR),
     "owner": null(STR), "workspace": null(STR),
     "findings_detail": rows(obj({"rule_id": STR, "severity": SEVERITY, "message": STR})),
+    "slack_evidence": STR,
+    "slack_history": rows(obj({"ledger_entry": STR, "collector_kind": STR, "action": STR,
+                               "at": STR})),
 })
 REVIEW_SUMMARY = obj({
     "bindings": INT, "statuses": STATUSES, "by_severity": BY_SEVERITY,
@@ -339,6 +342,9 @@ def _review_csv() -> dict[str, Any]:
         "decided_at": "Reviewer: ISO 8601 date or date-time, optional (default: the import "
                       "time); not in the future.",
         "justification": "Reviewer: free text.",
+        "slack_evidence": "Slack's own record of the grant, from `nhictl ledger collect`: who "
+                          "installed it and when, scope expansions, an uninstall, the user "
+                          "deactivated; each with its ledger entry id in brackets.",
     }
     props: dict[str, Any] = {c: {"type": "string", **({"description": desc[c]} if c in desc
                                                       else {})} for c in REVIEW_COLUMNS}

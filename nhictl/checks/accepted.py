@@ -11,18 +11,13 @@ ends the acceptance; after the expiry the findings count again.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from nhictl.checks.model import BindingView, Finding
 from nhictl.checks.suppressions import Suppression
-from nhictl.models import EventType
-from nhictl.store.tables import EVENTS
 
 # Evidence keys holding the scopes a scope finding is about, per rule.
 SCOPE_EVIDENCE = {"scope_exceeds_purpose": "excess", "discovery_scope_retained": "retained",
@@ -69,15 +64,9 @@ def accepted_record(findings: Sequence[Finding], *, reviewer: str, reason: str,
                           "scopes": finding_scopes(f.rule_id, f.evidence)} for f in open_]}
 
 
-def load_accepted(conn: Connection, now: datetime) -> list[AcceptedRisk]:
-    """Active accepted risks: from each binding's latest decision, when it is a keep."""
-    latest: dict[str, dict[str, Any]] = {}
-    rows = conn.execute(select(EVENTS.c.binding_id, EVENTS.c.details)
-                        .where(EVENTS.c.type == EventType.REVIEW_DECISION.value)
-                        .order_by(EVENTS.c.seq))
-    for bid, details in rows:
-        if bid:
-            latest[str(bid)] = json.loads(details or "{}")
+def accepted_risks(latest: dict[str, dict[str, Any]], now: datetime) -> list[AcceptedRisk]:
+    """Active accepted risks from each binding's latest review decision (binding id ->
+    the decision event's details), when it is a keep not yet expired."""
     out: list[AcceptedRisk] = []
     for bid, d in sorted(latest.items()):
         record = d.get("accepted_risk")

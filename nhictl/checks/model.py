@@ -115,6 +115,42 @@ class ObservationView:
     observed_at: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerEntryView:
+    """One Slack-side ledger entry (audit log, integration log, users.info), as rules see it.
+
+    ``user_id`` is the entry's subject: the installer of a grant, the deactivated user, the
+    user a ``users.info`` call was about; ``actor_id`` who did it.
+    """
+
+    id: str
+    kind: str
+    action: str
+    at: str
+    app_id: str | None = None
+    enterprise_id: str | None = None
+    workspace_id: str | None = None
+    user_id: str | None = None
+    actor_id: str | None = None
+    scopes: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    collector: str = ""  # the [[ledgers]] name that read it
+
+    def cite(self) -> dict[str, Any]:
+        """The evidence a finding carries about this entry (ids, times, scopes; no secrets)."""
+        out: dict[str, Any] = {"ledger_entry": self.id, "collector_kind": self.kind,
+                               "action": self.action, "at": self.at}
+        if self.kind == "slack-directory":
+            out["call"] = "users.info"
+        for key in ("app_id", "workspace_id", "user_id", "actor_id"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        if self.scopes:
+            out["scopes"] = list(self.scopes)
+        return out
+
+
 @dataclass(frozen=True)
 class Snapshot:
     bindings: tuple[BindingView, ...] = ()
@@ -125,6 +161,12 @@ class Snapshot:
     # Per source, the earliest usage event: evidence shorter than the dormancy threshold
     # cannot show dormancy.
     usage_since: Mapping[str, str] = field(default_factory=dict)
+    # Slack's side of the grants (``nhictl ledger collect``), oldest first.
+    ledger: tuple[LedgerEntryView, ...] = ()
+    # From binding metadata: the Slack app id a binding belongs to, and a bot token's
+    # installer (binding id -> value; absent when the holder did not record it).
+    binding_apps: Mapping[str, str] = field(default_factory=dict)
+    installers: Mapping[str, str] = field(default_factory=dict)
 
     def by_id(self) -> dict[str, BindingView]:
         return {b.id: b for b in self.bindings}

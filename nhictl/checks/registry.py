@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from nhictl.checks import rules_holders as rh
 from nhictl.checks import rules_identity as ri
+from nhictl.checks import rules_ledger as rlg
 from nhictl.checks import rules_lifecycle as rl
 from nhictl.checks import rules_scopes as rs
 from nhictl.checks import rules_sources as rsrc
@@ -70,10 +71,44 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "owner_offboarded", "Owner is deactivated but the binding is not revoked", S.CRITICAL,
         "A departed person's token keeps acting as them in Slack: the classic offboarding gap. "
-        "Evidence is positive only: the app directory's owner status, or users.info deleted "
-        "for the token's user (a bot token's installer); a dead token alone is not.",
+        "Evidence is positive only: the app directory's owner status, or Slack's word about "
+        "the token's user (users.info deleted, the audit log's user_deactivated), even when "
+        "the token is already dead; a dead token alone is not. A bot token's departed "
+        "installer is installer_departed.",
         "Revoke the binding now.",
         fw("NHI1:2025", "PR.AA-01", "AC-2(3)", "6.2"), ri.owner_offboarded, REVOKE,
+    ),
+    Rule(
+        "installer_departed", "Bot token's installer is deactivated in Slack", S.HIGH,
+        "A bot token keeps working after the person who installed it left: nobody accountable "
+        "answers for what it can read and post. Evidence is Slack's: the audit log's "
+        "user_deactivated, or users.info deleted for the installer.",
+        "Have a current admin reinstall the app (a new, accountable installer) and revoke the "
+        "old bot token; revoke it if nobody needs the bot.",
+        fw("NHI1:2025", "PR.AA-01", "AC-2, AC-2(3)", "6.2"), rlg.installer_departed, REVOKE,
+    ),
+    Rule(
+        "grant_unaccounted", "Slack shows a grant of the app that no holder accounts for",
+        S.CRITICAL,
+        "The workspace's own log shows an active grant (installed, scopes expanded or "
+        "resources granted, not removed since) for a user no holder's binding covers: a shadow "
+        "or leaked copy, an old deployment, or a token the app lost track of. Nobody reviews "
+        "or revokes a token nobody lists.",
+        "Find who holds it (the evidence names the installer, time, scopes and log entries; "
+        "nhictl ledger list --workspace shows the workspace's history); import it into a "
+        "source so it is governed, or have a workspace admin remove the grant in Slack.",
+        fw("NHI1:2025, NHI2:2025", "ID.AM-02, PR.AA-01", "AC-2, CM-8", "5.5"),
+        rlg.grant_unaccounted, None,
+    ),
+    Rule(
+        "uninstalled_still_held", "Holder keeps a binding for an app Slack says was uninstalled",
+        S.HIGH,
+        "Slack revoked every token of an app when it left the workspace; a holder that still "
+        "lists the binding as live runs on stale state (failed posts, silent retries) and "
+        "shows a grant that no longer exists in every review.",
+        "Revoke the binding in nhictl (records the cleanup) and have the app drop the "
+        "connection, or reconnect if the app is meant to be there again.",
+        fw("NHI1:2025", "ID.AM-02", "AC-2, AC-2(3)", "5.1"), rlg.uninstalled_still_held, REVOKE,
     ),
     Rule(
         "dead_token_retained", "Dead credential kept past the grace period without revocation",

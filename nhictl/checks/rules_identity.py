@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from nhictl.catalog.loader import Catalog
 from nhictl.checks.common import risk_map
 from nhictl.checks.model import BindingView, Finding, Rule, Snapshot
+from nhictl.checks.rules_ledger import said_by, users_info_cite
+from nhictl.checks.slack_side import overridden, slack_side
 from nhictl.models import Severity, TokenKind
 from nhictl.policy import Policy
 
@@ -65,27 +68,41 @@ def owner_offboarded(
     rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
 ) -> list[Finding]:
     """Positive directory evidence only: the app directory (``owner_status``, which a source
-    fills from its own directory, e.g. a WorkOS membership status) or ``users.info``
-    ``deleted: true`` about the person behind the token (a bot token's installer). A dead
-    token is no evidence: Slack's ``token_revoked``/``account_inactive`` do not say whether
-    a user left, revoked the grant, or the app or workspace went away."""
+    fills from its own directory, e.g. a WorkOS membership status), or Slack's word about the
+    token's user: ``users.info`` ``deleted: true`` (asked by validation or by a
+    slack-directory ledger) or the audit log's ``user_deactivated``. A dead token is no
+    evidence: Slack's ``token_revoked``/``account_inactive`` do not say whether a user left,
+    revoked the grant, or the app or workspace went away; so this fires on a token that is
+    already dead too. A bot token's user is its bot: its installer leaving is
+    ``installer_departed``."""
+    side = slack_side(snap)
     out: list[Finding] = []
     for b in _current(snap):
         app_off = (b.owner_status or "").strip().lower() in OFFBOARDED
-        slack_off = b.slack_user_deleted is True
-        if not (app_off or slack_off):
-            continue
         bot = b.token_kind == TokenKind.BOT.value
-        whose = ("was installed by someone" if bot and not app_off
-                 else "belongs to an owner")
+        slack: list[dict[str, Any]] = []
+        if not bot:
+            entry = side.departed(b.user)
+            if entry is not None:
+                slack.append(entry.cite())
+            if b.slack_user_deleted is True and not overridden(side, b.user,
+                                                               b.last_validated_at):
+                slack.append(users_info_cite(b.user, "validation"))
+        if not (app_off or slack):
+            continue
         where = " and ".join(w for w, on in (("the app directory", app_off),
-                                              ("Slack (users.info)", slack_off)) if on)
+                                              (f"Slack ({said_by(slack)})", bool(slack)))
+                             if on)
+        evidence: dict[str, Any] = {
+            "owner_status": b.owner_status, "slack_user_deleted": b.slack_user_deleted,
+            "slack_user_checked": "installer" if bot else "token user",
+            "slack_error": b.last_validation_error, "slack_user_id": b.user,
+            "binding_status": b.status}
+        if slack:
+            evidence["slack_evidence"] = slack
         out.append(rule.finding(
-            b, f"{b.describe()} {whose} deactivated in {where} but is not revoked.",
-            {"owner_status": b.owner_status, "slack_user_deleted": b.slack_user_deleted,
-             "slack_user_checked": "installer" if bot else "token user",
-             "slack_error": b.last_validation_error, "slack_user_id": b.user,
-             "binding_status": b.status},
+            b, f"{b.describe()} belongs to an owner deactivated in {where} but is not "
+            "revoked.", evidence,
         ))
     return out
 

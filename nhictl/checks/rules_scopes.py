@@ -8,6 +8,7 @@ from nhictl.catalog.loader import Catalog
 from nhictl.catalog.lookalike import imitated
 from nhictl.checks.common import live, never_used, risk_map
 from nhictl.checks.model import Finding, Rule, Snapshot
+from nhictl.checks.rules_ledger import expansion_evidence
 from nhictl.models import Severity
 from nhictl.policy import Policy
 from nhictl.untrusted import ascii_escaped
@@ -200,10 +201,18 @@ def scope_expanded(
                      "added_at": {s: seen[s] for s in added}}
         if not added:
             continue
+        evidence = {"added": added, "granted": sorted(granted),
+                    "risk": risk_map(catalog, added), **basis}
+        # Slack's audit log says who widened the grant and when.
+        expanded = expansion_evidence(snap, b, added)
+        who = ""
+        if expanded:
+            evidence["slack_evidence"] = [e.cite() for e in expanded]
+            last = expanded[-1]
+            who = f" (Slack: expanded {ascii_escaped(last.at[:10])}" + (
+                f" by {ascii_escaped(last.actor_id)})" if last.actor_id else ")")
         out.append(rule.finding(
-            b,
-            f"{b.describe()} gained scope(s) {_shown(added)} since its baseline.",
-            {"added": added, "granted": sorted(granted), "risk": risk_map(catalog, added),
-             **basis},
+            b, f"{b.describe()} gained scope(s) {_shown(added)} since its baseline{who}.",
+            evidence,
         ))
     return out

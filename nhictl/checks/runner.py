@@ -11,11 +11,10 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.catalog.loader import Catalog
-from nhictl.checks.accepted import load_accepted
 from nhictl.checks.engine import evaluate, summary
 from nhictl.checks.model import Finding, Rule
 from nhictl.checks.registry import all_rules
-from nhictl.checks.snapshot import load_snapshot
+from nhictl.checks.snapshot import load_accepted, load_snapshot
 from nhictl.checks.suppressions import Suppression, load_suppressions
 from nhictl.clock import iso
 from nhictl.errors import InvalidInputError

@@ -39,6 +39,14 @@ kind = "workos"
 api_key_env = "{key_env}"
 base_url = "{workos_url}"
 default_purpose = "notifications"
+
+# Slack's own side of the grants: the org audit log (who installed, expanded, uninstalled,
+# who left), read from the sandbox's /audit/v1/logs; checked against the sources above.
+[[ledgers]]
+name = "org-audit"
+kind = "slack-audit"
+token_env = "{audit_env}"
+app_ids = ["{bolt_app}", "{export_app}"]
 """
 
 
@@ -102,7 +110,20 @@ def demo(
     from nhictl.sandbox.brokers import WorkOSSandbox
     from nhictl.sandbox.dataset import PLANTED, SCOPE_EXPANSION, generate
     from nhictl.sandbox.demo_notify import NOTIFY_CONFIG, NOTIFY_TOKEN_ENV, add_notifier
-    from nhictl.sandbox.demo_world import WORKOS_KEY_ENV, add_workos, write_bolt_store
+    from nhictl.sandbox.demo_world import (
+        AUDIT_TOKEN_ENV,
+        BOLT_APP,
+        EXPORT_APP,
+        LEDGER_PLANTED,
+        UNINSTALLED_TEAM,
+        WORKOS_KEY_ENV,
+        add_audit_log,
+        add_workos,
+        save_world,
+        scope_expansion_entry,
+        uninstall_between_runs,
+        write_bolt_store,
+    )
     from nhictl.sandbox.slack_server import SlackSandbox
     from nhictl.sandbox.world import World
     from nhictl.store.engine import open_inventory
@@ -116,17 +137,23 @@ def demo(
     ds = generate()
     api_key = add_workos(ds)
     os.environ[NOTIFY_TOKEN_ENV] = add_notifier(ds)
+    started = system_clock()
+    audit_token = add_audit_log(ds, started.timestamp())
     _private_write(sandbox_dir / "app-export.json", json.dumps(ds.export(), indent=2))
     write_bolt_store(ds, sandbox_dir / "bolt-installations.db")
     _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
     world = World.from_dict(ds.scenario)
     os.environ[WORKOS_KEY_ENV] = api_key
+    os.environ[AUDIT_TOKEN_ENV] = audit_token
 
     with SlackSandbox(world) as slack, WorkOSSandbox(world) as workos:
         config = out / "nhictl.toml"
         _private_write(config, DEMO_CONFIG.format(key_env=WORKOS_KEY_ENV,
                                                   workos_url=workos.url,
-                                                  slack_url=slack.url) + NOTIFY_CONFIG)
+                                                  slack_url=slack.url,
+                                                  audit_env=AUDIT_TOKEN_ENV,
+                                                  bolt_app=BOLT_APP, export_app=EXPORT_APP)
+                       + NOTIFY_CONFIG)
         st = AppState(db=str(out / "inventory.db"), config_path=str(config),
                       slack_api_url=slack.url, quiet=parent.quiet, verbose=parent.verbose,
                       log_format=parent.log_format, no_color=parent.no_color,
@@ -152,7 +179,13 @@ def demo(
         entry = world.token(token)
         if entry is not None:
             entry["scopes"] = sorted({*entry["scopes"], scope})
+            world.add_audit_entry(scope_expansion_entry(
+                ds, system_clock().timestamp(), str(entry["team_id"]), str(entry["user_id"]),
+                scope))
         st.info(f"demo: between runs, {conn_id} re-authorised with {scope} (planted drift)")
+        uninstall_between_runs(world, system_clock().timestamp())
+        st.info(f"demo: between runs, the bolt app was uninstalled from {UNINSTALLED_TEAM} "
+                "(Slack's audit log knows; the installation store does not)")
         st.info("demo: run 2 of 2 (today: drift since run 1)")
         run_reconcile(st, [], validate=True, concurrency=None, deadline=None, output=None)
         _by_source(st)
@@ -163,10 +196,11 @@ def demo(
         # Save the world as it is now, with what `nhictl sandbox slack` needs to serve it
         # again on the same WorkOS port the demo's config names.
         ds.expand_scopes()
+        save_world(ds, world)
         ds.scenario["workos"]["api_key_env"] = WORKOS_KEY_ENV
         ds.scenario["workos"]["port"] = int(workos.url.rsplit(":", 1)[1])
         _private_write(sandbox_dir / "scenario.json", json.dumps(ds.scenario, indent=2))
-    _closing(st, out, PLANTED)
+    _closing(st, out, {**PLANTED, **LEDGER_PLANTED})
     show_alert(st, alert)  # the demo ends with the alert it posted
     if alerted:
         raise typer.Exit(alerted)
@@ -184,7 +218,10 @@ def _by_source(st: AppState) -> None:
 
     if st.quiet:
         return
-    kinds = {s.name: s.kind for s in st.config.sources} | {"nhictl": "built-in"}
+    from nhictl.sources.own_credentials import SOURCE_NAME
+
+    # nhictl's own credentials (the audit ledger's token) are a built-in source.
+    kinds = {SOURCE_NAME: "built-in", **{s.name: s.kind for s in st.config.sources}}
     inv = st.open()
     try:
         with inv.engine.connect() as conn:
@@ -232,6 +269,7 @@ def _closing(st: AppState, out: Path, planted: dict[str, str]) -> None:
         "  nhictl inventory list --status needs_reconnect --status expired",
         "  nhictl events --type scope_changed --type identity_changed",
         "  nhictl check --min-severity high",
+        "  nhictl ledger list   # Slack's side: what the org audit log said",
         "  nhictl report access-review -o html --out review.html",
         f"  nhictl sandbox slack --scenario {out / 'sandbox' / 'scenario.json'}",
         "      # serves the demo world again (in another terminal) and prints the two exports",

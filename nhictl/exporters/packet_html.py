@@ -166,6 +166,12 @@ def _prose(value: Any) -> str:
     return _BINDING_ID.sub(lambda m: f'<span class="nw">{m.group(0)}</span>', _e(value or ""))
 
 
+def _slack(row: dict[str, Any]) -> str:
+    """Slack's own record of the grant (issue 14), under the reason."""
+    text = row.get("slack_evidence")
+    return f'<div class="sub">Slack: {_prose(text)}</div>' if text else ""
+
+
 # (header, css class, width in px or None for the rest, cell body)
 LAYOUT: list[tuple[str, str, int | None, Callable[[dict[str, Any]], str]]] = [
     ("Binding", "p-binding", 100, lambda r: f'<span class="id mono">{_e(r.get("binding_id"))}'
@@ -181,7 +187,7 @@ LAYOUT: list[tuple[str, str, int | None, Callable[[dict[str, Any]], str]]] = [
                                                    or r.get("findings"))),
     ("Recommended", "p-action", 112, lambda r: f'{_badge(r.get("recommended_action"))}'
      f'<div class="sub">{_badge(r.get("max_severity"))}</div>'),
-    ("Why", "p-why", None, lambda r: _prose(r.get("action_reason"))),
+    ("Why", "p-why", None, lambda r: _prose(r.get("action_reason")) + _slack(r)),
 ]
 
 

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.catalog.loader import Catalog
-from nhictl.checks.accepted import load_accepted
 from nhictl.checks.common import gc_paused
 from nhictl.checks.engine import evaluate
-from nhictl.checks.model import BindingView, Finding
+from nhictl.checks.model import BindingView, Finding, LedgerEntryView
 from nhictl.checks.runner import policy_suppressions
-from nhictl.checks.snapshot import load_snapshot
+from nhictl.checks.slack_side import histories
+from nhictl.checks.snapshot import load_accepted, load_snapshot
 from nhictl.clock import iso
 from nhictl.errors import InvalidInputError
 from nhictl.filters import Filters
@@ -58,7 +58,8 @@ def build_packet(
     slim = [_slim(f) for f in findings]
     del findings
     with gc_paused():
-        views = (_binding(v) for v in snapshot.bindings)
+        history = histories(snapshot)
+        views = (_binding(v, history.get(v.id)) for v in snapshot.bindings)
         if wanted is not None and wanted.on_bindings:
             views = (b for b in views if wanted.binding_matches(b))
         rows = build_rows(views, slim, include_revoked=include_revoked)
@@ -77,8 +78,10 @@ _BINDING_KEYS: tuple[str, ...] = (
 )
 
 
-def _binding(view: BindingView) -> dict[str, Any]:
-    return {key: getattr(view, key) for key in _BINDING_KEYS}
+def _binding(view: BindingView, history: list[LedgerEntryView] | None) -> dict[str, Any]:
+    out = {key: getattr(view, key) for key in _BINDING_KEYS}
+    out["slack_history"] = [e.cite() for e in history] if history else []
+    return out
 
 
 def _slim(f: Finding) -> dict[str, Any]:

@@ -20,6 +20,13 @@ def _md(value: Any) -> str:
     return md(value)
 
 
+def _why(row: dict[str, Any]) -> str:
+    """The reason, and Slack's own record of the grant when there is one (issue 14)."""
+    reason = str(row.get("action_reason") or "")
+    slack = row.get("slack_evidence")
+    return f"{reason} Slack: {slack}".strip() if slack else reason
+
+
 def _code(value: Any) -> str:
     return md_code(value)
 
@@ -58,7 +65,7 @@ def markdown(rows: Sequence[dict[str, Any]], summary: dict[str, Any], generated_
                     f"{_md(r.get('status'))} | {_md(r.get('granted_scopes'))} | "
                     f"{_md(r.get('excess_scopes'))} | "
                     f"{_md(r.get('findings_marked', r.get('findings')))} | "
-                    f"**{_md(r['recommended_action'])}** | {_md(r.get('action_reason'))} | "
+                    f"**{_md(r['recommended_action'])}** | {_md(_why(r))} | "
                     f"{cmd} |"
                 )
     out.append("")

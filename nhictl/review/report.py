@@ -16,6 +16,7 @@ from typing import Any
 
 from nhictl.checks.accepted import finding_scopes
 from nhictl.models import Severity, Status
+from nhictl.review.slack_words import history_in_words
 
 REVIEW_COLUMNS: tuple[str, ...] = (
     "binding_id", "tenant", "owner_id", "owner_email", "owner_status", "workspace_id",
@@ -28,13 +29,17 @@ REVIEW_COLUMNS: tuple[str, ...] = (
     # words, why the recommendation is what it is, and the binding's previous decision.
     "source", "connection_id", "why", "recommendation_reason", "previous_decision",
     "previous_decided_at",
+    # Appended in issue 14: Slack's own record of the grant (who installed it, scope
+    # expansions, an uninstall, the user leaving), with the ledger entry ids.
+    "slack_evidence",
 )
 DECISION_COLUMNS: tuple[str, ...] = ("decision", "reviewer", "decided_at", "justification")
 ACTIONS: tuple[str, ...] = ("keep", "reduce", "revoke", "investigate")
 DECISIONS: tuple[str, ...] = ("keep", "revoke", "reduce")
 
 REVOKE_RULES = frozenset({"owner_offboarded", "dead_token_retained", "token_shared",
-                          "identity_mismatch"})
+                          "identity_mismatch", "uninstalled_still_held",
+                          "installer_departed"})
 REDUCE_RULES = frozenset({"scope_exceeds_purpose", "privileged_scope", "legacy_scope",
                           "discovery_scope_retained", "scope_expanded"})
 INVESTIGATE_RULES = frozenset({"validation_stale", "dormant_binding", "owner_missing",
@@ -198,12 +203,14 @@ def review_row(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> d
         "recommendation_reason": rec.reason,
         "previous_decision": binding.get("last_review_decision") or "",
         "previous_decided_at": binding.get("last_reviewed_at") or "",
+        "slack_evidence": history_in_words(binding.get("slack_history") or []),
         # Not CSV columns: JSON, Markdown and HTML only.
         "action_reason": rec.reason,
         "owner_name": binding.get("owner_name"),
         "owner": binding.get("owner_email") or binding.get("owner_id"),
         "workspace": binding.get("workspace_name") or binding.get("workspace_id")
         or binding.get("source_team_id"),
+        "slack_history": list(binding.get("slack_history") or []),
         # Every finding, quieted ones marked: accepted or suppressed is never hidden.
         "findings_marked": rules + sorted(f"{f.get('rule_id')} ({finding_state(f)})"
                                           for f in findings if f.get("suppressed")),

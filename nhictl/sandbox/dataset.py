@@ -43,9 +43,10 @@ PLANTED: dict[str, str] = {
     "conn-0003": "revoked token (needs_reconnect; dead_token_retained after grace)",
     "conn-0007": "expired rotating token (expired)",
     # Slack answers a deleted user's user token token_revoked, which is ambiguous (revoked?
-    # uninstalled?): no owner_offboarded without directory evidence. The demo's bolt store
-    # plants the Slack-side offboarding instead (a bot whose installer left, see demo_world).
-    "conn-0011": "Slack user deleted: token_revoked, ambiguous (dead_token_retained)",
+    # uninstalled?): no owner_offboarded from that alone. The demo's org audit log says the
+    # user was deactivated (demo_world.add_audit_log): positive evidence, token dead or not.
+    "conn-0011": "Slack user deactivated per the audit log, token already dead "
+                 "(owner_offboarded)",
     "conn-0015": "app owner deactivated (owner_offboarded)",
     "conn-0019": "scope expansion between runs (scope_expanded)",
     "conn-0023": "identity mismatch: token acts for another user (identity_mismatch)",

@@ -78,7 +78,7 @@ def test_list_rules(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = nhictl(capsys, "check", "--list-rules", "-o", "json")
     assert code == 0
     rules = json.loads(out)["rules"]
-    assert len(rules) == 20 and rules[0]["frameworks"]["owasp_nhi"] == ["NHI5:2025"]
+    assert len(rules) == 23 and rules[0]["frameworks"]["owasp_nhi"] == ["NHI5:2025"]
 
 
 def test_scopes_commands(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

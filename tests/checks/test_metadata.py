@@ -7,7 +7,8 @@ from nhictl.errors import UsageError
 from nhictl.models import Severity
 
 # Copied verbatim from the framework mapping table of shared/reference/rules.md (the reference);
-# scope_lookalike was added by issue 11 (class 8).
+# scope_lookalike was added by issue 11 (class 8); the last three (the Slack-side ledger) by
+# issue 14.
 RULES_MD_MAPPING = """
 | rule_id | OWASP NHI 2025 | NIST CSF 2.0 | SP 800-53 r5 | CIS v8 |
 |---|---|---|---|---|
@@ -31,6 +32,9 @@ RULES_MD_MAPPING = """
 | `dormant_binding` | NHI1:2025 | DE.CM-03 | AC-2(3) | 5.3 |
 | `token_store_exposed` | NHI2:2025 | PR.DS-01 | SC-28, AC-3 | 3.3 |
 | `suppression_expired` | — | PR.AA-05 | AC-6(7) | — |
+| `grant_unaccounted` | NHI1:2025, NHI2:2025 | ID.AM-02, PR.AA-01 | AC-2, CM-8 | 5.5 |
+| `uninstalled_still_held` | NHI1:2025 | ID.AM-02 | AC-2, AC-2(3) | 5.1 |
+| `installer_departed` | NHI1:2025 | PR.AA-01 | AC-2, AC-2(3) | 6.2 |
 
 """
 
@@ -43,6 +47,8 @@ DEFAULT_SEVERITY = {
     "identity_mismatch": "critical", "token_shared": "critical",
     "cross_tenant_workspace": "high", "review_overdue": "medium", "dormant_binding": "medium",
     "suppression_expired": "low", "source_stale": "medium", "token_store_exposed": "high",
+    "grant_unaccounted": "critical", "uninstalled_still_held": "high",
+    "installer_departed": "high",
 }
 
 

@@ -45,6 +45,11 @@ CASES = {
         [clean(owner_status="deactivated")],
         [clean(owner_status="deactivated", status="revoked", revoked_at="2026-05-30T00:00:00Z")],
     ),
+    "installer_departed": (  # validation's users.info on the installer; near-miss: revoked
+        [clean(token_kind="bot", slack_user_deleted=True)],
+        [clean(token_kind="bot", slack_user_deleted=True, status="revoked",
+               revoked_at="2026-05-30T00:00:00Z")],
+    ),
     "dead_token_retained": (
         [clean(status="needs_reconnect", status_changed_at="2026-05-20T00:00:00Z")],
         [clean(status="needs_reconnect", status_changed_at="2026-05-28T00:00:00Z")],
@@ -101,10 +106,13 @@ CASES = {
 
 # Rules over per-source observations rather than bindings, tested in their own modules.
 HOLDER_RULES = {"token_store_exposed"}  # tests/checks/test_token_store_exposed.py
+# Rules over Slack's ledger against the holders: tests/checks/test_rules_ledger.py.
+LEDGER_RULES = {"grant_unaccounted", "uninstalled_still_held"}
 
 
 def test_every_rule_with_a_check_has_a_case() -> None:
-    assert set(CASES) | HOLDER_RULES == {r.id for r in all_rules() if r.check is not None}
+    assert set(CASES) | HOLDER_RULES | LEDGER_RULES == {
+        r.id for r in all_rules() if r.check is not None}
 
 
 @pytest.mark.parametrize("rule_id", sorted(CASES))
@@ -217,10 +225,18 @@ def test_owner_offboarded_never_from_a_dead_token_alone(kind: str, code: str) ->
     assert "app directory" in g.message and g.evidence["slack_error"] == code
 
 
-def test_owner_offboarded_bot_token_checked_against_its_installer() -> None:
-    (f,) = run("owner_offboarded", clean(token_kind="bot", slack_user_deleted=True))
-    assert "installed by someone deactivated in Slack" in f.message
-    assert f.evidence["slack_user_checked"] == "installer"
+def test_bot_token_whose_installer_left_is_installer_departed_not_owner_offboarded() -> None:
+    # A bot token acts as its bot user, not as the person who installed it (issue 14):
+    # Slack's word that the installer left is installer_departed; owner_offboarded stays
+    # for the app directory's owner.
+    bot = clean(token_kind="bot", slack_user_deleted=True)
+    assert run("owner_offboarded", bot) == []
+    (f,) = run("installer_departed", bot)
+    assert "deactivated in Slack (users.info)" in f.message
+    assert f.evidence["slack_evidence"] == [
+        {"call": "users.info", "user": None, "via": "validation", "deleted": True}]
+    (g,) = run("owner_offboarded", replace(bot, owner_status="deactivated"))
+    assert g.evidence["slack_user_checked"] == "installer"
 
 
 def test_findings_have_metadata_and_remediation_command() -> None:
@@ -236,7 +252,7 @@ def test_findings_have_metadata_and_remediation_command() -> None:
 
 
 def test_rule_ids_cover_rules_md() -> None:
-    assert len(RULE_IDS) == 20
+    assert len(RULE_IDS) == 23
 
 
 @pytest.mark.parametrize(("status", "fires"), [("inactive", True), ("deactivated", True),

@@ -145,13 +145,16 @@ def test_directory_evidence_tells_deleted_from_revoked_and_offboards(
     assert rows["bot-workspace-deleted"]["status_reason"] == AMBIGUOUS_BOT
     offboarded = _findings(env, "owner_offboarded")
     # Before: the deleted workspace's bot was critical, alan's own dead token and the bot he
-    # installed were not.
-    assert set(offboarded) == {"user-deleted", "bot-installer-left"}
-    assert "installed by someone deactivated in Slack (users.info)" in (
-        offboarded["bot-installer-left"]["message"])
+    # installed were not. The bot acts as its bot user, not as alan: its installer leaving
+    # is installer_departed (issue 14), not owner_offboarded.
+    assert set(offboarded) == {"user-deleted"}
     assert "belongs to an owner deactivated in Slack (users.info)" in (
         offboarded["user-deleted"]["message"])
     assert {f["severity"] for f in offboarded.values()} == {"critical"}
+    departed = _findings(env, "installer_departed")
+    assert set(departed) == {"bot-installer-left"}
+    assert "installed by U2, who is deactivated in Slack (users.info)" in (
+        departed["bot-installer-left"]["message"])
 
 
 def test_app_directory_evidence_offboards_a_dead_user_token(

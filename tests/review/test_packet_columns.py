@@ -18,7 +18,7 @@ from tests.review.test_report import CONTRACT
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 APPENDED = ("source", "connection_id", "why", "recommendation_reason", "previous_decision",
-            "previous_decided_at")
+            "previous_decided_at", "slack_evidence")
 
 
 def packet_csv(rows: list[dict[str, object]]) -> list[dict[str, str]]:
@@ -90,3 +90,44 @@ def test_a_packet_in_the_older_column_set_still_applies(tmp_path: Path) -> None:
     old.write_text(buf.getvalue())
     rep = apply_file(inv, old, now=NOW, actor="a")
     assert rep.ok and [d.decision for d in rep.applied] == ["revoke"]
+
+
+def test_rows_show_slack_side_evidence_in_csv_json_and_html(tmp_path: Path) -> None:
+    # Issue 14: next to each row, Slack's own record of the grant (ledger entry ids cited).
+    import json as jsonlib
+
+    from nhictl.exporters.packet_html import PacketHtmlExporter
+    from nhictl.ledgers.model import LedgerEntry
+    from nhictl.ledgers.store import add_entries
+    from nhictl.review.render import markdown
+
+    inv = make_inventory(tmp_path)
+    add_binding(inv, "b-0000000001", metadata_json=jsonlib.dumps({"app_id": "A1"}),
+                last_validated_at="2026-11-29T00:00:00Z")
+    add_binding(inv, "b-0000000002", workspace_id="T2", source_team_id="T2",
+                slack_user_id="U2", source_slack_user_id="U2", token_fingerprint="fp2",
+                last_validated_at="2026-11-29T00:00:00Z")
+    with inv.engine.begin() as conn:
+        add_entries(conn, [
+            LedgerEntry(id="audit:1", collector="audit", kind="slack-audit",
+                        action="app_installed", at="2026-05-10T09:00:00Z", app_id="A1",
+                        workspace_id="T1", user_id="U1", actor_id="U1",
+                        scopes=("chat:write",)),
+            LedgerEntry(id="audit:2", collector="audit", kind="slack-audit",
+                        action="user_deactivated", at="2026-11-20T09:00:00Z", user_id="U1",
+                        actor_id="UADMIN"),
+        ])
+    packet = build_packet(inv, Policy(), load_catalog(), now=NOW)
+    rows = {r["binding_id"]: r for r in packet_csv(packet.rows)}
+    assert rows["b-0000000001"]["slack_evidence"] == (
+        "installed by U1 on 2026-05-10 (chat:write) [audit:1]; "
+        "user U1 deactivated by UADMIN on 2026-11-20 [audit:2]")
+    assert rows["b-0000000002"]["slack_evidence"] == ""  # nothing on Slack's side
+    row = next(r for r in packet.rows if r["binding_id"] == "b-0000000001")
+    assert [e["ledger_entry"] for e in row["slack_history"]] == ["audit:1", "audit:2"]
+    assert row["recommended_action"] == "revoke"  # owner_offboarded from the audit log
+    html = io.StringIO()
+    PacketHtmlExporter([]).write(packet.rows, packet.summary, "now", html)
+    assert "Slack: installed by U1 on 2026-05-10" in html.getvalue()
+    assert "Slack: installed by U1" in markdown(packet.rows, packet.summary, "now")
+    inv.dispose()
