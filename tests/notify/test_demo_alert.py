@@ -27,7 +27,8 @@ def test_demo_ends_with_the_alert(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     env = {"NHICTL_DB": str(out / "inventory.db"), "NHICTL_CONFIG": str(out / "nhictl.toml")}
     listed = nhictl("inventory", "list", "--source", "nhictl", "-o", "json", env=env)
     own = listed.json()["bindings"]
-    assert [(b["connection_id"], b["purpose"]) for b in own] == [
-        ("notify:sec-alerts", ["nhictl-notify"])]
+    assert sorted((b["connection_id"], b["purpose"]) for b in own) == [
+        ("ledger:org-audit", ["nhictl-audit-logs"]), ("notify:sec-alerts", ["nhictl-notify"])]
+    notifier = next(b["id"] for b in own if b["connection_id"] == "notify:sec-alerts")
     state = nhictl("check", "-o", "json", env=env)
-    assert not [f for f in json.loads(state.out)["findings"] if f["binding_id"] == own[0]["id"]]
+    assert not [f for f in json.loads(state.out)["findings"] if f["binding_id"] == notifier]
