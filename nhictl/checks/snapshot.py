@@ -14,6 +14,7 @@ from nhictl.checks.common import gc_paused
 from nhictl.checks.model import BindingView, ObservationView, Snapshot
 from nhictl.models import EventType
 from nhictl.store import repo
+from nhictl.store.ordering import sorted_like_sqlite
 from nhictl.store.tables import BINDINGS, SOURCE_OBSERVATIONS, USAGE
 
 
@@ -102,8 +103,8 @@ def _iter_views(
     object per distinct value keeps the snapshot small and quick to build.
     """
     columns = [BINDINGS.c[name] for name in _VIEW_FIELDS]
-    query = select(*columns).order_by(BINDINGS.c.tenant, BINDINGS.c.owner_email,
-                                      BINDINGS.c.id)
+    query = select(*columns).order_by(*sorted_like_sqlite(
+        BINDINGS.c.tenant, BINDINGS.c.owner_email, BINDINGS.c.id))
     shared: dict[str, str] = {}
     lists: dict[str, tuple[str, ...] | None] = {}
     lists_at = [i for i, name in enumerate(_VIEW_FIELDS) if name in _LIST_FIELDS]
