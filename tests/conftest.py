@@ -77,6 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
                             "itself; it runs on SQLite only (the reason is required)")
     config.addinivalue_line("markers", "postgresql: the PostgreSQL case of an engine-"
                             "parametrized test (deselect with -m 'not postgresql')")
+    config.addinivalue_line("markers", "engine_specific(reason): a test that sets up its own "
+                            "inventory engine (not parametrized; the reason is required)")
     reason = postgres_unavailable()
     if reason and in_ci():  # CI must run the PostgreSQL half, never skip it
         raise pytest.UsageError(f"CI=true but PostgreSQL is not available: {reason}")
@@ -87,9 +89,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ``[postgresql]``), except those marked ``sqlite_only``."""
     if "db_engine" not in metafunc.fixturenames:
         return
+    for name in ("sqlite_only", "engine_specific"):
+        mark = metafunc.definition.get_closest_marker(name)
+        if mark is not None and not (mark.args and str(mark.args[0]).strip()):
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: {name} needs a reason")
+    if metafunc.definition.get_closest_marker("engine_specific"):
+        return  # db_engine stays "sqlite": the test points NHICTL_DB where it means to
     only = metafunc.definition.get_closest_marker("sqlite_only")
-    if only is not None and not (only.args and str(only.args[0]).strip()):
-        raise pytest.UsageError(f"{metafunc.definition.nodeid}: sqlite_only needs a reason")
     engines = ("sqlite",) if only is not None else ENGINES
     metafunc.parametrize("db_engine", [
         pytest.param(e, marks=[pytest.mark.postgresql] if e == "postgresql" else [], id=e)

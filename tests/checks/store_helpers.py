@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -11,10 +10,11 @@ from sqlalchemy import select
 from nhictl.store import open_inventory
 from nhictl.store.engine import Inventory
 from nhictl.store.tables import BINDINGS
+from tests.engines import InventoryDb
 
 
-def make_inventory(tmp_path: Path) -> Inventory:
-    inv, _ = open_inventory(str(tmp_path / "inv.db"), create=True)
+def make_inventory(where: InventoryDb) -> Inventory:
+    inv, _ = open_inventory(where.url, create=True)
     return inv
 
 

@@ -28,6 +28,7 @@ from tests.conftest import Cli
 from tools.pgcluster import Cluster, find_binaries, free_port, pg_cluster
 
 _BIN, _WHY_NOT = find_binaries()
+pytestmark = pytest.mark.engine_specific("about PostgreSQL itself; sets up its own databases")
 needs_server = pytest.mark.skipif(_BIN is None, reason=f"no PostgreSQL here: {_WHY_NOT}")
 AUTH_DB = "authdb"  # the one database whose logins need a password (scram-sha-256)
 AUTH_ROLE = "pwuser"
