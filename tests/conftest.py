@@ -45,7 +45,8 @@ NOW = "2026-11-29T12:00:00Z"
 _ISOLATE = (
     "NHICTL_DB", "NHICTL_CONFIG", "NHICTL_SLACK_API_URL", "NHICTL_QUIET", "NHICTL_VERBOSE",
     "NHICTL_LOG_FORMAT", "NHICTL_NO_COLOR", "NHICTL_LOCK_TIMEOUT", "NHICTL_ACTOR",
-    "NHICTL_KEY_FILE", "NHICTL_NOW", "NHICTL_ALLOW_INSECURE_HTTP", "NO_COLOR", "COLUMNS", "LINES",
+    "NHICTL_KEY_FILE", "NHICTL_KEY", "NHICTL_NOW", "NHICTL_ALLOW_INSECURE_HTTP", "NO_COLOR",
+    "COLUMNS", "LINES",
 )
 
 
@@ -73,12 +74,7 @@ Cli = Callable[..., CliResult]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sqlite_only(reason): a test about the SQLite file "
-                            "itself; it runs on SQLite only (the reason is required)")
-    config.addinivalue_line("markers", "postgresql: the PostgreSQL case of an engine-"
-                            "parametrized test (deselect with -m 'not postgresql')")
-    config.addinivalue_line("markers", "engine_specific(reason): a test that sets up its own "
-                            "inventory engine (not parametrized; the reason is required)")
+    """Markers are in pyproject.toml (sqlite_only, postgresql, engine_specific)."""
     reason = postgres_unavailable()
     if reason and in_ci():  # CI must run the PostgreSQL half, never skip it
         raise pytest.UsageError(f"CI=true but PostgreSQL is not available: {reason}")
