@@ -32,7 +32,14 @@ from typing import Any
 
 import pytest
 
-from tests.engines import ENGINES, InventoryDb, PgServer, in_ci, postgres_unavailable
+from tests.engines import (
+    ENGINES,
+    InventoryDb,
+    PgServer,
+    in_ci,
+    postgres_unavailable,
+    watch_cluster,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
@@ -111,8 +118,16 @@ def pg_server() -> Iterator[PgServer]:
 
     from tools.pgcluster import pg_cluster
 
-    with pg_cluster() as cluster, psycopg.connect(cluster.url(), autocommit=True) as admin:
-        yield PgServer(cluster=cluster, admin=admin)
+    with pg_cluster() as cluster:
+        watchdog = watch_cluster(cluster)
+        try:
+            with psycopg.connect(cluster.url(), autocommit=True) as admin:
+                yield PgServer(cluster=cluster, admin=admin)
+        finally:
+            cluster.stop()
+            assert watchdog.stdin is not None
+            watchdog.stdin.close()
+            watchdog.wait(timeout=60)
 
 
 @pytest.fixture

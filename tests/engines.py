@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +51,28 @@ class PgServer:
     def drop_database(self, name: str) -> None:
         # FORCE: a test may leave a pooled connection open; the database goes regardless.
         self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# Runs in its own process: blocks until the test process that started the cluster is gone
+# (its end of the pipe closes, however it ended, even SIGKILL), then stops the cluster and
+# removes its directory, so a killed or timed-out run leaves no server behind.
+_WATCHDOG = """
+import shutil, subprocess, sys
+sys.stdin.buffer.read()
+subprocess.run([*sys.argv[3:], sys.argv[1], "-D", sys.argv[2], "-m", "immediate", "-w", "stop"],
+               capture_output=True, check=False)
+shutil.rmtree(sys.argv[2].rsplit("/", 1)[0], ignore_errors=True)
+"""
+
+
+def watch_cluster(cluster: Any) -> subprocess.Popen[bytes]:
+    """Start the watchdog of ``cluster``; closing the returned process's stdin (or dying)
+    lets it stop the cluster."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(cluster.bin_dir / "pg_ctl"),
+         str(cluster.data_dir), *cluster.prefix],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)  # not killed with the test process's group
 
 
 def _sqlalchemy_url(url: str) -> str:
