@@ -363,7 +363,8 @@ def test_demo_leaks_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert_private(out_dir)
 
 
-def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       inventory_db: InventoryDb) -> None:
     """Issue 11: Slack endpoints and a broker that redirect (to a recorder), drip and stream
     without end; neither the tokens nor the broker key reach any output or file, and the
     redirect targets never see them."""
@@ -384,7 +385,7 @@ def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     for var in [v for v in os.environ if v.startswith("NHICTL_")]:
         monkeypatch.delenv(var)
-    monkeypatch.setenv("NHICTL_DB", str(home / "inventory.db"))
+    use_inventory(inventory_db, home / "inventory.db", monkeypatch)
     monkeypatch.setenv("WORKOS_API_KEY", key)
     monkeypatch.setenv("NO_COLOR", "1")
     t = Transcript()
@@ -409,7 +410,8 @@ def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.Monke
             t.run("inventory", "list", "-o", fmt)
             t.run("events", "-o", fmt)
     assert recorder.requests == []
-    leaks = scan(Needles([*tokens, key]), t, files_under(home))
+    leaks = scan(Needles([*tokens, key]), t,
+                 [*files_under(home), *stored_rows(inventory_db, tmp_path)])
     assert leaks == [], f"token bytes found in: {leaks}"
 
 
