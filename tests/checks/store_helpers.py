@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -13,8 +14,10 @@ from nhictl.store.tables import BINDINGS
 from tests.engines import InventoryDb
 
 
-def make_inventory(where: InventoryDb) -> Inventory:
-    inv, _ = open_inventory(where.url, create=True)
+def make_inventory(where: InventoryDb | Path) -> Inventory:
+    """The test's inventory (either engine), or for a directory ``<dir>/inv.db`` (SQLite)."""
+    location = str(where / "inv.db") if isinstance(where, Path) else where.url
+    inv, _ = open_inventory(location, create=True)
     return inv
 
 
