@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test test-sqlite lint demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,8 +17,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check nhictl tests bench tools
 	$(BIN)/mypy
 
+# Every inventory test runs on SQLite and on a PostgreSQL server the session starts itself
+# (skipped with the reason when the machine has none; a failure under CI=true).
 test: lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# The SQLite half only: a quicker loop while working.
+test-sqlite: lint
+	$(BIN)/pytest -n 2 -m "not postgresql" $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/nhictl demo

@@ -110,6 +110,7 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     policy: dict[str, Any] = field(default_factory=dict)
     purposes: dict[str, Any] = field(default_factory=dict)
+    inventory_password_env: str | None = None  # [inventory] password_env (PostgreSQL)
     ledgers: tuple[LedgerConfig, ...] = ()
     notify: tuple[NotifyTarget, ...] = ()
 
@@ -163,7 +164,7 @@ def load_config(explicit: str | None) -> Config:
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:
-    known = {"slack", "sources", "policy", "purposes", "ledgers", "notify"}
+    known = {"slack", "sources", "policy", "purposes", "ledgers", "notify", "inventory"}
     for key in data:
         if key not in known:
             raise _fail(path, key, f"unknown section (expected one of {', '.join(sorted(known))})")
@@ -197,6 +198,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         raise _fail(path, "purposes", "must be a table")
     return Config(
         path=path,
+        inventory_password_env=_parse_inventory(data.get("inventory", {}), path),
         slack_api_url=api_url,
         slack_concurrency=concurrency,
         slack_rate_limits={str(k): float(v) for k, v in limits.items()},
@@ -261,6 +263,26 @@ def _parse_ledgers(raw: Any, path: Path) -> tuple[LedgerConfig, ...]:
         out.append(LedgerConfig(name=name, kind=kind, token_env=token_env, base_url=base_url,
                                 app_ids=tuple(app_ids), index=i))
     return tuple(out)
+
+
+def _parse_inventory(raw: Any, path: Path) -> str | None:
+    """``[inventory] password_env = "VAR"``: the variable holding a PostgreSQL inventory's
+    password (libpq's PGPASSWORD, ~/.pgpass and service files work without it)."""
+    if not isinstance(raw, dict):
+        raise _fail(path, "inventory", "must be a table")
+    for key, value in raw.items():
+        if key in LITERAL_SECRET_KEYS and value:
+            raise _fail(path, f"inventory.{key}", "literal secrets are not allowed in the "
+                        "config file", hint='export it in an environment variable and set '
+                        'password_env = "VAR_NAME"')
+        if key != "password_env":
+            raise _fail(path, f"inventory.{key}", "unknown key (expected password_env)")
+    env = raw.get("password_env")
+    if env is not None and (not isinstance(env, str) or not ENV_NAME.fullmatch(env)):
+        raise _fail(path, "inventory.password_env", "must be the NAME of an environment "
+                    "variable (upper case, digits, _), not a password",
+                    hint='password_env = "NHICTL_PG_PASSWORD" and export that variable')
+    return env
 
 
 def _parse_sources(raw: Any, path: Path) -> tuple[SourceConfig, ...]:

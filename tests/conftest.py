@@ -1,8 +1,14 @@
 """Shared test fixtures: an isolated environment, the real CLI (in-process and as a
 subprocess), and sample exports carrying fake tokens generated at test time.
 
+* ``inventory_db`` is the test's inventory location on one engine: every test that uses it
+  (and so ``nhictl_env``, ``cli``, ``cli_subprocess``, ``initialized``) runs twice, as
+  ``[sqlite]`` (a file in ``tmp_path``) and ``[postgresql]`` (a fresh database in a cluster
+  this test process starts; see ``tests/engines.py``). Without PostgreSQL on the machine the
+  second case skips with the reason, except under ``CI=true``, where that fails the run.
+  ``@pytest.mark.sqlite_only("why")`` keeps a test about the SQLite file itself on SQLite.
 * ``cli(*args, stdin=None)`` runs ``nhictl.cli.main.run(argv)`` in-process and returns a
-  :class:`CliResult` (exit code, stdout, stderr). ``NHICTL_DB`` points into ``tmp_path``.
+  :class:`CliResult` (exit code, stdout, stderr). ``NHICTL_DB`` is the test's inventory.
 * ``cli_subprocess(*args, stdin=None)`` runs ``python -m nhictl`` for true end-to-end tests.
 * ``token_export`` writes the generated sample dataset WITH fake tokens (mode 0600) and
   returns its path and every token in it, for secret-leak scans.
@@ -26,6 +32,15 @@ from typing import Any
 
 import pytest
 
+from tests.engines import (
+    ENGINES,
+    InventoryDb,
+    PgServer,
+    in_ci,
+    postgres_unavailable,
+    watch_cluster,
+)
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 BROKEN = FIXTURES / "broken"
@@ -37,7 +52,8 @@ NOW = "2026-11-29T12:00:00Z"
 _ISOLATE = (
     "NHICTL_DB", "NHICTL_CONFIG", "NHICTL_SLACK_API_URL", "NHICTL_QUIET", "NHICTL_VERBOSE",
     "NHICTL_LOG_FORMAT", "NHICTL_NO_COLOR", "NHICTL_LOCK_TIMEOUT", "NHICTL_ACTOR",
-    "NHICTL_KEY_FILE", "NHICTL_NOW", "NHICTL_ALLOW_INSECURE_HTTP", "NO_COLOR", "COLUMNS", "LINES",
+    "NHICTL_KEY_FILE", "NHICTL_KEY", "NHICTL_NOW", "NHICTL_ALLOW_INSECURE_HTTP", "NO_COLOR",
+    "COLUMNS", "LINES",
 )
 
 
@@ -61,18 +77,119 @@ class CliResult:
 Cli = Callable[..., CliResult]
 
 
+# -- engines ---------------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Markers are in pyproject.toml (sqlite_only, postgresql, engine_specific)."""
+    reason = postgres_unavailable()
+    if reason and in_ci():  # CI must run the PostgreSQL half, never skip it
+        raise pytest.UsageError(f"CI=true but PostgreSQL is not available: {reason}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the inventory runs once per engine (``[sqlite]``,
+    ``[postgresql]``), except those marked ``sqlite_only``."""
+    if "db_engine" not in metafunc.fixturenames:
+        return
+    for name in ("sqlite_only", "engine_specific"):
+        mark = metafunc.definition.get_closest_marker(name)
+        if mark is not None and not (mark.args and str(mark.args[0]).strip()):
+            raise pytest.UsageError(f"{metafunc.definition.nodeid}: {name} needs a reason")
+    if metafunc.definition.get_closest_marker("engine_specific"):
+        return  # db_engine stays "sqlite": the test points NHICTL_DB where it means to
+    only = metafunc.definition.get_closest_marker("sqlite_only")
+    engines = ("sqlite",) if only is not None else ENGINES
+    metafunc.parametrize("db_engine", [
+        pytest.param(e, marks=[pytest.mark.postgresql] if e == "postgresql" else [], id=e)
+        for e in engines], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway cluster per test process (each xdist worker starts its own: ~1.5 s,
+    nothing shared to coordinate or leak), started on first use and stopped at the end."""
+    reason = postgres_unavailable()
+    if reason:
+        if in_ci():
+            pytest.fail(f"CI=true but PostgreSQL is not available: {reason}")
+        pytest.skip(f"PostgreSQL not available: {reason}")
+    import psycopg
+
+    from tools.pgcluster import pg_cluster
+
+    with pg_cluster() as cluster:
+        watchdog = watch_cluster(cluster)
+        try:
+            with psycopg.connect(cluster.url(), autocommit=True) as admin:
+                yield PgServer(cluster=cluster, admin=admin)
+        finally:
+            cluster.stop()
+            assert watchdog.stdin is not None
+            watchdog.stdin.close()
+            watchdog.wait(timeout=60)
+
+
 @pytest.fixture
-def nhictl_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An isolated environment: cwd is ``tmp_path`` (no stray nhictl.toml), NHICTL_DB is
-    ``tmp_path/data/inventory.db``, a fixed actor and a fixed clock. Returns the db path."""
+def db_engine(request: pytest.FixtureRequest) -> str:
+    """The engine of this case (parametrized by ``pytest_generate_tests``)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+NewInventoryDb = Callable[[str], InventoryDb]
+
+
+@pytest.fixture
+def new_inventory_db(
+    db_engine: str, tmp_path: Path, request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> NewInventoryDb:
+    """Make another empty inventory location on this case's engine:
+    ``new_inventory_db("other")`` is ``tmp_path/other.db`` on SQLite, a new database on
+    PostgreSQL (dropped after the test). On PostgreSQL ``NHICTL_KEY_FILE`` is set (the
+    key of a database inventory is a file the operator names); every inventory of the test
+    shares ``tmp_path/data/inventory.db.key`` there."""
+
+    def make(name: str) -> InventoryDb:
+        if db_engine == "sqlite":
+            path = tmp_path / f"{name}.db"
+            return InventoryDb("sqlite", str(path), path, path.with_name(path.name + ".key"))
+        server: PgServer = request.getfixturevalue("pg_server")
+        database, url = server.new_database()
+        request.addfinalizer(lambda: server.drop_database(database))
+        key = tmp_path / "data" / "inventory.db.key"
+        monkeypatch.setenv("NHICTL_KEY_FILE", str(key))
+        return InventoryDb("postgresql", url, None, key)
+
+    return make
+
+
+@pytest.fixture
+def inventory_db(db_engine: str, tmp_path: Path, new_inventory_db: NewInventoryDb) -> InventoryDb:
+    """This test's inventory: ``tmp_path/data/inventory.db`` on SQLite, a fresh database on
+    PostgreSQL; the key file is ``tmp_path/data/inventory.db.key`` on both."""
+    if db_engine == "sqlite":
+        path = tmp_path / "data" / "inventory.db"
+        return InventoryDb("sqlite", str(path), path, path.with_name(path.name + ".key"))
+    return new_inventory_db("inventory")
+
+
+@pytest.fixture
+def nhictl_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inventory_db: InventoryDb
+) -> Path:
+    """An isolated environment: cwd is ``tmp_path`` (no stray nhictl.toml), NHICTL_DB is the
+    test's inventory (``inventory_db``), a fixed actor and a fixed clock. Returns
+    ``tmp_path/data/inventory.db``: the SQLite file, or on PostgreSQL the path it would
+    have (no file is there; the key file sits next to it on both engines)."""
     for var in _ISOLATE:
         monkeypatch.delenv(var, raising=False)
-    db = tmp_path / "data" / "inventory.db"
-    monkeypatch.setenv("NHICTL_DB", str(db))
+    for var, value in inventory_db.env().items():
+        monkeypatch.setenv(var, value)
     monkeypatch.setenv("NHICTL_ACTOR", "tester")
     monkeypatch.setenv("NHICTL_NOW", NOW)
     monkeypatch.chdir(tmp_path)
-    return db
+    return tmp_path / "data" / "inventory.db"
 
 
 def run_in_process(
@@ -234,8 +351,17 @@ def db_rows(db: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, .
 
 def db_files(db: Path) -> dict[str, bytes]:
     """The database file and its -wal/-shm companions, by name, with their bytes."""
+    assert db.is_file(), f"{db} is not an SQLite inventory (a test for sqlite_only?)"
     return {p.name: p.read_bytes() for p in db.parent.glob(db.name + "*")
             if not p.name.endswith(".key")}
+
+
+def stored_bytes(inventory: InventoryDb) -> dict[str, bytes]:
+    """What the inventory holds, as bytes to scan for secrets: the SQLite file and its
+    companions (free pages and the WAL included), or on PostgreSQL a dump of every row."""
+    if inventory.path is not None:
+        return db_files(inventory.path)
+    return {"dump": "\n".join(inventory.dump()).encode("utf-8")}
 
 
 @pytest.fixture

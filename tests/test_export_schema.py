@@ -9,7 +9,6 @@ import io
 import json
 import re
 import secrets
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from nhictl.sources.export_file import MEANINGFUL, ExportFileSource
 from tests.checks.store_helpers import add_binding, make_inventory
 from tests.cli.e2e import nhictl, write_private
 from tests.conftest import BROKEN, REPO, SAMPLE_CSV, SAMPLE_JSON
+from tests.engines import InventoryDb
 
 DOC = REPO / "docs" / "export-format.md"
 
@@ -109,14 +109,14 @@ def test_schema_command_lists_and_prints() -> None:
     assert unknown.code == 2 and "export, " in unknown.err
 
 
-def test_review_csv_schema_matches_the_packet(tmp_path: Path) -> None:
+def test_review_csv_schema_matches_the_packet(tmp_path: Path, inventory_db: InventoryDb) -> None:
     schema = schemas.load("review-csv")
     assert schema["x-column-order"] == list(REVIEW_COLUMNS)
-    inv = make_inventory(tmp_path)
+    inv = make_inventory(inventory_db)
     add_binding(inv, "b-00000000a1", owner_status="deactivated")
     add_binding(inv, "b-00000000a2", connection_id="c-a2", granted_scopes=["=cmd", "admin"])
     inv.dispose()
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+    env = {**inventory_db.env()}
     packet = nhictl("report", "access-review", "-o", "csv", env=env)
     assert packet.code == 0, packet.err
     rows = list(csv.DictReader(io.StringIO(packet.out, newline="")))
@@ -136,8 +136,8 @@ def test_review_csv_schema_matches_the_packet(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def near_miss_export(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+def near_miss_export(tmp_path: Path, inventory_db: InventoryDb) -> tuple[dict[str, str], Path]:
+    env = {**inventory_db.env()}
     assert nhictl("init", env=env).code == 0
     path = write_private(tmp_path / "export.json", [
         {"id": "c1", "ownerEmail": "grace@acme.example", "scope": "chat:write", "plan": "x"},
@@ -166,13 +166,12 @@ def test_near_miss_field_names_are_warned_about(
 
 
 def test_strict_makes_near_misses_exit_3_with_nothing_written(
-    near_miss_export: tuple[dict[str, str], Path]
+    near_miss_export: tuple[dict[str, str], Path], inventory_db: InventoryDb
 ) -> None:
     env, path = near_miss_export
     result = nhictl("reconcile", "--no-validate", "--strict", "-s", f"file:{path}", env=env)
     assert result.code == 3, result.err
     assert "'ownerEmail' (did you mean 'owner_email'?)" in result.err
     assert "Traceback" not in result.err
-    with sqlite3.connect(env["NHICTL_DB"]) as conn:
-        assert conn.execute("SELECT count(*) FROM runs").fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM bindings").fetchone() == (0,)
+    assert inventory_db.scalar("SELECT count(*) FROM runs") == 0
+    assert inventory_db.scalar("SELECT count(*) FROM bindings") == 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import sqlite3
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from nhictl.fsutil import MAX_REVIEW_CSV_BYTES, MAX_TOML_BYTES, MAX_USAGE_BYTES
 from tests.cli.e2e import nhictl
 from tests.conftest import Cli, CliResult
+from tests.engines import InventoryDb
 
 GOOD = [{"id": "c1", "owner_id": "U1", "tenant": "acme", "scopes": ["chat:write"]}]
 
@@ -33,10 +33,9 @@ def private(path: Path, text: str | bytes) -> Path:
     return path
 
 
-def counts(db: Path) -> tuple[int, ...]:
-    with sqlite3.connect(db) as conn:
-        return tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                     for t in ("bindings", "events", "runs", "usage"))
+def counts(inventory: InventoryDb) -> tuple[int, ...]:
+    return tuple(inventory.scalar(f"SELECT count(*) FROM {t}")
+                 for t in ("bindings", "events", "runs", "usage"))
 
 
 def assert_refused(result: CliResult, *needles: str) -> str:
@@ -80,13 +79,13 @@ def run_with_watchdog(cli: Cli, argv: list[str], fifo: Path) -> CliResult:
 
 @pytest.mark.parametrize("kind", sorted(READERS))
 def test_a_fifo_is_refused_without_blocking(cli: Cli, initialized: Path, tmp_path: Path,
-                                            kind: str) -> None:
+                                            kind: str, inventory_db: InventoryDb) -> None:
     fifo = tmp_path / f"{kind}.pipe"
     os.mkfifo(fifo, 0o600)
-    before = counts(initialized)
+    before = counts(inventory_db)
     result = run_with_watchdog(cli, READERS[kind](fifo), fifo)
     assert_refused(result, str(fifo), "named pipe (FIFO)")
-    assert counts(initialized) == before
+    assert counts(inventory_db) == before
 
 
 @pytest.mark.parametrize("kind", ["export", "usage", "review", "config", "policy"])
@@ -122,14 +121,15 @@ def test_the_fingerprint_key_as_a_fifo_does_not_block(cli: Cli, initialized: Pat
     ("usage", "usage.jsonl", MAX_USAGE_BYTES),
 ])
 def test_inputs_over_their_size_cap_are_refused(cli: Cli, initialized: Path, tmp_path: Path,
-                                                kind: str, name: str, limit: int) -> None:
+                                                kind: str, name: str, limit: int,
+                                                inventory_db: InventoryDb) -> None:
     path = tmp_path / name
     with path.open("wb") as fh:
         fh.truncate(limit + 1)
     path.chmod(0o600)
-    before = counts(initialized)
+    before = counts(inventory_db)
     assert_refused(cli(*READERS[kind](path)), str(path), f"the limit is {limit}")
-    assert counts(initialized) == before
+    assert counts(inventory_db) == before
 
 
 # -- JSON shape: NaN, Infinity, overflow, depth, string length, lone surrogates --------------
@@ -156,13 +156,13 @@ EXPORT_SHAPES: dict[str, tuple[str, str]] = {
 
 @pytest.mark.parametrize("name", sorted(EXPORT_SHAPES))
 def test_export_json_of_hostile_shape_is_refused(cli: Cli, initialized: Path, tmp_path: Path,
-                                                 name: str) -> None:
+                                                 name: str, inventory_db: InventoryDb) -> None:
     text, needle = EXPORT_SHAPES[name]
     path = private(tmp_path / "export.json", text)
-    before = counts(initialized)
+    before = counts(inventory_db)
     error = assert_refused(cli(*READERS["export"](path)), str(path), needle)
     assert len(error) < 700
-    assert counts(initialized) == before
+    assert counts(inventory_db) == before
 
 
 @pytest.mark.parametrize(("line", "needle"), [
@@ -190,12 +190,13 @@ def test_toml_nan_and_inf_are_refused(cli: Cli, initialized: Path, tmp_path: Pat
 # -- CSV: an unterminated quote or a duplicated column never merges or drops data -------------
 
 def test_export_csv_with_an_unterminated_quote_is_refused(cli: Cli, initialized: Path,
-                                                          tmp_path: Path) -> None:
+                                                          tmp_path: Path,
+                                                          inventory_db: InventoryDb) -> None:
     path = private(tmp_path / "export.csv",
                    'id,owner_id,tenant\nc1,U1,acme\nc2,"U2,acme\nc3,U3,acme\nc4,U4,acme\n')
-    before = counts(initialized)
+    before = counts(inventory_db)
     assert_refused(cli(*READERS["export"](path)), f"{path}:line 3", "unterminated quote")
-    assert counts(initialized) == before
+    assert counts(inventory_db) == before
 
 
 def test_export_csv_with_a_duplicated_column_is_refused(cli: Cli, initialized: Path,
@@ -216,7 +217,8 @@ def test_review_csv_unterminated_quote_names_the_row_it_opens(cli: Cli, initiali
 # -- secrets in fields nhictl does not know -------------------------------------------------
 
 def test_secret_named_fields_are_dropped_with_a_warning(cli: Cli, initialized: Path,
-                                                        tmp_path: Path) -> None:
+                                                        tmp_path: Path,
+                                                        inventory_db: InventoryDb) -> None:
     opaque = "opaque-" + secrets.token_hex(8)
     record = {**GOOD[0], "refresh": opaque, "auth": {"v": opaque},
               "credentials": {"client_id": "x", "client_secret": opaque},
@@ -229,8 +231,7 @@ def test_secret_named_fields_are_dropped_with_a_warning(cli: Cli, initialized: P
     (binding,) = json.loads(shown.out)["bindings"]
     detail = cli("inventory", "show", binding["id"], "-o", "json")
     assert '"plan"' in detail.out and opaque not in detail.out
-    with sqlite3.connect(initialized) as conn:
-        dump = "\n".join(conn.iterdump())
+    dump = "\n".join(inventory_db.dump())
     assert opaque not in dump and "client_secret" not in dump
 
 
@@ -239,15 +240,15 @@ def test_secret_named_fields_are_dropped_with_a_warning(cli: Cli, initialized: P
     "https://hooks.slack.com/services/T0/B0/{s}",
 ])
 def test_secret_shaped_values_refuse_the_export(cli: Cli, initialized: Path, tmp_path: Path,
-                                                value: Any) -> None:
+                                                value: Any, inventory_db: InventoryDb) -> None:
     fake = "fake" + secrets.token_hex(10)
     filled = json.loads(json.dumps(value).replace("{s}", fake))
     path = private(tmp_path / "export.json", json.dumps([{**GOOD[0], "notes": filled}]))
-    before = counts(initialized)
+    before = counts(inventory_db)
     result = cli(*READERS["export"](path))
     assert_refused(result, f"{path}:record 0", 'field "notes', "nothing was stored")
     assert fake not in result.err + result.out
-    assert counts(initialized) == before
+    assert counts(inventory_db) == before
 
 
 def test_secret_shaped_value_in_a_known_field_is_refused(cli: Cli, initialized: Path,

@@ -14,6 +14,7 @@ the message assertions instead of hanging.
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ import pytest
 from nhictl import net
 from nhictl.net import HttpLimits
 from tests.cli.e2e import Result, nhictl, write_private
+from tests.engines import InventoryDb
 from tests.hostile import Hostile, answer, drip, endless, redirect
 from tests.test_secret_leak import Needles
 
@@ -60,11 +62,21 @@ def _reconcile(api_url: str, export: Path, *extra: str) -> Result:
                   "-o", "json", *extra)
 
 
+def _stored(db: Path) -> dict[str, bytes]:
+    """What the inventory's directory holds (the SQLite file, the key), and on PostgreSQL
+    every row of the database NHICTL_DB names."""
+    stored = {str(p): p.read_bytes() for p in db.parent.iterdir()} if db.parent.exists() else {}
+    url = os.environ.get("NHICTL_DB", "")
+    if url.startswith("postgresql://"):
+        stored[url] = "\n".join(InventoryDb("postgresql", url, None, db).dump()).encode()
+    return stored
+
+
 def _no_secret(secret: str, result: Result, db: Path) -> None:
     needles = Needles([secret])
     assert needles.hits((result.out + result.err).encode()) == []
-    for path in db.parent.iterdir():
-        assert needles.hits(path.read_bytes()) == [], path
+    for where, data in _stored(db).items():
+        assert needles.hits(data) == [], where
     assert "Traceback" not in result.err
 
 
@@ -237,8 +249,8 @@ def test_urls_with_embedded_credentials_are_refused_and_never_echoed(
         assert "nhuser" not in result.out + result.err
     runs = nhictl("inventory", "list", "-o", "json")  # nothing ran: no run recorded it either
     assert password not in runs.out
-    for file in nhictl_env.parent.iterdir():
-        assert password.encode() not in file.read_bytes()
+    for where, data in _stored(nhictl_env).items():
+        assert password.encode() not in data, where
 
 
 def test_url_credentials_are_masked_in_every_message() -> None:
@@ -380,8 +392,8 @@ def test_a_store_spec_with_a_password_is_refused_and_never_recorded(
     assert result.code == 2, result.err
     assert "postgresql://***@127.0.0.1:9/bolt: the URL embeds a password" in result.err
     assert password not in result.out + result.err
-    for file in nhictl_env.parent.iterdir():
-        assert password.encode() not in file.read_bytes()
+    for where, data in _stored(nhictl_env).items():
+        assert password.encode() not in data, where
 
 
 def test_mask_url_never_shows_a_webhook_path_or_a_query() -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, Cli, CliResult
+from tests.engines import InventoryDb
 
 EXPORT: list[dict[str, Any]] = [
     {"id": f"c{i}", "owner_id": f"U{i}", "tenant": "acme", "owner_name": "n" * 200,
@@ -34,10 +35,9 @@ def export(tmp_path: Path, records: list[dict[str, Any]] = EXPORT) -> Path:
     return path
 
 
-def snapshot(db: Path) -> tuple[int, ...]:
-    with sqlite3.connect(db) as conn:
-        return tuple(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                     for t in ("bindings", "events", "runs", "findings"))
+def snapshot(inventory: InventoryDb) -> tuple[int, ...]:
+    return tuple(inventory.scalar(f"SELECT count(*) FROM {t}")
+                 for t in ("bindings", "events", "runs", "findings"))
 
 
 def assert_clean_exit(result: CliResult, codes: tuple[int, ...], *needles: str) -> None:
@@ -49,17 +49,20 @@ def assert_clean_exit(result: CliResult, codes: tuple[int, ...], *needles: str) 
 
 # -- a read-only inventory -------------------------------------------------------------------
 
+@pytest.mark.sqlite_only("a read-only SQLite file; a read-only PostgreSQL server is "
+                         "tests/store/test_engine_pg.py's")
 def test_a_read_only_inventory_is_exit_3_not_a_crash(cli: Cli, initialized: Path,
                                                      tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     inventory_db: InventoryDb) -> None:
     # SQLite's read-only open (a root-proof stand-in for a read-only file or mount).
     monkeypatch.setenv("NHICTL_KEY_FILE", f"{initialized}.key")
     url = f"sqlite:///file:{initialized}?mode=ro&uri=true"
-    before = snapshot(initialized)
+    before = snapshot(inventory_db)
     result = cli("--db", url, "reconcile", "-s", f"file:{export(tmp_path)}", "--no-validate")
     assert_clean_exit(result, (3,), "is read-only")
     assert result.err.count("nhictl: error:") == 1
-    assert snapshot(initialized) == before
+    assert snapshot(inventory_db) == before
     assert cli("--db", url, "inventory", "list").code == 0  # reading still works
 
 
@@ -76,24 +79,27 @@ def run_with_file_size_limit(limit: int, *argv: str, cwd: Path) -> CliResult:
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+@pytest.mark.sqlite_only("the file size limit makes the SQLite file's own write fail")
 def test_a_full_disk_during_reconcile_is_exit_4_and_rolls_back(cli: Cli, initialized: Path,
-                                                                tmp_path: Path) -> None:
+                                                                tmp_path: Path,
+                                                                inventory_db: InventoryDb) -> None:
     many = [{**EXPORT[0], "id": f"c{i}", "owner_id": f"U{i}"} for i in range(3000)]
     path = export(tmp_path, many)
-    before = snapshot(initialized)
+    before = snapshot(inventory_db)
     limit = initialized.stat().st_size + 64 * 1024
     result = run_with_file_size_limit(limit, "reconcile", "-s", f"file:{path}",
                                       "--no-validate", cwd=tmp_path)
     assert_clean_exit(result, (4,), "disk full or I/O error", str(initialized))
     assert result.err.count("nhictl: error:") == 1
-    after = snapshot(initialized)
+    after = snapshot(inventory_db)
     assert after[:2] == before[:2] and after[3] == before[3]  # bindings, events, findings
-    with sqlite3.connect(initialized) as conn:  # at most the run's opening row, left open
-        unfinished = conn.execute("SELECT count(*) FROM runs WHERE ended_at IS NULL").fetchone()
-    assert after[2] - before[2] == unfinished[0] <= 1
+    # at most the run's opening row, left open
+    unfinished = inventory_db.scalar("SELECT count(*) FROM runs WHERE ended_at IS NULL")
+    assert after[2] - before[2] == unfinished <= 1
     assert cli("inventory", "list").code == 0  # the inventory is intact
 
 
+@pytest.mark.sqlite_only("sizes the limit from the SQLite inventory's files")
 def test_a_full_disk_writing_out_is_exit_4_and_leaves_no_partial_file(
     cli: Cli, initialized: Path, tmp_path: Path
 ) -> None:
@@ -135,12 +141,12 @@ def test_a_60000_character_argument_is_a_clean_error(cli: Cli, initialized: Path
 
 
 def test_a_60000_character_export_id_is_refused(cli: Cli, initialized: Path,
-                                                tmp_path: Path) -> None:
-    before = snapshot(initialized)
+                                                tmp_path: Path, inventory_db: InventoryDb) -> None:
+    before = snapshot(inventory_db)
     result = cli("reconcile", "-s", f"file:{export(tmp_path, [{'id': 'i' * 60_000}])}",
                  "--no-validate")
     assert_clean_exit(result, (3,), 'field "id": longer than 512')
-    assert snapshot(initialized) == before
+    assert snapshot(inventory_db) == before
 
 
 # -- out-of-range numbers --------------------------------------------------------------------
@@ -156,14 +162,14 @@ def test_a_60000_character_export_id_is_refused(cli: Cli, initialized: Path,
     ("sandbox", "slack", "--scenario", "scenario.json", "--port", "-1"),
 ])
 def test_out_of_range_numbers_on_the_command_line_are_usage_errors(
-    cli: Cli, initialized: Path, tmp_path: Path, argv: tuple[str, ...]
+    cli: Cli, initialized: Path, tmp_path: Path, argv: tuple[str, ...], inventory_db: InventoryDb
 ) -> None:
-    before = snapshot(initialized)
+    before = snapshot(inventory_db)
     (tmp_path / "scenario.json").write_text("{}", encoding="utf-8")
     extra = ("-s", f"file:{export(tmp_path)}", "--no-validate") if argv[0] == "reconcile" \
         else ()
     assert_clean_exit(cli(*argv, *extra), (2,))
-    assert snapshot(initialized) == before
+    assert snapshot(inventory_db) == before
 
 
 @pytest.mark.parametrize(("table", "line"), [
@@ -175,20 +181,20 @@ def test_out_of_range_numbers_on_the_command_line_are_usage_errors(
     ("slack", "concurrency = 0"),
 ])
 def test_out_of_range_numbers_in_config_or_policy_are_exit_3_before_writing(
-    cli: Cli, initialized: Path, tmp_path: Path, table: str, line: str
+    cli: Cli, initialized: Path, tmp_path: Path, table: str, line: str, inventory_db: InventoryDb
 ) -> None:
     config = tmp_path / "nhictl.toml"
     config.write_text(f"[{table}]\n{line}\n", encoding="utf-8")
-    before = snapshot(initialized)
+    before = snapshot(inventory_db)
     result = cli("--config", str(config), "reconcile", "-s", f"file:{export(tmp_path)}",
                  "--no-validate", "--fail-on", "high")
     assert_clean_exit(result, (3,), str(config))
-    assert snapshot(initialized) == before
+    assert snapshot(inventory_db) == before
     if table == "policy":
         policy = tmp_path / "policy.toml"
         policy.write_text(f"[policy]\n{line}\n", encoding="utf-8")
         assert_clean_exit(cli("check", "--policy", str(policy)), (3,), "from 0 to 36500")
-        assert snapshot(initialized) == before
+        assert snapshot(inventory_db) == before
 
 
 # -- --out aimed at what nhictl depends on ---------------------------------------------------
@@ -196,12 +202,14 @@ def test_out_of_range_numbers_in_config_or_policy_are_exit_3_before_writing(
 @pytest.mark.parametrize("target", ["{db}", "{db}.key", "{db}-wal", "{db}.lock", "nhictl.toml",
                                     "link-to-db"])
 def test_out_never_overwrites_the_inventory_its_key_or_the_config(
-    cli: Cli, initialized: Path, tmp_path: Path, target: str
+    cli: Cli, initialized: Path, tmp_path: Path, target: str, inventory_db: InventoryDb
 ) -> None:
+    if not inventory_db.is_sqlite and target not in ("{db}.key", "nhictl.toml"):
+        pytest.skip("an SQLite inventory's file: there is none on PostgreSQL")
     assert cli("reconcile", "-s", f"file:{export(tmp_path)}", "--no-validate").code == 0
     (tmp_path / "nhictl.toml").write_text("[slack]\n", encoding="utf-8")
     (tmp_path / "link-to-db").symlink_to(initialized)
-    path = Path(target.format(db=initialized))
+    path = Path(target.format(db=initialized))  # the key sits there on both engines
     if not path.is_absolute():
         path = tmp_path / path
     before = {p: p.read_bytes() for p in initialized.parent.iterdir() if p.is_file()}
@@ -219,18 +227,18 @@ def test_out_never_overwrites_the_inventory_its_key_or_the_config(
 @pytest.mark.parametrize("suppressions", [None, "[[suppress]]\nrule = 'x'\n",
                                           "[[suppressions]]\nrule = 'no_such_rule'\n"])
 def test_fail_on_policy_problems_are_found_before_reconcile_writes(
-    cli: Cli, initialized: Path, tmp_path: Path, suppressions: str | None
+    cli: Cli, initialized: Path, tmp_path: Path, suppressions: str | None, inventory_db: InventoryDb
 ) -> None:
     sup = tmp_path / "suppressions.toml"
     if suppressions is not None:
         sup.write_text(suppressions, encoding="utf-8")
     config = tmp_path / "nhictl.toml"
     config.write_text(f'[policy]\nsuppressions = "{sup.name}"\n', encoding="utf-8")
-    before = snapshot(initialized)
+    before = snapshot(inventory_db)
     result = cli("--config", str(config), "reconcile", "-s", f"file:{export(tmp_path)}",
                  "--no-validate", "--fail-on", "high")
     assert_clean_exit(result, (3,), str(sup.name))
-    assert snapshot(initialized) == before
+    assert snapshot(inventory_db) == before
 
 
 def test_out_never_replaces_a_device_or_named_pipe(cli: Cli, initialized: Path,

@@ -21,6 +21,7 @@ import pytest
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl, write_private
+from tests.engines import InventoryDb
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = "## Using it on your own bindings"
@@ -80,13 +81,14 @@ def test_the_readme_block_is_the_review_cycle() -> None:
 
 
 def test_readme_review_cycle_runs_as_written(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             inventory_db: InventoryDb) -> None:
     monkeypatch.chdir(tmp_path)
     world, tokens = _world(tmp_path)
     commands = readme_commands()
     assert commands and all(c[0] in ("nhictl", "chmod") for c in commands), commands
     with SlackSandbox(world) as slack:
-        env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NHICTL_SLACK_API_URL": slack.url,
+        env = {**inventory_db.env(), "NHICTL_SLACK_API_URL": slack.url,
                "NHICTL_ACTOR": "secops"}
         for argv in commands:
             shown = " ".join(argv)

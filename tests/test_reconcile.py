@@ -25,7 +25,8 @@ from nhictl.sources.export_file import ExportFileSource
 from nhictl.store import repo
 from nhictl.store.engine import Inventory, open_inventory
 from nhictl.store.tables import BINDINGS, EVENTS, RUNS
-from tests.conftest import TokenExport, sample_records, write_export
+from tests.conftest import NewInventoryDb, TokenExport, sample_records, write_export
+from tests.engines import InventoryDb
 
 
 class Clock:
@@ -79,8 +80,8 @@ def recs(n: int) -> list[SourceRecord]:
 
 
 @pytest.fixture
-def inv(tmp_path: Path) -> Iterator[Inventory]:
-    inventory, _ = open_inventory(str(tmp_path / "inv.db"), create=True)
+def inv(inventory_db: InventoryDb) -> Iterator[Inventory]:
+    inventory, _ = open_inventory(inventory_db.url, create=True)
     yield inventory
     inventory.dispose()
 
@@ -114,7 +115,8 @@ def runs(inv: Inventory) -> list[dict[str, Any]]:
         return repo.latest_runs(conn, limit=100)
 
 
-def test_ids_are_stable_and_well_formed(inv: Inventory, clock: Clock, tmp_path: Path) -> None:
+def test_ids_are_stable_and_well_formed(inv: Inventory, clock: Clock,
+                                        new_inventory_db: NewInventoryDb) -> None:
     src = ListSource("export", recs(5))
     run(inv, clock, src)
     ids = set(bindings(inv))
@@ -122,7 +124,7 @@ def test_ids_are_stable_and_well_formed(inv: Inventory, clock: Clock, tmp_path: 
     assert all(re.fullmatch(r"b-[0-9a-f]{10}", i) for i in ids)
     run(inv, clock, src)
     assert set(bindings(inv)) == ids
-    other, _ = open_inventory(str(tmp_path / "other.db"), create=True)
+    other, _ = open_inventory(new_inventory_db("other").url, create=True)
     try:
         run(other, clock, src)
         assert set(bindings(other)) == ids  # derived from (source, id), not from the db
@@ -452,14 +454,16 @@ def test_enterprise_id_from_the_source_before_any_validation(inv: Inventory,
     assert bindings(inv)[bid]["enterprise_id"] == "E1"  # Slack did not say otherwise
 
 
-def test_a_version_1_inventory_is_migrated_and_then_keeps_observations(tmp_path: Path) -> None:
+def test_a_version_1_inventory_is_migrated_and_then_keeps_observations(
+    new_inventory_db: NewInventoryDb,
+) -> None:
     """Schema 2 adds source_observations; an inventory from before gets it from `init`."""
     from sqlalchemy import inspect
 
     from nhictl.errors import SchemaVersionError
     from nhictl.store.tables import META, SOURCE_OBSERVATIONS
 
-    db = str(tmp_path / "v1.db")
+    db = new_inventory_db("v1").url
     inventory, _ = open_inventory(db, create=True)
     with inventory.engine.begin() as conn:
         SOURCE_OBSERVATIONS.drop(conn)

@@ -31,6 +31,7 @@ from nhictl.cli.main import run
 from nhictl.sandbox.dataset import generate
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
+from tests.engines import InventoryDb
 
 WINDOW = 12
 TOKEN_RE = re.compile(rb"xox[a-z.]*-[A-Za-z0-9.-]{8,}")
@@ -159,8 +160,37 @@ def _fill_review(packet: Path, filled: Path, revoke: int) -> int:
     return min(decided, revoke)
 
 
+def use_inventory(inventory_db: InventoryDb, sqlite_file: Path,
+                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """NHICTL_DB: ``sqlite_file`` (in the state dir nhictl makes), or on PostgreSQL the test's
+    database, its key file where the SQLite key would be."""
+    if inventory_db.is_sqlite:
+        monkeypatch.setenv("NHICTL_DB", str(sqlite_file))
+    else:
+        monkeypatch.setenv("NHICTL_DB", inventory_db.url)
+        monkeypatch.setenv("NHICTL_KEY_FILE", str(sqlite_file) + ".key")
+
+
+def inventory_db_rows(inventory_db: InventoryDb, home: Path, table: str) -> list[tuple[Any, ...]]:
+    if inventory_db.is_sqlite:  # the file nhictl made in the state dir
+        where = InventoryDb("sqlite", "", home / "inventory.db", home / "inventory.db.key")
+        return where.rows(f"SELECT * FROM {table}")
+    return inventory_db.rows(f"SELECT * FROM {table}")
+
+
+def stored_rows(inventory_db: InventoryDb, where: Path) -> list[Path]:
+    """On PostgreSQL, every stored row written to a file to scan with the others (the
+    SQLite inventory is a file under the state dir already)."""
+    if inventory_db.is_sqlite:
+        return []
+    dump = where / "inventory-rows.txt"
+    dump.write_text("\n".join(inventory_db.dump()), encoding="utf-8")
+    return [dump]
+
+
 def test_full_pipeline_leaks_no_token(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    inventory_db: InventoryDb,
 ) -> None:
     data = generate(48)
     scenario = data.scenario
@@ -184,7 +214,7 @@ def test_full_pipeline_leaks_no_token(
     monkeypatch.chdir(tmp_path)
     for var in [v for v in os.environ if v.startswith("NHICTL_")]:
         monkeypatch.delenv(var)
-    monkeypatch.setenv("NHICTL_DB", str(db))
+    use_inventory(inventory_db, db, monkeypatch)
     monkeypatch.setenv("NHICTL_CONFIG", str(config))
     monkeypatch.setenv("NO_COLOR", "1")
     t = Transcript()
@@ -257,15 +287,17 @@ def test_full_pipeline_leaks_no_token(
             print(f"\nsecret-leak proof: skipped (not built yet): {', '.join(t.skipped)}")
     created = [home / "nhictl", out]  # the state dir nhictl made (its parents are the user's)
     files = [f for root in created for f in files_under(root)]
-    assert Path(str(db) + "-wal").exists() or Path(str(db)).exists()
-    assert any(f.name == "inventory.db" for f in files)
-    leaks = scan(needles, t, files)
+    if inventory_db.is_sqlite:
+        assert Path(str(db) + "-wal").exists() or Path(str(db)).exists()
+        assert any(f.name == "inventory.db" for f in files)
+    leaks = scan(needles, t, [*files, *stored_rows(inventory_db, tmp_path)])
     assert leaks == [], f"token bytes found in: {leaks}"
     for root in created:
         assert_private(root)
     assert stat.S_IMODE((home / "nhictl").stat().st_mode) == 0o700
     names = {f.name for f in files}
-    assert {"inventory.db", "inventory.db.key", "review.csv", "review.html"} <= names
+    assert {"inventory.db.key", "review.csv", "review.html"} <= names
+    assert inventory_db.is_sqlite == ("inventory.db" in names)
     if has_module("nhictl.exporters.sarif"):  # the formats the SIEM and code scanning read
         assert {"findings.sarif", "findings.ocsf.jsonl"} <= names
         assert json.loads((out / "findings.sarif").read_text())["runs"][0]["results"]
@@ -331,7 +363,8 @@ def test_demo_leaks_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert_private(out_dir)
 
 
-def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       inventory_db: InventoryDb) -> None:
     """Issue 11: Slack endpoints and a broker that redirect (to a recorder), drip and stream
     without end; neither the tokens nor the broker key reach any output or file, and the
     redirect targets never see them."""
@@ -352,7 +385,7 @@ def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)
     for var in [v for v in os.environ if v.startswith("NHICTL_")]:
         monkeypatch.delenv(var)
-    monkeypatch.setenv("NHICTL_DB", str(home / "inventory.db"))
+    use_inventory(inventory_db, home / "inventory.db", monkeypatch)
     monkeypatch.setenv("WORKOS_API_KEY", key)
     monkeypatch.setenv("NO_COLOR", "1")
     t = Transcript()
@@ -377,7 +410,8 @@ def test_hostile_servers_leak_no_token(tmp_path: Path, monkeypatch: pytest.Monke
             t.run("inventory", "list", "-o", fmt)
             t.run("events", "-o", fmt)
     assert recorder.requests == []
-    leaks = scan(Needles([*tokens, key]), t, files_under(home))
+    leaks = scan(Needles([*tokens, key]), t,
+                 [*files_under(home), *stored_rows(inventory_db, tmp_path)])
     assert leaks == [], f"token bytes found in: {leaks}"
 
 
@@ -480,7 +514,7 @@ def _hostile_world() -> tuple[dict[str, Any], list[str], str]:
 
 
 def test_hostile_servers_leak_no_token_or_key(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inventory_db: InventoryDb
 ) -> None:
     """Slack echoes the Authorization header (in ``error``, then in every identity field);
     WorkOS answers ``{"active": false, "error": <its API key>}`` and ``<a token>``: zero
@@ -498,7 +532,7 @@ def test_hostile_servers_leak_no_token_or_key(
     monkeypatch.chdir(tmp_path)
     for var in [v for v in os.environ if v.startswith("NHICTL_")]:
         monkeypatch.delenv(var)
-    monkeypatch.setenv("NHICTL_DB", str(home / "inventory.db"))
+    use_inventory(inventory_db, home / "inventory.db", monkeypatch)
     monkeypatch.setenv("PIPES_KEY", api_key)
     nango_key = secrets.token_hex(4) + "-" + secrets.token_hex(2) + "-4" + secrets.token_hex(6)
     monkeypatch.setenv("NANGO_KEY", nango_key)  # Nango secret keys are UUIDs: not token-shaped
@@ -541,13 +575,9 @@ def test_hostile_servers_leak_no_token_or_key(
             t.run("report", "access-review", "-o", fmt)
         t.run("report", "evidence", "-o", "json")
         t.run("sources", "list", "-o", "json")
-    db = sqlite3.connect(home / "inventory.db")
-    try:
-        stored = [str(v) for table in ("bindings", "events", "runs", "findings")
-                  for row in db.execute(f"SELECT * FROM {table}") for v in row]
-    finally:
-        db.close()
-    files = list(files_under(home))
+    stored = [str(v) for table in ("bindings", "events", "runs", "findings")
+              for row in inventory_db_rows(inventory_db, home, table) for v in row]
+    files = [*files_under(home), *stored_rows(inventory_db, tmp_path)]
     leaks = scan(needles, t, files)
     assert leaks == [], f"token or key bytes found in: {leaks}"
     assert any("xox…" in v or "***" in v for v in stored)  # the echoes were there, masked

@@ -22,6 +22,7 @@ from nhictl.checks.model import BindingView, LedgerEntryView, ObservationView, S
 from nhictl.ledgers.store import iter_entries
 from nhictl.models import EventType, TokenKind
 from nhictl.store import repo
+from nhictl.store.ordering import sorted_like_sqlite
 from nhictl.store.tables import BINDINGS, EVENTS, SOURCE_OBSERVATIONS, USAGE
 
 
@@ -110,8 +111,8 @@ def _iter_views(
     object per distinct value keeps the snapshot small and quick to build.
     """
     columns = [BINDINGS.c[name] for name in _VIEW_FIELDS]
-    query = select(*columns).order_by(BINDINGS.c.tenant, BINDINGS.c.owner_email,
-                                      BINDINGS.c.id)
+    query = select(*columns).order_by(*sorted_like_sqlite(
+        BINDINGS.c.tenant, BINDINGS.c.owner_email, BINDINGS.c.id))
     shared: dict[str, str] = {}
     lists: dict[str, tuple[str, ...] | None] = {}
     lists_at = [i for i, name in enumerate(_VIEW_FIELDS) if name in _LIST_FIELDS]
@@ -121,7 +122,9 @@ def _iter_views(
     at = {name: _VIEW_FIELDS.index(name) for name in ("id", "status", "source",
                                                       "connection_id")}
     no_additions: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+    # Per statement: Connection.execution_options would make every later statement on this
+    # connection stream too (on PostgreSQL a server-side cursor, which an INSERT cannot be).
+    result = conn.execute(query, execution_options={"stream_results": True, "yield_per": 5000})
     for row in result:
         values = list(row)
         for i in lists_at:

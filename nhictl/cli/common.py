@@ -72,10 +72,38 @@ class AppState:
         return HttpPolicy(allow_insecure_http=self.allow_insecure_http, deadline=deadline)
 
     def open(self, create: bool = False) -> Inventory:
+        inv, _ = self.open_inventory(create=create)
+        return inv
+
+    def open_inventory(self, create: bool = False,
+                       new_key: bool = False) -> tuple[Inventory, str]:
+        """Open the inventory (see :func:`nhictl.store.engine.open_inventory`), with the
+        password the config's ``[inventory] password_env`` names for a PostgreSQL URL."""
         from nhictl.store.engine import open_inventory
 
-        inv, _ = open_inventory(self.db, create=create)
-        return inv
+        return open_inventory(self.db, create=create, new_key=new_key,
+                              password=self.inventory_password())
+
+    def inventory_password(self) -> str | None:
+        """The PostgreSQL password from ``[inventory] password_env`` (None: libpq's own
+        sources, PGPASSWORD, ~/.pgpass, PGSERVICE; or a SQLite inventory)."""
+        from nhictl.store.engine import is_postgresql
+
+        if not is_postgresql(self.db):
+            return None  # a broken config does not stop a SQLite user's commands here
+        var = self.config.inventory_password_env
+        if not var:
+            return None
+        from nhictl.config import secret_from_env
+        from nhictl.errors import ConfigError
+
+        value = secret_from_env(var)
+        if value is None:
+            raise ConfigError(f"{self.config.path}: inventory.password_env: the variable "
+                              f"{var} is not set (or empty)",
+                              hint=f"export {var}, or remove password_env to use libpq's "
+                              "PGPASSWORD/~/.pgpass")
+        return value
 
     @contextlib.contextmanager
     def open_for_write(self, command: str, create: bool = False) -> Iterator[Inventory]:
@@ -84,12 +112,10 @@ class AppState:
         Every state-changing command uses this; readers use :meth:`open` (WAL lets them
         read while a writer works).
         """
-        from nhictl.store.engine import open_inventory
-
         if not create:
             self.open().dispose()  # a clear "not initialised" before creating a lock file
         with self.write_lock(command, create=create):
-            inv, _ = open_inventory(self.db, create=create)
+            inv, _ = self.open_inventory(create=create)
             try:
                 yield inv
             finally:

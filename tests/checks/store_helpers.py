@@ -11,10 +11,13 @@ from sqlalchemy import select
 from nhictl.store import open_inventory
 from nhictl.store.engine import Inventory
 from nhictl.store.tables import BINDINGS
+from tests.engines import InventoryDb
 
 
-def make_inventory(tmp_path: Path) -> Inventory:
-    inv, _ = open_inventory(str(tmp_path / "inv.db"), create=True)
+def make_inventory(where: InventoryDb | Path) -> Inventory:
+    """The test's inventory (either engine), or for a directory ``<dir>/inv.db`` (SQLite)."""
+    location = str(where / "inv.db") if isinstance(where, Path) else where.url
+    inv, _ = open_inventory(location, create=True)
     return inv
 
 

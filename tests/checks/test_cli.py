@@ -9,6 +9,7 @@ import pytest
 
 from nhictl.cli.main import run
 from tests.checks.store_helpers import add_binding, make_inventory
+from tests.engines import InventoryDb
 
 
 def nhictl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -19,12 +20,12 @@ def nhictl(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, st
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("NHICTL_DB", str(tmp_path / "inv.db"))
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inventory_db: InventoryDb) -> Path:
+    monkeypatch.setenv("NHICTL_DB", inventory_db.url)
     monkeypatch.setenv("NHICTL_NOW", "2026-06-01T12:00:00Z")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NHICTL_CONFIG", raising=False)
-    inv = make_inventory(tmp_path)
+    inv = make_inventory(inventory_db)
     add_binding(inv, "b-00000000a1", owner_status="deactivated", owner_email="leaver@example.com")
     add_binding(inv, "b-00000000a2", connection_id="c-a2", owner_id="u2",
                 owner_email="bob@example.com", slack_user_id="U2", source_slack_user_id="U2",

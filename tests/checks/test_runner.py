@@ -10,10 +10,12 @@ from nhictl.policy import Policy, build_policy
 from nhictl.store import findings_repo, repo
 from tests.checks.helpers import NOW
 from tests.checks.store_helpers import add_binding, make_inventory, update_binding
+from tests.engines import InventoryDb
 
 
-def test_check_runs_track_new_resolved_and_first_seen(tmp_path: Path) -> None:
-    inv = make_inventory(tmp_path)
+def test_check_runs_track_new_resolved_and_first_seen(tmp_path: Path,
+                                                      inventory_db: InventoryDb) -> None:
+    inv = make_inventory(inventory_db)
     add_binding(inv, "b-00000000a1", granted_scopes=["chat:write", "files:read"])
     add_binding(inv, "b-00000000a2", owner_status="deactivated", token_fingerprint="fp2")
     try:
@@ -48,8 +50,8 @@ def test_check_runs_track_new_resolved_and_first_seen(tmp_path: Path) -> None:
         inv.dispose()
 
 
-def test_scope_expanded_from_validation_events(tmp_path: Path) -> None:
-    inv = make_inventory(tmp_path)
+def test_scope_expanded_from_validation_events(tmp_path: Path, inventory_db: InventoryDb) -> None:
+    inv = make_inventory(inventory_db)
     add_binding(inv, "b-00000000b1", granted_scopes=["chat:write", "incoming-webhook"])
     add_binding(inv, "b-00000000b2", granted_scopes=["chat:write"])
     events = [
@@ -75,13 +77,13 @@ def test_scope_expanded_from_validation_events(tmp_path: Path) -> None:
         inv.dispose()
 
 
-def test_policy_suppressions_file_applies(tmp_path: Path) -> None:
+def test_policy_suppressions_file_applies(tmp_path: Path, inventory_db: InventoryDb) -> None:
     (tmp_path / "sup.toml").write_text(
         '[[suppressions]]\nrule = "owner_offboarded"\nowner = "grace@example.com"\n'
         'reason = "leaver handover"\nticket = "SEC-9"\napprover = "ciso"\n'
         'expires = 2026-07-01\n', encoding="utf-8")
     policy, _ = build_policy({"suppressions": "sup.toml"}, None, path=tmp_path / "nhictl.toml")
-    inv = make_inventory(tmp_path)
+    inv = make_inventory(inventory_db)
     add_binding(inv, "b-00000000c1", owner_status="deactivated")
     try:
         report = run_checks(inv, policy, load_catalog(), now=NOW, actor="t")

@@ -11,6 +11,7 @@ from nhictl.sandbox.brokers import NangoSandbox, WorkOSSandbox
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl
+from tests.engines import InventoryDb
 
 
 def _token(kind: str) -> str:
@@ -49,9 +50,9 @@ def _world() -> World:
     })
 
 
-def test_reconcile_brokers_as_they_really_answer(tmp_path: Path) -> None:
+def test_reconcile_brokers_as_they_really_answer(tmp_path: Path, inventory_db: InventoryDb) -> None:
     world = _world()
-    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"],
+    env = {**inventory_db.env(), "NANGO_KEY": world.nango["secret_key"],
            "PIPES_KEY": world.workos["api_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango, \
             WorkOSSandbox(world) as workos:

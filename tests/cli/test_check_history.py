@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from tests.cli.e2e import nhictl, write_private
+from tests.engines import InventoryDb
 
 
-def _setup(tmp_path: Path) -> dict[str, str]:
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+def _setup(tmp_path: Path, inventory_db: InventoryDb) -> dict[str, str]:
+    env = {**inventory_db.env()}
     export = write_private(tmp_path / "e.json", [
         {"id": "c1", "owner_email": "a@x.example", "purpose": "notifications",
          "scopes": "chat:write channels:history"}])
@@ -24,8 +25,8 @@ def _exceeds(env: dict[str, str], *extra: str) -> list[dict[str, Any]]:
     return list(result.json()["findings"])
 
 
-def test_trial_policy_run_is_not_history(tmp_path: Path) -> None:
-    env = _setup(tmp_path)
+def test_trial_policy_run_is_not_history(tmp_path: Path, inventory_db: InventoryDb) -> None:
+    env = _setup(tmp_path, inventory_db)
     (first,) = _exceeds(env)
     policy = tmp_path / "policy.toml"
     policy.write_text('[purposes.notifications]\nscopes = ["chat:write", "channels:history"]\n')
@@ -38,15 +39,16 @@ def test_trial_policy_run_is_not_history(tmp_path: Path) -> None:
     assert again["new"] is False
 
 
-def test_fail_on_names_the_findings_even_quiet(tmp_path: Path) -> None:
-    env = _setup(tmp_path)
+def test_fail_on_names_the_findings_even_quiet(tmp_path: Path, inventory_db: InventoryDb) -> None:
+    env = _setup(tmp_path, inventory_db)
     result = nhictl("-q", "check", "--fail-on", "medium", env=env)
     assert result.code == 1
     assert "scope_exceeds_purpose" in result.err and "--fail-on medium" in result.err
 
 
-def test_a_suppression_that_hides_nothing_is_reported(tmp_path: Path) -> None:
-    env = _setup(tmp_path)
+def test_a_suppression_that_hides_nothing_is_reported(tmp_path: Path,
+                                                      inventory_db: InventoryDb) -> None:
+    env = _setup(tmp_path, inventory_db)
     (finding,) = _exceeds(env)
     (tmp_path / "sup.toml").write_text(
         f'[[suppressions]]\nrule = "scope_exceeds_purpose"\nbinding = "{finding["binding_id"]}"\n'

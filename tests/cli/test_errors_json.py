@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.cli.e2e import nhictl
+from tests.engines import InventoryDb
 
 
 def test_user_error_is_one_json_line(tmp_path: Path) -> None:
@@ -44,17 +45,15 @@ def test_usage_errors_are_json_lines_too() -> None:
     assert plain.code == 2 and "Usage:" in plain.err
 
 
-def test_run_records_the_real_command_line_with_tokens_masked(tmp_path: Path) -> None:
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+def test_run_records_the_real_command_line_with_tokens_masked(tmp_path: Path,
+                                                              inventory_db: InventoryDb) -> None:
+    env = {**inventory_db.env()}
     assert nhictl("init", env=env).code == 0
     odd = tmp_path / "xoxp-FAKE-0123456789abcdef.json"
     odd.write_text('[{"id": "c1"}]')
     result = nhictl("-q", "reconcile", "-s", f"file:{odd}", "--no-validate", env=env)
     assert result.code == 0, result.err
-    import sqlite3
-
-    with sqlite3.connect(tmp_path / "inv.db") as db:
-        (command,) = db.execute("SELECT command FROM runs WHERE kind='reconcile'").fetchone()
+    command = inventory_db.scalar("SELECT command FROM runs WHERE kind='reconcile'")
     assert command.startswith("nhictl -q reconcile -s ")
     assert "0123456789abcdef" not in command
 

@@ -11,13 +11,14 @@ import pytest
 from nhictl.sandbox.brokers import WorkOSSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import Result, nhictl, write_private
+from tests.engines import InventoryDb
 
 GOOD_KEY = "sk_test_FAKE" + secrets.token_hex(8)
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+def env(tmp_path: Path, inventory_db: InventoryDb) -> dict[str, str]:
+    env = {**inventory_db.env()}
     assert nhictl("init", env=env).code == 0
     # One binding whose owner the app directory says left: owner_offboarded (critical).
     write_private(tmp_path / "export.json", [

@@ -25,14 +25,14 @@ from tests.conftest import (
     SAMPLE_JSON,
     Cli,
     CliResult,
+    NewInventoryDb,
     TokenExport,
-    db_dump,
-    db_files,
-    db_rows,
     find_secrets,
     sample_records,
+    stored_bytes,
     write_export,
 )
+from tests.engines import InventoryDb
 from tests.sources.test_export_file import BROKEN_CASES
 
 DESIGN_BINDING_FIELDS = {
@@ -235,13 +235,14 @@ def test_events_filters_and_formats(cli: Cli, sample: Path, monkeypatch: pytest.
 
 
 def test_unchanged_rerun_adds_no_events_and_one_run(cli: Cli, sample: Path,
-                                                    initialized: Path) -> None:
+                                                    inventory_db: InventoryDb) -> None:
     before = cli("events", "-o", "json").json()["events"]
     assert reconcile(cli, "sample.json").code == 0
     assert cli("events", "-o", "json").json()["events"] == before
-    runs = db_rows(initialized, "select outcome, counts from runs order by started_at")
+    runs = inventory_db.rows("select outcome, counts from runs")  # same clock: no order
     assert [r[0] for r in runs] == ["ok", "ok"]
-    assert json.loads(runs[1][1])["unchanged"] == len(sample_records())
+    unchanged = sorted(json.loads(r[1]).get("unchanged", 0) for r in runs)
+    assert unchanged[-1] == len(sample_records())
 
 
 def test_csv_twin_reconciles_to_the_same_bindings(cli: Cli, initialized: Path,
@@ -265,24 +266,28 @@ def test_csv_twin_reconciles_to_the_same_bindings(cli: Cli, initialized: Path,
 # -- hash and secrets ---------------------------------------------------------------------------
 
 
-def test_hash_is_a_stable_fingerprint_per_inventory(cli: Cli, initialized: Path,
-                                                    tmp_path: Path) -> None:
+def test_hash_is_a_stable_fingerprint_per_inventory(
+    cli: Cli, initialized: Path, tmp_path: Path, new_inventory_db: NewInventoryDb,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     token = "xoxp-fake-0123456789abcdef"
     first = cli("hash", stdin=token + "\n")
     assert first.code == 0, first
     assert FP.fullmatch(first.out.strip())
     assert cli("hash", stdin=token).out == first.out
     assert cli("hash", stdin="xoxp-fake-other").out != first.out
-    other = tmp_path / "other.db"
-    assert cli("--db", str(other), "init").code == 0
-    assert cli("--db", str(other), "hash", stdin=token).out != first.out
+    other = new_inventory_db("other")
+    if not other.is_sqlite:  # another inventory, another key file
+        monkeypatch.setenv("NHICTL_KEY_FILE", str(tmp_path / "other.key"))
+    assert cli("--db", other.url, "init").code == 0
+    assert cli("--db", other.url, "hash", stdin=token).out != first.out
     assert token not in first.output
     assert cli("hash", stdin="  \n").code == 3
     assert cli("hash", stdin="a\nb\n").code == 3
 
 
 def test_no_token_byte_reaches_the_database_or_any_output(
-    cli: Cli, initialized: Path, token_export: TokenExport
+    cli: Cli, initialized: Path, token_export: TokenExport, inventory_db: InventoryDb
 ) -> None:
     tokens = token_export.tokens
     assert find_secrets(token_export.path.read_bytes(), tokens)  # the scanner does find them
@@ -300,7 +305,7 @@ def test_no_token_byte_reaches_the_database_or_any_output(
         assert result.code == 0, (argv, result)
         outputs.append(result.output)
         # the database (and its -wal) while the command's connections may still be open
-        for name, data in db_files(initialized).items():
+        for name, data in stored_bytes(inventory_db).items():
             assert find_secrets(data, tokens) == [], (argv, name)
     rows = cli("inventory", "list", "-o", "json").json()["bindings"]
     for row in rows[:10]:
@@ -310,7 +315,7 @@ def test_no_token_byte_reaches_the_database_or_any_output(
         outputs.append(cli("hash", stdin=c["access_token"]).output)
     joined = "\n".join(outputs)
     assert find_secrets(joined, tokens) == []
-    for name, data in db_files(initialized).items():
+    for name, data in stored_bytes(inventory_db).items():
         assert find_secrets(data, tokens) == [], name
     # fingerprints are stored instead, and `hash` reproduces them
     by_conn = {r["connection_id"]: r for r in rows}
@@ -321,8 +326,9 @@ def test_no_token_byte_reaches_the_database_or_any_output(
 
 
 def test_token_file_readable_by_others_is_refused(cli: Cli, initialized: Path,
-                                                  token_export: TokenExport) -> None:
-    before = db_dump(initialized)
+                                                  token_export: TokenExport,
+                                                  inventory_db: InventoryDb) -> None:
+    before = inventory_db.dump()
     token_export.path.chmod(0o644)
     result = reconcile(cli, token_export.path)
     assert result.code == 3, result
@@ -330,7 +336,7 @@ def test_token_file_readable_by_others_is_refused(cli: Cli, initialized: Path,
     assert str(token_export.path) in line and "readable by group or others" in line
     assert f"hint: chmod 600 {token_export.path}" in result.err
     assert find_secrets(result.output, token_export.tokens) == []
-    assert db_dump(initialized) == before
+    assert inventory_db.dump() == before
 
 
 # -- bad input ----------------------------------------------------------------------------------
@@ -338,21 +344,21 @@ def test_token_file_readable_by_others_is_refused(cli: Cli, initialized: Path,
 
 @pytest.mark.parametrize("name", sorted(BROKEN_CASES))
 def test_broken_exports_exit_3_and_write_nothing(cli: Cli, initialized: Path, tmp_path: Path,
-                                                 name: str) -> None:
+                                                 name: str, inventory_db: InventoryDb) -> None:
     suffix = Path(name).suffix
     export = tmp_path / f"export{suffix}"
     write_export(export, sample_records()[:10], fmt=suffix.lstrip("."))
     assert reconcile(cli, export.name).code == 0
     export.write_bytes((BROKEN / name).read_bytes())  # same source: a write would sweep
-    before = db_dump(initialized)
+    before = inventory_db.dump()
     result = reconcile(cli, export.name)
     assert result.code == 3, result
     line = one_line_error(result)
     where, what = BROKEN_CASES[name]
     assert line.startswith(f"nhictl: error: {export.name}{':' + where if where else ''}"), line
     assert what in line
-    assert db_dump(initialized) == before
-    assert len(db_rows(initialized, "select * from runs")) == 1
+    assert inventory_db.dump() == before
+    assert len(inventory_db.rows("select * from runs")) == 1
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in BROKEN.glob("accept-*")))
@@ -408,9 +414,10 @@ def test_internal_errors_exit_70_with_one_line(cli: Cli, sample: Path,
 
 
 def test_end_to_end_in_a_child_process(cli_subprocess: Cli, nhictl_env: Path,
-                                       tmp_path: Path) -> None:
+                                       tmp_path: Path, inventory_db: InventoryDb) -> None:
     assert cli_subprocess("init").code == 0
-    assert (nhictl_env.stat().st_mode & 0o777) == 0o600
+    if inventory_db.path is not None:
+        assert (inventory_db.path.stat().st_mode & 0o777) == 0o600
     export = tmp_path / "s.json"
     export.write_bytes(SAMPLE_JSON.read_bytes())
     ok = cli_subprocess("reconcile", "--no-validate", "--source", "file:s.json")
@@ -424,14 +431,18 @@ def test_end_to_end_in_a_child_process(cli_subprocess: Cli, nhictl_env: Path,
     events = cli_subprocess("events")
     assert events.code == 0 and max(len(ln) for ln in events.out.splitlines()) <= 100
 
-    # a broken export leaves every byte of the inventory as it was
-    before = db_files(nhictl_env)
-    mtime = nhictl_env.stat().st_mtime_ns
+    # a broken export leaves every byte (on PostgreSQL every row) of the inventory as it was
+    def state() -> object:
+        if inventory_db.path is None:
+            return inventory_db.dump()
+        return stored_bytes(inventory_db), inventory_db.path.stat().st_mtime_ns
+
+    before = state()
     export.write_bytes((BROKEN / "duplicate-ids.json").read_bytes())
     bad = cli_subprocess("reconcile", "--no-validate", "--source", "file:s.json")
     assert bad.code == 3, bad
     assert "Traceback" not in bad.err
-    assert db_files(nhictl_env) == before and nhictl_env.stat().st_mtime_ns == mtime
+    assert state() == before
 
     before_init = cli_subprocess("--db", str(tmp_path / "none.db"), "events")
     assert before_init.code == 3 and "nhictl init" in before_init.err

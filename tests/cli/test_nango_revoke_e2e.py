@@ -9,6 +9,7 @@ from nhictl.sandbox.brokers import NangoSandbox
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl
+from tests.engines import InventoryDb
 
 
 def nango_cli(tmp_path: Path, slack_url: str, nango_url: str) -> list[str]:
@@ -20,7 +21,7 @@ def nango_cli(tmp_path: Path, slack_url: str, nango_url: str) -> list[str]:
     return ["--config", str(config), "--slack-api-url", slack_url]
 
 
-def test_revoke_one_nango_connection(tmp_path: Path) -> None:
+def test_revoke_one_nango_connection(tmp_path: Path, inventory_db: InventoryDb) -> None:
     tokens = ["xoxp-FAKE-" + secrets.token_hex(8) for _ in range(3)]
     world = World.from_dict({
         "teams": [{"id": "T1", "name": "Acme"}],
@@ -32,7 +33,7 @@ def test_revoke_one_nango_connection(tmp_path: Path) -> None:
              "provider_config_key": "slack", "tags": {"end_user_id": f"app-user-{i}"},
              "token": t, "state": "ok"} for i, t in enumerate(tokens)]},
     })
-    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
+    env = {**inventory_db.env(), "NANGO_KEY": world.nango["secret_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
         base = nango_cli(tmp_path, slack.url, nango.url)
         assert nhictl("init", env=env).code == 0
@@ -73,12 +74,14 @@ def _bot_and_user_world() -> tuple[World, dict[str, str]]:
     return world, t
 
 
-def test_refresh_failure_is_one_connection_and_bot_plus_user_revoke(tmp_path: Path) -> None:
+def test_refresh_failure_is_one_connection_and_bot_plus_user_revoke(
+    tmp_path: Path, inventory_db: InventoryDb
+) -> None:
     """A refresh failing at Nango makes that connection inconclusive (400, then 424 backoff)
     or dead (424 exhausted), never the source; a bot+user connection is two bindings, and
     revoking either revokes both tokens at Slack before the connection is deleted."""
     world, t = _bot_and_user_world()
-    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
+    env = {**inventory_db.env(), "NANGO_KEY": world.nango["secret_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
         base = nango_cli(tmp_path, slack.url, nango.url)
 
@@ -139,11 +142,13 @@ def test_refresh_failure_is_one_connection_and_bot_plus_user_revoke(tmp_path: Pa
         assert bindings()["c-fail"]["status"] == "needs_reconnect"
 
 
-def test_connection_stays_at_nango_until_its_other_token_is_revoked(tmp_path: Path) -> None:
+def test_connection_stays_at_nango_until_its_other_token_is_revoked(
+    tmp_path: Path, inventory_db: InventoryDb
+) -> None:
     world, t = _bot_and_user_world()
     world.faults.append({"method": "auth.revoke", "token": t["bot"], "kind": "error",
                          "error": "not_allowed_token_type", "times": 1})
-    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
+    env = {**inventory_db.env(), "NANGO_KEY": world.nango["secret_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
         base = nango_cli(tmp_path, slack.url, nango.url)
         assert nhictl("init", env=env).code == 0

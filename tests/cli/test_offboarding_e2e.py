@@ -18,6 +18,7 @@ import pytest
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import Result, nhictl, write_private
+from tests.engines import InventoryDb
 
 
 def _token(kind: str) -> str:
@@ -75,8 +76,8 @@ def _export(tmp_path: Path, **owner_status: str) -> Path:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+def env(tmp_path: Path, inventory_db: InventoryDb) -> dict[str, str]:
+    env = {**inventory_db.env()}
     assert nhictl("init", env=env).code == 0
     return env
 

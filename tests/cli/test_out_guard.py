@@ -7,10 +7,11 @@ import io
 from pathlib import Path
 
 from tests.cli.e2e import nhictl, write_private
+from tests.engines import InventoryDb
 
 
-def test_filled_packet_is_not_overwritten(tmp_path: Path) -> None:
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+def test_filled_packet_is_not_overwritten(tmp_path: Path, inventory_db: InventoryDb) -> None:
+    env = {**inventory_db.env()}
     export = write_private(tmp_path / "e.json", [{"id": "c1", "tenant": "acme"}])
     assert nhictl("init", env=env).code == 0
     assert nhictl("reconcile", "-s", f"file:{export}", "--no-validate", env=env).code == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli, write_export
+from tests.engines import InventoryDb
 
 
 def _token() -> str:
@@ -73,6 +74,7 @@ def test_unknown_source_without_config_reads_as_a_sentence(cli: Cli, initialized
 
 def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch(
     tmp_path: Path,
+    inventory_db: InventoryDb,
 ) -> None:
     # Slack's oauth.v2.access (as Nango keeps it in credentials.raw): the bot token acts as
     # bot_user_id, authed_user.id is the installer. Recording the installer as the bot's
@@ -84,7 +86,7 @@ def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch
     from tests.cli.test_nango_revoke_e2e import nango_cli
 
     world = _world()
-    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"]}
+    env = {**inventory_db.env(), "NANGO_KEY": world.nango["secret_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango:
         base = nango_cli(tmp_path, slack.url, nango.url)
         assert nhictl("init", env=env).code == 0
@@ -165,7 +167,7 @@ def test_hash_refuses_non_utf8_stdin_cleanly(initialized: Path) -> None:
     import sys
 
     repo = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "NHICTL_DB": str(initialized),
+    env = {**os.environ,  # NHICTL_DB (and a key file) set by the fixture
            "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     for locale in ("C.UTF-8", "C"):
         done = subprocess.run([sys.executable, "-m", "nhictl", "hash"], input=b"\xff\xfe\n",
@@ -178,7 +180,8 @@ def test_hash_refuses_non_utf8_stdin_cleanly(initialized: Path) -> None:
 
 
 def test_out_never_replaces_the_inventory_its_key_or_the_config(
-    cli: Cli, initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    inventory_db: InventoryDb,
 ) -> None:
     write_export(tmp_path / "x.json", [{"id": "c1", "owner_email": "a@acme.example",
                                          "access_token": _token()}])
@@ -186,12 +189,15 @@ def test_out_never_replaces_the_inventory_its_key_or_the_config(
     monkeypatch.chdir(tmp_path)
     assert cli("reconcile", "--no-validate", "--source", "file:x.json").code == 0
     db = Path(initialized)
-    os.symlink(db, tmp_path / "alias.db")
-    protected = {p: p.read_bytes() for p in (db, Path(str(db) + ".key"),
-                                               tmp_path / "nhictl.toml")}
+    files = [Path(str(db) + ".key"), tmp_path / "nhictl.toml"]  # the key: on both engines
+    targets = [str(db) + ".key", "nhictl.toml", "./nhictl.toml"]
+    if inventory_db.is_sqlite:  # the inventory's own file
+        os.symlink(db, tmp_path / "alias.db")
+        files.append(db)
+        targets += [str(db), str(tmp_path / "alias.db")]
+    protected = {p: p.read_bytes() for p in files}
     before = cli("events", "-o", "json").out
-    for target in (str(db), str(db) + ".key", "nhictl.toml", "./nhictl.toml",
-                   str(tmp_path / "alias.db")):
+    for target in targets:
         for argv in (("report", "access-review", "-o", "csv"), ("report", "evidence"),
                      ("check", "-o", "json")):
             result = cli(*argv, "--out", target)

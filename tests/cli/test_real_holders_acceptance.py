@@ -28,6 +28,7 @@ from tests.cli.test_brokers_truth_e2e import _world as broker_world
 from tests.cli.test_stores_e2e import _config as stores_config
 from tests.cli.test_stores_e2e import _stores as slack_sdk_stores
 from tests.conftest import write_export
+from tests.engines import InventoryDb
 
 
 def _union(stores: World, brokers: World) -> World:
@@ -39,10 +40,11 @@ def _union(stores: World, brokers: World) -> World:
     return stores
 
 
-def test_one_reconcile_over_every_real_holder(open_dir: Path, tmp_path: Path) -> None:
+def test_one_reconcile_over_every_real_holder(open_dir: Path, tmp_path: Path,
+                                              inventory_db: InventoryDb) -> None:
     world, paths = slack_sdk_stores(open_dir, tmp_path)
     world = _union(world, broker_world())
-    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NANGO_KEY": world.nango["secret_key"],
+    env = {**inventory_db.env(), "NANGO_KEY": world.nango["secret_key"],
            "PIPES_KEY": world.workos["api_key"]}
     with SlackSandbox(world) as slack, NangoSandbox(world) as nango, \
             WorkOSSandbox(world) as workos:
@@ -107,11 +109,11 @@ def _export_world(tmp: Path, n: int = 3) -> tuple[World, list[dict[str, Any]]]:
 
 
 def test_three_spellings_of_one_export_are_one_source(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inventory_db: InventoryDb
 ) -> None:
     world, _ = _export_world(tmp_path)
     monkeypatch.chdir(tmp_path)
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+    env = {**inventory_db.env()}
     assert nhictl("init", env=env).code == 0
     with SlackSandbox(world) as slack:
         for spelling in ("x.json", "./x.json", str(tmp_path / "x.json")):
@@ -128,11 +130,11 @@ def test_three_spellings_of_one_export_are_one_source(
 
 
 def test_revoke_without_the_token_fails_and_records_no_revoked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, inventory_db: InventoryDb
 ) -> None:
     world, records = _export_world(tmp_path)
     monkeypatch.chdir(tmp_path)
-    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NHICTL_ACTOR": "auditor"}
+    env = {**inventory_db.env(), "NHICTL_ACTOR": "auditor"}
     assert nhictl("init", env=env).code == 0
     with SlackSandbox(world) as slack:
         cli = ("--slack-api-url", slack.url)

@@ -16,6 +16,7 @@ from typing import Any
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl, write_private
+from tests.engines import InventoryDb
 
 # connection id -> (tenant, scopes); "shared-*" hold one token between two tenants.
 CONNECTIONS = {
@@ -66,9 +67,9 @@ def _fill(packet: Path, out: Path, decisions: dict[str, str]) -> Path:
     return out
 
 
-def test_a_quarterly_review_cycle(tmp_path: Path) -> None:
+def test_a_quarterly_review_cycle(tmp_path: Path, inventory_db: InventoryDb) -> None:
     world, tokens = _world(tmp_path)
-    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NHICTL_ACTOR": "secops"}
+    env = {**inventory_db.env(), "NHICTL_ACTOR": "secops"}
     with SlackSandbox(world) as slack:
         base = ("--slack-api-url", slack.url)
         assert nhictl("init", env=env).code == 0

@@ -14,6 +14,7 @@ from nhictl.sandbox.brokers import BrokerSandbox, WorkOSSandbox
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl, write_private
+from tests.engines import InventoryDb
 
 
 def _tok(prefix: str = "xoxp-") -> str:
@@ -21,7 +22,7 @@ def _tok(prefix: str = "xoxp-") -> str:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> dict[str, Any]:
+def setup(tmp_path: Path, inventory_db: InventoryDb) -> dict[str, Any]:
     t = {"grace": _tok(), "alan": _tok(), "bot": _tok("xoxb-"), "ada": _tok(), "lin": _tok(),
          "ken": _tok()}
     users: list[dict[str, Any]] = [{"id": f"U{i}", "team_id": "T1", "name": n}
@@ -48,7 +49,7 @@ def setup(tmp_path: Path) -> dict[str, Any]:
                    "purpose": "notifications"})  # the app exported no token for it
     write_private(tmp_path / "export.json", export)
     return {"world": world, "tokens": t, "tmp": tmp_path,
-            "env": {"NHICTL_DB": str(tmp_path / "inv.db"), "PIPES_KEY": world.workos["api_key"],
+            "env": {**inventory_db.env(), "PIPES_KEY": world.workos["api_key"],
                     "NHICTL_ACTOR": "auditor"}}
 
 

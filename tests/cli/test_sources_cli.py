@@ -8,6 +8,7 @@ from pathlib import Path
 from nhictl.sandbox.brokers import WorkOSSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl
+from tests.engines import InventoryDb
 
 
 def _config(tmp: Path, body: str) -> Path:
@@ -85,16 +86,18 @@ base_url = "{workos.url}"
     assert unset.code == 3 and "TEST_PIPES_KEY is not set" in unset.err
 
 
-def test_reconcile_without_sources_is_a_usage_error(tmp_path: Path) -> None:
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+def test_reconcile_without_sources_is_a_usage_error(tmp_path: Path,
+                                                    inventory_db: InventoryDb) -> None:
+    env = {**inventory_db.env()}
     assert nhictl("init", env=env).code == 0
     result = nhictl("--config", str(_config(tmp_path, "")), "reconcile", env=env)
     assert result.code == 2
     assert "no sources" in result.err
 
 
-def test_reconcile_refuses_bad_policy_before_writing(tmp_path: Path) -> None:
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+def test_reconcile_refuses_bad_policy_before_writing(tmp_path: Path,
+                                                     inventory_db: InventoryDb) -> None:
+    env = {**inventory_db.env()}
     assert nhictl("init", env=env).code == 0
     export = tmp_path / "e.json"
     export.write_text('[{"id": "c1"}]')

@@ -13,6 +13,7 @@ from nhictl.sandbox.brokers import WorkOSSandbox
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl, write_private
+from tests.engines import InventoryDb
 
 
 def _tok() -> str:
@@ -20,7 +21,7 @@ def _tok() -> str:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> dict[str, Any]:
+def setup(tmp_path: Path, inventory_db: InventoryDb) -> dict[str, Any]:
     shared, solo, reauth = _tok(), _tok(), _tok()
     world = World.from_dict({
         "teams": [{"id": "T1", "name": "Acme"}],
@@ -51,8 +52,7 @@ def setup(tmp_path: Path) -> dict[str, Any]:
          "access_token": shared},
     ])
     return {"world": world, "export": export, "tmp": tmp_path,
-            "env": {"NHICTL_DB": str(tmp_path / "inv.db"),
-                    "PIPES_KEY": world.workos["api_key"]}}
+            "env": {**inventory_db.env(), "PIPES_KEY": world.workos["api_key"]}}
 
 
 def _config(tmp: Path, workos_url: str) -> Path:
@@ -121,7 +121,7 @@ def test_broker_outage_leaves_its_bindings_untouched(setup: dict[str, Any]) -> N
     assert not any(b["status"] == "removed" for b in after.values())
 
 
-def test_slack_sdk_store_reconciled_unchanged(tmp_path: Path) -> None:
+def test_slack_sdk_store_reconciled_unchanged(tmp_path: Path, inventory_db: InventoryDb) -> None:
     from slack_sdk.oauth.installation_store import Installation
     from slack_sdk.oauth.installation_store.sqlite3 import SQLite3InstallationStore
 
@@ -139,7 +139,7 @@ def test_slack_sdk_store_reconciled_unchanged(tmp_path: Path) -> None:
          "scopes": ["chat:write"]},
         {"token": bot_tok, "team_id": "T1", "user_id": "UB1", "kind": "bot", "bot_id": "B1",
          "scopes": ["chat:write"]}]})
-    env = {"NHICTL_DB": str(tmp_path / "inv.db")}
+    env = {**inventory_db.env()}
     assert nhictl("init", env=env).code == 0
     with SlackSandbox(world) as slack:
         result = nhictl("--slack-api-url", slack.url, "reconcile", "--source",

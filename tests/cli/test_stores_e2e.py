@@ -21,6 +21,7 @@ from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
 from nhictl.store import open_inventory, repo
 from tests.cli.e2e import nhictl
+from tests.engines import InventoryDb
 from tests.sources.test_slack_store import sqlalchemy_store_class
 
 
@@ -115,10 +116,11 @@ def _bindings(env: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def test_stores_with_default_modes_reconcile_and_are_reported(open_dir: Path,
-                                                              tmp_path: Path) -> None:
+                                                              tmp_path: Path,
+                                                              inventory_db: InventoryDb) -> None:
     world, paths = _stores(open_dir, tmp_path)
     config = _config(tmp_path, paths)
-    env = {"NHICTL_DB": str(tmp_path / "inv.db"), "NHICTL_CONFIG": str(config)}
+    env = {**inventory_db.env(), "NHICTL_CONFIG": str(config)}
     assert nhictl("init", env=env).code == 0
     with SlackSandbox(world) as slack:
         result = nhictl("--slack-api-url", slack.url, "reconcile", env=env)

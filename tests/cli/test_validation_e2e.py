@@ -11,6 +11,8 @@ import pytest
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl, write_private
+from tests.conftest import NewInventoryDb
+from tests.engines import InventoryDb
 
 
 def _token(kind: str = "xoxp") -> str:
@@ -30,9 +32,8 @@ def _world(tokens: list[dict[str, Any]], **extra: Any) -> World:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    db = tmp_path / "inv.db"
-    return {"NHICTL_DB": str(db)}
+def env(inventory_db: InventoryDb) -> dict[str, str]:
+    return inventory_db.env()
 
 
 def _reconcile(env: dict[str, str], url: str, export: Path, *args: str) -> Any:
@@ -151,11 +152,13 @@ def test_transient_faults_never_change_status(tmp_path: Path, env: dict[str, str
     assert report["counts"]["inconclusive"] == 1
 
 
-def test_fault_that_clears_matches_clean_run(tmp_path: Path) -> None:
+def test_fault_that_clears_matches_clean_run(
+    tmp_path: Path, new_inventory_db: NewInventoryDb
+) -> None:
     tok = _token()
 
     def run_once(faults: list[dict[str, Any]], where: Path) -> dict[str, Any]:
-        env = {"NHICTL_DB": str(where / "inv.db")}
+        env = new_inventory_db(where.name).env()
         where.mkdir()
         world = _world([{"token": tok, "team_id": "T1", "user_id": "U1", "kind": "user",
                          "scopes": ["chat:write", "users:read"]}], faults=faults)

@@ -19,6 +19,7 @@ from nhictl.reconcile import reconcile
 from nhictl.sources.export_file import ExportFileSource
 from nhictl.store.engine import open_inventory
 from tests.conftest import Cli, write_export
+from tests.engines import InventoryDb
 
 
 def _records(n: int = 3, **extra: Any) -> list[dict[str, Any]]:
@@ -71,11 +72,12 @@ def test_spellings_in_one_run_read_the_file_once(cli: Cli, initialized: Path,
 
 
 def test_an_older_inventory_keeps_its_binding_ids(cli: Cli, initialized: Path,
-                                                  tmp_path: Path) -> None:
+                                                  tmp_path: Path,
+                                                  inventory_db: InventoryDb) -> None:
     """Bindings an older nhictl recorded under the spelling ``file:x.json`` (with the absolute
     path as source_spec) keep their ids when the same file is reconciled by any spelling."""
     path = write_export(tmp_path / "x.json", _records())
-    inv, _ = open_inventory(str(initialized))
+    inv, _ = open_inventory(inventory_db.url)
     try:
         reconcile(inv, [(ExportFileSource("file:x.json", path), f"file:{path}")],
                   clock=lambda: parse_time("2026-11-28T12:00:00Z"), actor="old", command="old")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli, write_export
+from tests.engines import InventoryDb
 
 LATER = "2026-12-19T12:00:00Z"  # 20 days after the fixture's NOW
 
@@ -125,7 +126,8 @@ def test_forget_an_unknown_source_names_the_known_ones(cli: Cli, initialized: Pa
 
 
 def test_duplicates_left_by_an_older_nhictl_go_stale_and_are_forgotten_by_exact_name(
-    cli: Cli, initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    inventory_db: InventoryDb,
 ) -> None:
     """An older nhictl recorded one file under two spellings. The name with the most live
     bindings is kept by later reconciles; the other goes stale and is retired by name."""
@@ -135,7 +137,7 @@ def test_duplicates_left_by_an_older_nhictl_go_stale_and_are_forgotten_by_exact_
     from nhictl.store.engine import open_inventory
 
     path = _export(tmp_path)
-    inv, _ = open_inventory(str(initialized))
+    inv, _ = open_inventory(inventory_db.url)
     try:
         for old_name in ("file:old.json", f"file:{path}"):
             reconcile(inv, [(ExportFileSource(old_name, path), f"file:{path}")],

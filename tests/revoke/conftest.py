@@ -10,6 +10,7 @@ import pytest
 
 from nhictl.sandbox.world import World
 from tests.cli.e2e import write_private
+from tests.engines import InventoryDb
 
 NAMES = ("grace", "alan", "lin", "ada")
 
@@ -19,7 +20,7 @@ def _tok() -> str:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, Any]:
+def env(tmp_path: Path, inventory_db: InventoryDb) -> dict[str, Any]:
     tokens = {name: _tok() for name in NAMES}
     world = World.from_dict({
         "teams": [{"id": "T1", "name": "Acme"}],
@@ -31,7 +32,7 @@ def env(tmp_path: Path) -> dict[str, Any]:
     config.write_text('[[sources]]\nname = "export"\nkind = "file"\npath = "export.json"\n')
     export(tmp_path, tokens, NAMES)
     return {"world": world, "tokens": tokens, "tmp": tmp_path, "config": config,
-            "vars": {"NHICTL_DB": str(tmp_path / "inv.db"), "NHICTL_ACTOR": "auditor"}}
+            "vars": {**inventory_db.env(), "NHICTL_ACTOR": "auditor"}}
 
 
 def export(tmp: Path, tokens: dict[str, str], names: tuple[str, ...]) -> None:

@@ -44,6 +44,8 @@ def _until_both_wait(procs: list[subprocess.Popen[str]], lock: Path) -> None:
         time.sleep(0.005)
 
 
+@pytest.mark.sqlite_only("holds the SQLite inventory's file lock (PostgreSQL's advisory "
+                         "locks are tested with the lock module)")
 def test_concurrent_revokes_call_slack_once(env: dict[str, Any]) -> None:
     e, tokens = env, env["tokens"]
     with SlackSandbox(e["world"]) as slack:

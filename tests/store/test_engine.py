@@ -18,6 +18,7 @@ from nhictl.store import engine as engine_mod
 from nhictl.store import migrations
 from nhictl.store.engine import KEY_BYTES, open_inventory
 from tests.conftest import Cli
+from tests.engines import InventoryDb
 
 
 def mode(path: Path) -> int:
@@ -84,7 +85,8 @@ def test_init_twice_is_idempotent_and_keeps_the_key(tmp_path: Path) -> None:
     assert action3 == "opened" and reader.key == first.key
 
 
-def test_cli_init_reports_and_is_idempotent(cli: Cli, nhictl_env: Path) -> None:
+def test_cli_init_reports_and_is_idempotent(cli: Cli, nhictl_env: Path,
+                                            inventory_db: InventoryDb) -> None:
     first = cli("init")
     assert first.code == 0, first
     assert "created" in first.err and first.out == ""
@@ -92,7 +94,9 @@ def test_cli_init_reports_and_is_idempotent(cli: Cli, nhictl_env: Path) -> None:
     again = cli("init")
     assert again.code == 0 and "current" in again.err, again
     assert nhictl_env.with_name(nhictl_env.name + ".key").read_bytes() == key
-    assert mode(nhictl_env) == 0o600 and mode(nhictl_env.parent) == 0o700
+    assert mode(nhictl_env.parent) == 0o700  # the key's directory, on both engines
+    if inventory_db.path is not None:
+        assert mode(inventory_db.path) == 0o600
 
 
 def test_key_file_location_can_be_overridden(tmp_path: Path,
@@ -119,6 +123,7 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path, create: bool
     assert snapshot(db) == before  # bytes, mtime, and no -wal/-shm/.key created
 
 
+@pytest.mark.sqlite_only("a foreign SQLite file, byte for byte untouched")
 def test_cli_refuses_newer_schema_with_exit_3(cli: Cli, nhictl_env: Path) -> None:
     nhictl_env.parent.mkdir()
     db = foreign_db(nhictl_env, meta_version=str(migrations.SCHEMA_VERSION + 1))
@@ -160,6 +165,7 @@ def test_meta_without_version_is_refused(tmp_path: Path) -> None:
         open_inventory(str(db))
 
 
+@pytest.mark.sqlite_only("foreign and garbage files given as --db")
 def test_cli_foreign_and_garbage_files_exit_3(cli: Cli, tmp_path: Path) -> None:
     app_db = foreign_db(tmp_path / "app.db", meta_version=None)
     garbage = tmp_path / "garbage.db"
@@ -181,11 +187,12 @@ def test_cli_foreign_and_garbage_files_exit_3(cli: Cli, tmp_path: Path) -> None:
     ["reconcile", "--no-validate", "--source", "file:x.json"],
 ])
 def test_commands_before_init_exit_3_with_hint(cli: Cli, nhictl_env: Path,
-                                               argv: list[str]) -> None:
+                                               argv: list[str], inventory_db: InventoryDb) -> None:
     result = cli(*argv, stdin="xoxp-fake-token\n")
     assert result.code == 3, result
     assert "nhictl init" in result.err
-    assert not nhictl_env.exists() and not nhictl_env.parent.exists()
+    assert not nhictl_env.exists() and not nhictl_env.parent.exists()  # no file, no key
+    assert inventory_db.is_sqlite or inventory_db.tables() == []  # an empty database stays so
 
 
 def test_empty_file_is_not_initialized(tmp_path: Path) -> None:
@@ -221,6 +228,7 @@ def test_loose_or_wrong_size_key_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("where", ["dir", "file-as-parent"])
+@pytest.mark.sqlite_only("file system locations given as --db")
 def test_unwritable_locations_exit_3_not_70(cli: Cli, tmp_path: Path, where: str) -> None:
     if where == "dir":
         target = tmp_path / "adir"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from nhictl.errors import UsageError
 from nhictl.store import repo
 from nhictl.store.engine import Inventory, open_inventory
 from nhictl.store.tables import BINDINGS
+from tests.engines import InventoryDb
 
 NOW = "2026-11-01T00:00:00Z"
 
@@ -30,8 +30,8 @@ def binding(bid: str, **values: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def inv(tmp_path: Path) -> Iterator[Inventory]:
-    inventory, _ = open_inventory(str(tmp_path / "inv.db"), create=True)
+def inv(inventory_db: InventoryDb) -> Iterator[Inventory]:
+    inventory, _ = open_inventory(inventory_db.url, create=True)
     with inventory.engine.begin() as conn:
         for row in [
             binding("b-aaaa000001", tenant="acme", owner_email="Grace@Acme.example",
