@@ -43,6 +43,7 @@ from nhictl.sources.base import ObservingSource, Source
 from nhictl.store import repo
 from nhictl.store.engine import Inventory
 from nhictl.store.tables import BINDINGS, SOURCE_OBSERVATIONS
+from nhictl.testhook import pause_point
 
 _log = logging.getLogger(__name__)
 
@@ -241,10 +242,12 @@ def reconcile(
     report.inconclusive.sort()
 
     now = iso(clock())
-    with inv.engine.begin() as conn:
+    pause_point("before-write")
+    with repo.write_transaction(inv) as conn:
         for c in collected:
             _write_source(conn, c, report, fingerprints, results, now, run_id, actor)
             _write_observations(conn, c, now, run_id)
+            pause_point("write")  # rows written, not committed: a crash test kills here
         report.status_counts = repo.status_counts(conn)
         report.counts["validated"] = sum(1 for r in results.values() if r.outcome == "ok")
         report.counts["dead"] = sum(1 for r in results.values() if r.outcome == "dead")

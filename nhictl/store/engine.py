@@ -7,7 +7,7 @@ import secrets
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
@@ -33,6 +33,9 @@ from nhictl.fsutil import (
 from nhictl.store import tables
 from nhictl.store.migrations import SCHEMA_VERSION, pending
 from nhictl.untrusted import mask_row
+
+if TYPE_CHECKING:
+    from nhictl.store.lock import Locks
 
 KEY_BYTES = 32
 
@@ -60,6 +63,7 @@ class Inventory:
     key: bytes
     location: str
     path: Path | None  # the SQLite file, when it is one
+    locks: Locks | None = None  # the command's locks (store/lock.py), when it holds them
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -85,7 +89,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
+WRITER_BUSY_TIMEOUT_MS = 600_000
+
+
 def _sqlite_begin(conn: Any) -> None:
+    if conn.get_execution_options().get("nhictl_write"):
+        # A reconcile's write transaction (repo.write_transaction) waits for another
+        # source's to commit: that writer is alive and working (a dead one holds nothing).
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={WRITER_BUSY_TIMEOUT_MS}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            conn.exec_driver_sql("PRAGMA busy_timeout=5000")
+        return
     conn.exec_driver_sql("BEGIN")
 
 

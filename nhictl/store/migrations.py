@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Connection, MetaData, String, Table
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, inspect, text
 
 Migration = Callable[[Connection], None]
 
@@ -29,49 +29,27 @@ def _add_source_observations(conn: Connection) -> None:
     ).create(conn, checkfirst=True)
 
 
-def _add_ledger(conn: Connection) -> None:
-    """The Slack-side ledger as version 5 defines it (spelled out: later versions may
-    change it). ``index=True`` names indexes ``ix_<table>_<column>`` as SQLModel does."""
-    metadata = MetaData()
+def _add_lock_holders_and_run_host(conn: Connection) -> None:
+    """Version 3: ``lock_holders`` (who holds a PostgreSQL advisory lock) and ``runs.host``
+    (several hosts share one inventory; a run names where it ran)."""
     Table(
-        "ledger_entries",
-        metadata,
-        Column("id", String, primary_key=True),
-        Column("collector", String, nullable=False, index=True),
-        Column("kind", String, nullable=False),
-        Column("action", String, nullable=False, index=True),
-        Column("at", String, nullable=False, index=True),
-        Column("app_id", String, nullable=True, index=True),
-        Column("enterprise_id", String, nullable=True),
-        Column("workspace_id", String, nullable=True, index=True),
-        Column("user_id", String, nullable=True, index=True),
-        Column("actor_id", String, nullable=True),
-        Column("scopes", String, nullable=False),
-        Column("details", String, nullable=False),
-        Column("collected_at", String, nullable=False),
-        Column("run_id", String, nullable=True),
-    )
-    Table(
-        "ledger_checkpoints",
-        metadata,
-        Column("collector", String, primary_key=True),
-        Column("position", String, nullable=False),
-        Column("updated_at", String, nullable=False),
-    )
-    metadata.create_all(conn, checkfirst=True)
-
-
-def _add_notify_state(conn: Connection) -> None:
-    """The table as version 6 defines it: what each notification target was told."""
-    Table(
-        "notify_state",
+        "lock_holders",
         MetaData(),
-        Column("target", String, primary_key=True),
-        Column("kind", String, primary_key=True),
-        Column("subject", String, primary_key=True),
-        Column("detail", String, nullable=True),
-        Column("announced_at", String, nullable=False),
+        Column("scope", String, primary_key=True),
+        Column("holder", String, primary_key=True),
+        Column("mode", String, nullable=False),
+        Column("backend_pid", Integer, nullable=False),
+        Column("pid", Integer, nullable=True),
+        Column("host", String, nullable=True),
+        Column("command", String, nullable=True),
+        Column("started_at", String, nullable=True),
+        Column("scopes", String, nullable=False),
     ).create(conn, checkfirst=True)
+    # ADD COLUMN is the same SQL on both engines; the type is rendered by the dialect.
+    if any(c["name"] == "host" for c in inspect(conn).get_columns("runs")):
+        return  # created whole by a later nhictl's tables, then stamped older (tests)
+    column_type = String().compile(dialect=conn.dialect)
+    conn.execute(text(f"ALTER TABLE runs ADD COLUMN host {column_type}"))
 
 
 # (version reached, description, function). Version 1 is the initial schema, created whole.
@@ -79,10 +57,8 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "initial schema: meta, bindings, runs, events, findings, usage", None),
     (2, "source_observations: what a read noticed about a holder (exposed store files)",
      _add_source_observations),
-    (5, "ledger_entries, ledger_checkpoints: the Slack-side ledger (audit and integration "
-     "logs, users.info)", _add_ledger),
-    (6, "notify_state: what each notification target was told (nothing announced twice)",
-     _add_notify_state),
+    (3, "lock_holders: who holds a PostgreSQL advisory lock; runs.host: where a run ran",
+     _add_lock_holders_and_run_host),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

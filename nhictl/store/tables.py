@@ -74,6 +74,7 @@ class RunRow(SQLModel, table=True):
     command: str | None = None
     actor: str | None = None
     pid: int | None = None
+    host: str | None = None  # where the run's process ran (several hosts share an inventory)
     started_at: str
     ended_at: str | None = None
     outcome: str = "running"  # running | ok | partial | failed | interrupted
@@ -136,49 +137,20 @@ class SourceObservationRow(SQLModel, table=True):
     run_id: str | None = None
 
 
-class LedgerEntryRow(SQLModel, table=True):
-    """What Slack itself says about grants and users (audit logs, integration logs,
-    users.info): ids, scopes, actors and times, never a token byte. Audit and integration
-    log entries are immutable; a directory row (``users.info:<team>:<user>``) is updated in
-    place with the latest answer."""
+class LockHolderRow(SQLModel, table=True):
+    """Who holds which lock, so a waiter on another host can name it (PostgreSQL only: a
+    row is live while ``backend_pid`` holds the scope's advisory lock; see store/pglock.py)."""
 
-    __tablename__ = "ledger_entries"
-    id: str = Field(primary_key=True)  # <collector>:<native id>
-    collector: str = Field(index=True)
-    kind: str  # slack-audit | slack-integration-logs | slack-directory
-    action: str = Field(index=True)  # normalized (app_installed, user_deactivated, ...)
-    at: str = Field(index=True)
-    app_id: str | None = Field(default=None, index=True)
-    enterprise_id: str | None = None
-    workspace_id: str | None = Field(default=None, index=True)
-    user_id: str | None = Field(default=None, index=True)  # the subject
-    actor_id: str | None = None  # who did it
+    __tablename__ = "lock_holders"
+    scope: str = Field(primary_key=True)
+    holder: str = Field(primary_key=True)  # one per lock session
+    mode: str  # exclusive | shared
+    backend_pid: int
+    pid: int | None = None
+    host: str | None = None
+    command: str | None = None
+    started_at: str | None = None
     scopes: str = "[]"
-    details: str = "{}"
-    collected_at: str
-    run_id: str | None = None
-
-
-class LedgerCheckpointRow(SQLModel, table=True):
-    """How far each ledger collector has read (audit: the ``oldest`` reached; integration
-    logs: the newest date seen), so a cron run reads only new entries."""
-
-    __tablename__ = "ledger_checkpoints"
-    collector: str = Field(primary_key=True)
-    position: str
-    updated_at: str
-class NotifyStateRow(SQLModel, table=True):
-    """What one notification target has been told (``nhictl notify``), so nothing is
-    announced twice: ``kind`` ``finding`` (subject: the finding's fingerprint), ``dead``
-    (a binding id; detail: its dead status), ``run`` (a partial run's id) or ``cursor``
-    (subject ``runs``; detail: the end time of the newest run already considered)."""
-
-    __tablename__ = "notify_state"
-    target: str = Field(primary_key=True)
-    kind: str = Field(primary_key=True)
-    subject: str = Field(primary_key=True)
-    detail: str | None = None
-    announced_at: str
 
 
 # Core Table handles: bulk reads and writes go through SQLAlchemy Core for speed (100k rows).
@@ -195,6 +167,4 @@ EVENTS = _table(EventRow)
 FINDINGS = _table(FindingRow)
 USAGE = _table(UsageRow)
 SOURCE_OBSERVATIONS = _table(SourceObservationRow)
-LEDGER_ENTRIES = _table(LedgerEntryRow)
-LEDGER_CHECKPOINTS = _table(LedgerCheckpointRow)
-NOTIFY_STATE = _table(NotifyStateRow)
+LOCK_HOLDERS = _table(LockHolderRow)
