@@ -17,14 +17,11 @@ from nhictl.secret import mask_tokens
 from nhictl.untrusted import inert
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from rich.console import Console
 
     from nhictl.config import Config
     from nhictl.net import HttpPolicy
     from nhictl.store.engine import Inventory
-    from nhictl.store.lock import Locks, Scope
 
 
 @dataclass
@@ -75,49 +72,68 @@ class AppState:
         return HttpPolicy(allow_insecure_http=self.allow_insecure_http, deadline=deadline)
 
     def open(self, create: bool = False) -> Inventory:
-        from nhictl.store.engine import open_inventory
-
-        inv, _ = open_inventory(self.db, create=create)
+        inv, _ = self.open_inventory(create=create)
         return inv
 
-    @contextlib.contextmanager
-    def open_for_write(self, command: str, create: bool = False,
-                       scopes: Sequence[Scope] | None = None) -> Iterator[Inventory]:
-        """Open the inventory holding its locks (waits up to ``--lock-timeout``).
-
-        Every state-changing command uses this: by default it holds the whole inventory
-        exclusively; reconcile passes its per-source ``scopes`` (store/lock.py). Readers use
-        :meth:`open` (WAL and MVCC let them read while a writer works).
-        """
+    def open_inventory(self, create: bool = False,
+                       new_key: bool = False) -> tuple[Inventory, str]:
+        """Open the inventory (see :func:`nhictl.store.engine.open_inventory`), with the
+        password the config's ``[inventory] password_env`` names for a PostgreSQL URL."""
         from nhictl.store.engine import open_inventory
 
+        return open_inventory(self.db, create=create, new_key=new_key,
+                              password=self.inventory_password())
+
+    def inventory_password(self) -> str | None:
+        """The PostgreSQL password from ``[inventory] password_env`` (None: libpq's own
+        sources, PGPASSWORD, ~/.pgpass, PGSERVICE; or a SQLite inventory)."""
+        from nhictl.store.engine import is_postgresql
+
+        if not is_postgresql(self.db):
+            return None  # a broken config does not stop a SQLite user's commands here
+        var = self.config.inventory_password_env
+        if not var:
+            return None
+        from nhictl.config import secret_from_env
+        from nhictl.errors import ConfigError
+
+        value = secret_from_env(var)
+        if value is None:
+            raise ConfigError(f"{self.config.path}: inventory.password_env: the variable "
+                              f"{var} is not set (or empty)",
+                              hint=f"export {var}, or remove password_env to use libpq's "
+                              "PGPASSWORD/~/.pgpass")
+        return value
+
+    @contextlib.contextmanager
+    def open_for_write(self, command: str, create: bool = False) -> Iterator[Inventory]:
+        """Open the inventory holding its write lock (waits up to ``--lock-timeout``).
+
+        Every state-changing command uses this; readers use :meth:`open` (WAL lets them
+        read while a writer works).
+        """
         if not create:
             self.open().dispose()  # a clear "not initialised" before creating a lock file
-        with self.write_lock(command, create=create, scopes=scopes) as locks:
-            inv, _ = open_inventory(self.db, create=create)
-            inv.locks = locks
+        with self.write_lock(command, create=create):
+            inv, _ = self.open_inventory(create=create)
             try:
                 yield inv
             finally:
                 inv.dispose()
 
     @contextlib.contextmanager
-    def write_lock(self, command: str, create: bool = False,
-                   scopes: Sequence[Scope] | None = None) -> Iterator[Locks]:
-        """Hold the inventory's locks (default: all of it, exclusively): flocks next to a
-        SQLite file, advisory locks on a PostgreSQL session of their own."""
+    def write_lock(self, command: str, create: bool = False) -> Iterator[None]:
+        """Hold the inventory's write lock (``<db>.lock``); a URL database is not locked."""
         from nhictl.fsutil import private_dirs
         from nhictl.store.engine import default_db_path
-        from nhictl.store.lock import file_location, hold, inventory_scope
+        from nhictl.store.lock import write_lock
 
         location = self.db or str(default_db_path())
-        db_path = file_location(location)
-        connect = None
-        if db_path is None:
-            from nhictl.store.pglock import session_factory
-
-            connect = session_factory(location)
-        elif create:
+        if "://" in location:
+            yield
+            return
+        db_path = Path(location).expanduser()
+        if create:
             try:
                 private_dirs(db_path.parent)
             except OSError as exc:
@@ -126,20 +142,10 @@ class AppState:
                 raise InvalidInputError(
                     f"cannot create inventory {db_path}: {exc.strerror or exc}"
                 ) from None
-        wanted = list(scopes) if scopes else [inventory_scope(exclusive=True)]
-        with hold(db_path or location, wanted, timeout=self.lock_timeout, command=command,
-                  connect=connect) as locks:
-            for stale in locks.took_over:
-                self.info(f"took over a stale lock left by {stale.describe()}")
-            locks.notify = self._interrupted
-            yield locks
-
-    def _interrupted(self, run: dict[str, Any]) -> None:
-        where = f" on {run['host']}" if run.get("host") else ""
-        pid = f"pid {run['pid']}{where}, " if run.get("pid") is not None else ""
-        self.info(f"recorded run {run['id']} as interrupted ({pid}`{run.get('command') or '?'}`"
-                  f", started {run.get('started_at') or '?'}): its process ended before it "
-                  "finished")
+        with write_lock(db_path, self.lock_timeout, command) as info:
+            if info.took_over is not None:
+                self.info(f"took over a stale lock left by {info.took_over.describe()}")
+            yield
 
     def stderr(self) -> Console:
         from rich.console import Console
@@ -195,9 +201,6 @@ def finite_seconds(value: float | None) -> float | None:
 def _no_html(value: Format) -> Format:
     if value is Format.HTML:
         raise typer.BadParameter("html is only for `nhictl report access-review`; "
-                                 "use table, json, csv or markdown")
-    if value in (Format.SARIF, Format.OCSF):
-        raise typer.BadParameter(f"{value.value} is only for `nhictl check`; "
                                  "use table, json, csv or markdown")
     return value
 

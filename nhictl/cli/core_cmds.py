@@ -38,12 +38,11 @@ def init(
         "stored fingerprint (re-learnt at the next reconcile).")] = False,
 ) -> None:
     """Create (or migrate) the inventory and its fingerprint key."""
-    from nhictl.store.engine import open_inventory
     from nhictl.store.migrations import SCHEMA_VERSION
 
     st = state(ctx)
     with st.write_lock("nhictl init", create=True):
-        inv, action = open_inventory(st.db, create=True, new_key=new_key)
+        inv, action = st.open_inventory(create=True, new_key=new_key)
     inv.dispose()
     if action == "rekeyed":
         st.warn("a new fingerprint key was made: stored fingerprints were cleared and are "

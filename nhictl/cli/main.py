@@ -64,8 +64,9 @@ def main(
         typer.Option(
             "--db",
             envvar="NHICTL_DB",
-            metavar="PATH",
-            help="Inventory database (default: per-user data dir).",
+            metavar="PATH|URL",
+            help="Inventory: a SQLite file (default: per-user data dir) or "
+            "postgresql://USER@HOST:PORT/DB (password from PGPASSWORD/~/.pgpass).",
         ),
     ] = None,
     config: Annotated[
@@ -164,6 +165,8 @@ def main(
         if has_credentials(slack_api_url):  # refused whatever the command (never recorded)
             raise UsageError(f"--slack-api-url {mask_url(slack_api_url)}: must not embed "
                              "credentials (user:password@)", hint="remove them from the URL")
+    if db is not None:
+        _no_password_on_command_line(ctx, db)
     ctx.obj = AppState(
         db=db,
         config_path=config,
@@ -182,6 +185,20 @@ def main(
     if config:
         # A config named explicitly must exist and parse, whatever the command reads.
         ctx.obj.config  # noqa: B018 (loads and validates)
+
+
+def _no_password_on_command_line(ctx: typer.Context, db: str) -> None:
+    """A password in ``--db`` is visible to every user (ps) and kept in shell history: refused
+    (exit 2) before anything connects. NHICTL_DB may carry one; it is then masked."""
+    from nhictl.errors import UsageError
+    from nhictl.store.engine import display_location, url_password
+
+    source = ctx.get_parameter_source("db")  # click's ParameterSource (typer may vendor it)
+    if url_password(db) and getattr(source, "name", "") == "COMMANDLINE":
+        raise UsageError(f"--db {display_location(db)}: a password on the command line is "
+                         "visible in ps and shell history; refused",
+                         hint="use PGPASSWORD, ~/.pgpass, a service file (PGSERVICE) or "
+                         "[inventory] password_env in nhictl.toml")
 
 
 for _name in COMMAND_MODULES:

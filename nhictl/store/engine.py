@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 import stat
@@ -9,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, select
-from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url, select
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel
 
 from nhictl.errors import (
@@ -32,12 +34,19 @@ from nhictl.fsutil import (
 )
 from nhictl.store import tables
 from nhictl.store.migrations import SCHEMA_VERSION, pending
-from nhictl.untrusted import mask_row
+from nhictl.store.pg_errors import pg_storage_error
+from nhictl.untrusted import mask_row, register_secret
 
 if TYPE_CHECKING:
     from nhictl.store.lock import Locks
 
 KEY_BYTES = 32
+KEY_ENV = "NHICTL_KEY"  # the fingerprint key itself, base64 of KEY_BYTES bytes
+KEY_FILE_ENV = "NHICTL_KEY_FILE"
+# How a PostgreSQL inventory may be named; all are opened with psycopg 3.
+PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+PG_DRIVER = "postgresql+psycopg"
+PG_EXTRA_HINT = "pip install 'nhictl[postgresql]' (psycopg 3)"
 
 
 def default_db_path() -> Path:
@@ -61,7 +70,7 @@ class Inventory:
 
     engine: Engine
     key: bytes
-    location: str
+    location: str  # for messages: a URL's password is shown as ***
     path: Path | None  # the SQLite file, when it is one
     locks: Locks | None = None  # the command's locks (store/lock.py), when it holds them
 
@@ -71,6 +80,50 @@ class Inventory:
 
 def _is_url(db: str) -> bool:
     return "://" in db
+
+
+def parse_url(db: str) -> URL | None:
+    """The SQLAlchemy URL a ``--db`` value names (None for a plain path); refuses junk."""
+    if not _is_url(db):
+        return None
+    try:
+        return make_url(db)
+    except (ArgumentError, ValueError) as exc:
+        raise InvalidInputError(f"inventory URL {display_location(db)} is not a valid "
+                                f"database URL: {type(exc).__name__}") from None
+
+
+def is_postgresql(db: str | None) -> bool:
+    url = _quiet_url(db) if db else None
+    return url is not None and url.drivername in PG_SCHEMES
+
+
+def _quiet_url(db: str) -> URL | None:
+    try:
+        return make_url(db) if _is_url(db) else None
+    except (ArgumentError, ValueError):
+        return None
+
+
+def url_password(db: str | None) -> str | None:
+    """The password a ``--db`` URL carries, if any (to refuse it on the command line)."""
+    url = _quiet_url(db) if db else None
+    return url.password if url is not None and url.password else None
+
+
+def display_location(db: str) -> str:
+    """``db`` as it may be printed: a URL's password becomes ``***`` (and is registered
+    with :mod:`nhictl.untrusted`, so it is masked wherever else it might surface)."""
+    url = _quiet_url(db)
+    if url is None:
+        if _is_url(db):  # unparsable: show no user info at all
+            scheme, _, rest = db.partition("://")
+            return f"{scheme}://" + ("***@" + rest.rpartition("@")[2] if "@" in rest else rest)
+        return db
+    if url.password:
+        register_secret(str(url.password))
+    shown: str = url.render_as_string(hide_password=True)
+    return shown
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -128,9 +181,12 @@ def _masked(params: Any) -> Any:
 
 
 def storage_error(location: str, exc: BaseException) -> NhictlError | None:
-    """The nhictl error for an SQLite failure the operator can fix (None for others, which
-    stay bugs): a read-only inventory (exit 3), a full disk or an I/O error (exit 4), a
-    busy inventory (exit 4), a value too big to store (exit 3)."""
+    """The nhictl error for a database failure the operator can fix (None for others, which
+    stay bugs). SQLite: a read-only inventory (exit 3), a full disk or an I/O error (exit 4),
+    a busy inventory (exit 4), a value too big to store (exit 3). PostgreSQL: see
+    :func:`nhictl.store.pg_errors.pg_storage_error`."""
+    if hasattr(exc, "sqlstate"):  # psycopg's errors (duck-typed: psycopg is optional)
+        return pg_storage_error(location, exc)
     name = str(getattr(exc, "sqlite_errorname", "") or "")
     text = str(exc)
     if name.startswith("SQLITE_READONLY") or "readonly database" in text:
@@ -156,9 +212,9 @@ def storage_error(location: str, exc: BaseException) -> NhictlError | None:
 
 
 def _translate_errors(engine: Engine, location: str) -> None:
-    """The one seam where SQLite errors become nhictl errors, for every statement and
-    commit on this engine (SQLAlchemy's ``handle_error`` hook; raising replaces the
-    exception after the connection was cleaned up)."""
+    """The one seam where database errors become nhictl errors, for every connect,
+    statement and commit on this engine (SQLAlchemy's ``handle_error`` hook; raising
+    replaces the exception after the connection was cleaned up)."""
 
     def handle(context: Any) -> None:
         error = storage_error(location, context.original_exception)
@@ -168,9 +224,39 @@ def _translate_errors(engine: Engine, location: str) -> None:
     event.listen(engine, "handle_error", handle)
 
 
-def _engine_for(db: str) -> tuple[Engine, Path | None]:
-    if _is_url(db):
-        engine = create_engine(db)
+def psycopg_missing() -> bool:
+    """Whether psycopg 3 cannot be imported (the ``postgresql`` extra is not installed)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def _postgresql_engine(url: URL, shown: str, password: str | None) -> Engine:
+    if psycopg_missing():
+        raise InvalidInputError(f"inventory {shown} is a PostgreSQL database, but psycopg is "
+                                f"not installed; {PG_EXTRA_HINT}")
+    args: dict[str, Any] = {"application_name": "nhictl"}
+    if password and not url.password:  # the config's password_env; else libpq's own sources
+        register_secret(password)
+        args["password"] = password
+    if "connect_timeout" not in url.query and not os.environ.get("PGCONNECT_TIMEOUT"):
+        args["connect_timeout"] = 10  # a silent server must not hang a cron job for ever
+    return create_engine(url.set(drivername=PG_DRIVER), connect_args=args)
+
+
+def _engine_for(db: str, password: str | None = None) -> tuple[Engine, Path | None]:
+    shown = display_location(db)
+    url = parse_url(db)
+    if url is not None and url.drivername in PG_SCHEMES:
+        engine = _postgresql_engine(url, shown, password)
+        path = None
+    elif url is not None:
+        try:
+            engine = create_engine(url)
+        except (ArgumentError, ImportError) as exc:  # an unknown dialect or missing driver
+            raise InvalidInputError(f"cannot open inventory {shown}: {exc}") from None
         path = None
         if engine.dialect.name == "sqlite" and engine.url.database:
             path = Path(engine.url.database)
@@ -182,7 +268,7 @@ def _engine_for(db: str) -> tuple[Engine, Path | None]:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        _translate_errors(engine, db)
+    _translate_errors(engine, shown)
     return engine, path
 
 
@@ -198,14 +284,40 @@ def _enable_wal(engine: Engine) -> None:
 
 
 def key_path_for(db: str, path: Path | None) -> Path:
-    explicit = os.environ.get("NHICTL_KEY_FILE")
+    explicit = os.environ.get(KEY_FILE_ENV)
     if explicit:
         return Path(explicit).expanduser()
     if path is not None:
         return path.with_name(path.name + ".key")
     raise InvalidInputError(
-        f"database {db!r} is not a file; set NHICTL_KEY_FILE to the fingerprint key's path"
+        f"inventory {display_location(db)} is not a file, so its fingerprint key has no "
+        f"default place: set {KEY_FILE_ENV} to a key file path (`nhictl init` creates it, "
+        f"mode 600) or {KEY_ENV} to the key itself (base64 of {KEY_BYTES} random bytes: "
+        f"head -c {KEY_BYTES} /dev/urandom | base64)",
+        hint="every host sharing this inventory needs the same key; it is never stored in "
+        "the database",
     )
+
+
+def key_from_env() -> bytes | None:
+    """The fingerprint key held by ``NHICTL_KEY`` (base64 of 32 bytes), if set."""
+    value = os.environ.get(KEY_ENV)
+    if not value:
+        return None
+    register_secret(value.strip())
+    if os.environ.get(KEY_FILE_ENV):
+        raise InvalidInputError(f"both {KEY_ENV} and {KEY_FILE_ENV} are set; set only one "
+                                "(the fingerprint key must come from one place)")
+    try:
+        key = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise InvalidInputError(
+            f"{KEY_ENV} is not a base64-encoded {KEY_BYTES}-byte key (value not shown)",
+            hint=f"make one with: head -c {KEY_BYTES} /dev/urandom | base64",
+        )
+    return key
 
 
 def _read_key(key_path: Path) -> bytes:
@@ -235,6 +347,16 @@ def _read_key(key_path: Path) -> bytes:
             f"(mv {key_path} {key_path}.damaged) and run `nhictl init --new-key`",
         )
     return data
+
+
+def _key(env_key: bytes | None, key_path: Path | None, *, create: bool) -> bytes:
+    """The key from NHICTL_KEY, else the key file (made when ``create`` and absent)."""
+    if env_key is not None:
+        return env_key
+    assert key_path is not None  # key_path_for gives one whenever NHICTL_KEY is unset
+    if create and not key_path.exists():
+        return _write_key(key_path)
+    return _read_key(key_path)
 
 
 def _write_key(key_path: Path) -> bytes:
@@ -271,7 +393,8 @@ def _schema_version(engine: Engine, location: str) -> int | None:
 
 
 def open_inventory(
-    db: str | None = None, *, create: bool = False, new_key: bool = False
+    db: str | None = None, *, create: bool = False, new_key: bool = False,
+    password: str | None = None,
 ) -> tuple[Inventory, str]:
     """Open (and with ``create``, create or migrate) an inventory.
 
@@ -279,11 +402,14 @@ def open_inventory(
     ``current`` or ``rekeyed``. An initialized inventory whose key file is missing is refused
     unless ``new_key`` (then a new key is made and every stored fingerprint cleared).
     Raises NotInitializedError when it does not exist and ``create`` is false,
-    SchemaVersionError when it was written by a newer nhictl.
+    SchemaVersionError when it was written by a newer nhictl. ``password`` (from the
+    config's ``[inventory] password_env``) is used when a PostgreSQL URL carries none;
+    otherwise libpq finds one itself (PGPASSWORD, ~/.pgpass, a service file).
     """
-    location = db or str(default_db_path())
-    if not _is_url(location):
-        p = Path(location).expanduser()
+    raw = db or str(default_db_path())
+    location = display_location(raw)
+    if not _is_url(raw):
+        p = Path(raw).expanduser()
         try:
             exists = p.exists()
             problem = not_regular_reason(p.stat().st_mode) if exists else None
@@ -307,8 +433,9 @@ def open_inventory(
                 ) from None
     engine: Engine | None = None
     try:
-        engine, path = _engine_for(location)
-        key_path = key_path_for(location, path)
+        env_key = key_from_env()
+        engine, path = _engine_for(raw, password)
+        key_path = key_path_for(raw, path) if env_key is None else None
         version = _schema_version(engine, location)
         action = "opened"
         if version is not None and version > SCHEMA_VERSION:
@@ -318,10 +445,13 @@ def open_inventory(
                 hint="upgrade nhictl",
             )
         if create:
-            lost = version is not None and not key_path.exists()
-            if lost and not new_key:
+            if new_key and key_path is None:
+                raise UsageError(f"--new-key: the fingerprint key comes from {KEY_ENV}; "
+                                 f"to replace it, set {KEY_ENV} to a new key instead")
+            lost = key_path is not None and version is not None and not key_path.exists()
+            if key_path is not None and lost and not new_key:
                 raise _lost_key(location, key_path)
-            if new_key and key_path.exists():
+            if new_key and key_path is not None and key_path.exists():
                 raise UsageError(f"--new-key: the fingerprint key {key_path} exists; "
                                  "--new-key only replaces a lost key")
             if version is None:
@@ -337,7 +467,7 @@ def open_inventory(
                 action = "migrated"
             else:
                 action = "current"
-            key = _read_key(key_path) if key_path.exists() else _write_key(key_path)
+            key = _key(env_key, key_path, create=True)
             if lost:
                 _forget_fingerprints(engine)
                 action = "rekeyed"
@@ -351,7 +481,7 @@ def open_inventory(
                     f"{SCHEMA_VERSION}",
                     hint="run `nhictl init` to migrate it",
                 )
-            key = _read_key(key_path)
+            key = _key(env_key, key_path, create=False)
             _enable_wal(engine)
     except OperationalError as exc:
         _dispose(engine)
