@@ -121,7 +121,9 @@ def _iter_views(
     at = {name: _VIEW_FIELDS.index(name) for name in ("id", "status", "source",
                                                       "connection_id")}
     no_additions: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    result = conn.execution_options(stream_results=True, yield_per=5000).execute(query)
+    # Per statement: Connection.execution_options would make every later statement on this
+    # connection stream too (on PostgreSQL a server-side cursor, which an INSERT cannot be).
+    result = conn.execute(query, execution_options={"stream_results": True, "yield_per": 5000})
     for row in result:
         values = list(row)
         for i in lists_at:

@@ -270,7 +270,9 @@ def iter_bindings(
             )
         )
     query = query.order_by(BINDINGS.c.tenant, BINDINGS.c.owner_email, BINDINGS.c.id)
-    result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
+    # Per statement: Connection.execution_options would make every later statement on this
+    # connection stream too (on PostgreSQL a server-side cursor, which an INSERT cannot be).
+    result = conn.execute(query, execution_options={"stream_results": True, "yield_per": batch})
     for row in result:
         data = decode_binding(row)
         if scope and scope not in (data["granted_scopes"] or data["declared_scopes"] or []):
