@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, func, or_, select
 from nhictl.clock import iso
 from nhictl.errors import UsageError
 from nhictl.store.engine import Inventory
+from nhictl.store.ordering import sorted_like_sqlite
 from nhictl.store.tables import BINDINGS, EVENTS, RUNS
 
 JSON_LIST_COLUMNS = ("purpose", "declared_scopes", "granted_scopes", "approved_scopes",
@@ -269,7 +270,8 @@ def iter_bindings(
                 BINDINGS.c.declared_scopes.like(pattern, escape="\\"),
             )
         )
-    query = query.order_by(BINDINGS.c.tenant, BINDINGS.c.owner_email, BINDINGS.c.id)
+    query = query.order_by(*sorted_like_sqlite(BINDINGS.c.tenant, BINDINGS.c.owner_email,
+                                               BINDINGS.c.id))
     # Per statement: Connection.execution_options would make every later statement on this
     # connection stream too (on PostgreSQL a server-side cursor, which an INSERT cannot be).
     result = conn.execute(query, execution_options={"stream_results": True, "yield_per": batch})

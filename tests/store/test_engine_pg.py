@@ -366,3 +366,34 @@ def test_the_readme_walkthrough_runs_on_postgresql(
             assert result.code == expected, f"$ {' '.join(argv)}\n{result.err}"
         assert slack.count("auth.revoke") == 1
         assert slack.count("auth.revoke", tokens["bob"]) == 1
+
+
+@needs_server
+def test_listings_come_out_in_the_same_order_on_both_engines(
+        cli: Cli, pg: Cluster, pg_env: str, monkeypatch: pytest.MonkeyPatch,
+        tmp_path: Path) -> None:
+    """A database collated like most servers (ICU en-US: ``alice`` < ``Bob``, NULL last)
+    lists bindings in SQLite's order (bytes, NULL first)."""
+    from nhictl.sandbox.dataset import generate
+
+    _sql(pg, "DROP DATABASE IF EXISTS collated WITH (FORCE)",
+         "CREATE DATABASE collated TEMPLATE template0 LOCALE_PROVIDER icu "
+         "ICU_LOCALE 'en-US' LOCALE 'C'")
+    connections = generate().export(with_tokens=False)
+    for i, conn in enumerate(connections[:12]):  # mixed case, and owners without an email
+        conn["owner_email"] = None if i % 4 == 0 else (
+            conn["owner_email"].capitalize() if i % 2 else conn["owner_email"])
+    export = write_private(tmp_path / "export.json", connections)
+    outputs = []
+    try:
+        for db in (str(tmp_path / "inv.db"), pg.url("collated")):
+            monkeypatch.setenv("NHICTL_DB", db)
+            assert cli("init").code == 0
+            assert cli("reconcile", "--source", f"file:{export}", "--no-validate").code == 0
+            listed = cli("inventory", "list", "-o", "csv")
+            review = cli("report", "access-review", "-o", "csv")
+            assert listed.code == review.code == 0, (listed, review)
+            outputs.append((listed.out.replace(db, "DB"), review.out))
+    finally:
+        _sql(pg, "DROP DATABASE IF EXISTS collated WITH (FORCE)")
+    assert outputs[0] == outputs[1]
