@@ -11,7 +11,7 @@ from nhictl.exporters.base import Format
 if TYPE_CHECKING:
     from nhictl.net import HttpPolicy
     from nhictl.reconcile import ReconcileReport, Validator
-    from nhictl.store.lock import Scope
+    from nhictl.shard import Shard
 
 
 def _validator(st: AppState, concurrency: int, http: HttpPolicy) -> Validator:
@@ -31,11 +31,12 @@ def run_reconcile(
     output: Format | None,
     allow_empty: bool = False,
     strict: bool = False,
+    shard: Shard | None = None,
 ) -> int:
     from nhictl.clock import system_clock
     from nhictl.reconcile import reconcile
     from nhictl.sources.export_file import ExportFileSource
-    from nhictl.sources.registry import resolve
+    from nhictl.sources.registry import keep_recorded_names, resolve
     from nhictl.store.repo import actor_name
 
     http = st.http_policy(deadline)  # --deadline bounds the whole run: reads and validation
@@ -45,22 +46,19 @@ def run_reconcile(
             source.strict = strict
     workers = concurrency or st.config.slack_concurrency or 16
     validator = _validator(st, workers, http) if validate else None
-    from nhictl.cli.ledger_cmd import build_collectors, collect_into
-
-    # [[ledgers]] run after the sources (their subjects are the bindings); --no-validate
-    # means no Slack calls at all, so none.
-    collectors = build_collectors(st, []) if st.config.ledgers and validate else []
     command = command_line()
-    with st.open_for_write(command.strip(), scopes=_scopes(st, sources, None)) as inv:
+    with st.open_for_write(command.strip()) as inv:  # one writer for the whole run
+        keep_recorded_names(inv, sources)
         # A progress bar is escape codes: none with --no-color / NO_COLOR.
         tty = (sys.stderr.isatty() and not st.quiet and st.log_format == "text"
                and not st.no_color)
-        st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))
+        st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation")
+                + (f", shard {shard}" if shard else ""))
         if tty:
             report = _with_progress_bar(st, validator, lambda cb: reconcile(
                 inv, sources, clock=system_clock, actor=actor_name(st.actor),
                 command=command.strip(), validator=validator, concurrency=workers, progress=cb,
-                allow_empty=allow_empty))
+                allow_empty=allow_empty, shard=shard))
         else:
             phases: set[str] = set()
 
@@ -71,8 +69,8 @@ def run_reconcile(
 
             report = reconcile(inv, sources, clock=system_clock, actor=actor_name(st.actor),
                                command=command.strip(), validator=validator, concurrency=workers,
-                               progress=log_phase, allow_empty=allow_empty)
-        ledger_code = collect_into(st, inv, collectors).exit_code if collectors else 0
+                               progress=log_phase, allow_empty=allow_empty,
+                               shard=shard)
     for source, _ in sources:
         for warning in getattr(source, "field_warnings", ()):
             st.warn(warning)
@@ -82,23 +80,7 @@ def run_reconcile(
 
         print(mask(as_json(report, now_iso())))  # ASCII JSON: controls escaped; secrets masked
     _summary(st, report, tty)
-    return report.exit_code or ledger_code  # an incomplete ledger read is partial (4)
-
-
-def _scopes(st: AppState, sources: list[tuple[Any, str | None]],
-            shard: tuple[int, int] | None) -> list[Scope]:
-    """Reconcile's locks: the inventory shared, each source it writes (or that source's
-    shard) exclusively. Sources are named as the inventory records them, so two spellings
-    of one place take one lock."""
-    from nhictl.sources.registry import keep_recorded_names
-    from nhictl.store.lock import reconcile_scopes
-
-    inv = st.open()
-    try:
-        keep_recorded_names(inv, sources)
-    finally:
-        inv.dispose()
-    return reconcile_scopes([source.name for source, _ in sources], shard)
+    return report.exit_code
 
 
 def _with_progress_bar(st: AppState, validator: Validator | None, fn: Any) -> ReconcileReport:
