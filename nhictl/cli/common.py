@@ -140,9 +140,12 @@ class AppState:
         db_path = file_location(location)
         connect = None
         if db_path is None and location.startswith("postgres"):
+            from nhictl.store.engine import key_from_env, key_path_for
             from nhictl.store.pglock import session_factory
 
             connect = session_factory(location, self.inventory_password())
+            if key_from_env() is None:  # say a missing key before any connection is tried
+                key_path_for(location, None)
         elif create and db_path is not None:
             try:
                 private_dirs(db_path.parent)

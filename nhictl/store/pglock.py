@@ -46,15 +46,15 @@ RETURNING mode, pid, host, command, started_at, scopes
 """
 
 
-def session_factory(url: str) -> Callable[[], Any]:
-    """Opens the lock session: a connection of its own (no pool: closing it must end the
-    session, and with it every advisory lock), in autocommit."""
+def session_factory(location: str, password: str | None) -> Callable[[], Any]:
+    """Opens the lock session: a connection of an engine of its own (disposed at release,
+    which ends the session and with it every advisory lock), in autocommit."""
+
+    from nhictl.store.engine import _engine_for
+
+    engine, _ = _engine_for(location, password)  # refuses a missing psycopg at once
 
     def connect() -> Any:
-        from sqlalchemy import create_engine
-        from sqlalchemy.pool import NullPool
-
-        engine = create_engine(url, poolclass=NullPool)
         return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     return connect
@@ -161,3 +161,4 @@ class PgLocks:
                 self._conn.execute(text("SELECT pg_advisory_unlock_all()"))
         finally:
             self._conn.close()
+            self._conn.engine.dispose()
