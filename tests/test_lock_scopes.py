@@ -168,9 +168,8 @@ def test_a_killed_holder_releases_its_locks_and_the_next_one_reports_it(store: S
     try:
         message = _refused(store, reconcile_scopes(["a"], None))
         assert f"pid {proc.pid} on {socket.gethostname()}, `nhictl reconcile -s a`" in message
-        with _hold(store, [Scope("x")]) as other:
-            with other.run_is_dead("r-held-by-child") as dead:
-                assert not dead  # the child's run lock: a live run
+        with _hold(store, [Scope("x")]) as other, other.run_is_dead("r-held-by-child") as dead:
+            assert not dead  # the child's run lock: a live run
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
