@@ -11,10 +11,13 @@ case is skipped with the reason when the machine has no PostgreSQL). Each module
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
+from nhictl.sandbox.dataset import generate
 from tools.pgcluster import Cluster, find_binaries, pg_cluster
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,3 +116,62 @@ def init(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("NHICTL_KEY_FILE", store.env["NHICTL_KEY_FILE"])
     inv, _ = open_inventory(store.location, create=True)
     inv.dispose()
+
+
+# Child processes stopped at exact points (NHICTL_TEST_PAUSE, nhictl/testhook.py).
+
+def export(tmp: Path, name: str, n: int, seed: int = 7,
+            drop: int = 0) -> str:
+    records = generate(n, seed=seed).export(with_tokens=False)[drop:]
+    path = tmp / name
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(records, fh)
+    return f"file:{path}"
+
+
+def paused(store: Store, point: str, *args: str) -> subprocess.Popen[str]:
+    """A child nhictl stopped at ``point`` (it waits for a line on stdin)."""
+    proc = store.nhictl(*args, env={"NHICTL_TEST_PAUSE": point}, stdin=subprocess.PIPE)
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(f"nhictl-test: paused at {point}"):
+            return proc
+    proc.wait(timeout=60)
+    raise AssertionError(f"the run ended before {point}: {''.join(seen)}")
+
+
+def resume(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    assert proc.stdin is not None
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def runs(store: Store) -> dict[str, str]:
+    return dict(store.sql("SELECT id, outcome FROM runs"))  # type: ignore[arg-type]
+
+
+def assert_consistent(store: Store) -> None:
+    """No binding twice, no event without its binding, one discovery per binding."""
+    if store.engine == "sqlite":
+        assert store.sql("PRAGMA integrity_check") == [("ok",)]
+    (total, distinct), = store.sql(
+        "SELECT count(*), count(DISTINCT source || '|' || connection_id) FROM bindings")
+    assert total == distinct, "a binding was duplicated"
+    (orphans,), = store.sql("SELECT count(*) FROM events e WHERE e.binding_id IS NOT NULL "
+                            "AND NOT EXISTS (SELECT 1 FROM bindings b WHERE b.id = e.binding_id)")
+    assert orphans == 0, "an event points at a binding that was not written"
+    discovered = Counter(r[0] for r in store.sql(
+        "SELECT binding_id FROM events WHERE type = 'discovered'"))
+    bindings = {r[0] for r in store.sql("SELECT id FROM bindings")}
+    assert set(discovered) == bindings and set(discovered.values()) <= {1}
