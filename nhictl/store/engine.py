@@ -233,6 +233,35 @@ def psycopg_missing() -> bool:
     return False
 
 
+NUL_STAND_IN = "\ufffd"  # what PostgreSQL stores for a NUL character (text cannot hold one)
+
+
+def _no_nul(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    """PostgreSQL text cannot hold NUL (psycopg refuses it), yet a hostile export or server
+    may send one: it is stored as U+FFFD instead of failing the whole write. One scan of the
+    strings first (statements without NUL, nearly all, pass unchanged); a lookup by a value
+    with NUL then finds its stored form."""
+    if not parameters:
+        return statement, parameters
+    rows = parameters if executemany else [parameters]
+    if not any("\x00" in v for row in rows
+               for v in (row.values() if isinstance(row, dict) else row) if type(v) is str):
+        return statement, parameters
+    fixed = [_without_nul(row) for row in rows]
+    return statement, fixed if executemany else fixed[0]
+
+
+def _without_nul(row: Any) -> Any:
+    def clean(v: Any) -> Any:
+        return v.replace("\x00", NUL_STAND_IN) if type(v) is str else v
+
+    if isinstance(row, dict):
+        return {k: clean(v) for k, v in row.items()}
+    return type(row)(clean(v) for v in row)
+
+
 def _postgresql_engine(url: URL, shown: str, password: str | None) -> Engine:
     if psycopg_missing():
         raise InvalidInputError(f"inventory {shown} is a PostgreSQL database, but psycopg is "
@@ -265,6 +294,8 @@ def _engine_for(db: str, password: str | None = None) -> tuple[Engine, Path | No
         engine = create_engine(f"sqlite:///{path}")
     # The write seam: every string any INSERT or UPDATE stores passes untrusted.mask.
     event.listen(engine, "before_cursor_execute", _mask_writes, retval=True)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "before_cursor_execute", _no_nul, retval=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

@@ -397,3 +397,18 @@ def test_listings_come_out_in_the_same_order_on_both_engines(
     finally:
         _sql(pg, "DROP DATABASE IF EXISTS collated WITH (FORCE)")
     assert outputs[0] == outputs[1]
+
+
+@needs_server
+def test_a_nul_character_from_a_source_is_stored_not_fatal(
+        cli: Cli, pg_env: str, tmp_path: Path) -> None:
+    from nhictl.sandbox.dataset import generate
+
+    connections = generate().export(with_tokens=False)[:3]
+    connections[0]["owner_name"] = "Al\x00an"
+    export = write_private(tmp_path / "export.json", connections)
+    assert cli("init").code == 0
+    result = cli("reconcile", "--source", f"file:{export}", "--no-validate")
+    assert result.code == 0, result
+    listed = json.loads(cli("inventory", "list", "-o", "json").out)["bindings"]
+    assert "Al\ufffdan" in {b["owner_name"] for b in listed}
