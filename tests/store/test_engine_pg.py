@@ -412,3 +412,47 @@ def test_a_nul_character_from_a_source_is_stored_not_fatal(
     assert result.code == 0, result
     listed = json.loads(cli("inventory", "list", "-o", "json").out)["bindings"]
     assert "Al\ufffdan" in {b["owner_name"] for b in listed}
+
+
+@needs_server
+def test_a_read_only_server_is_exit_3_and_reads_still_work(
+        cli: Cli, pg: Cluster, pg_env: str, token_export: object) -> None:
+    assert cli("init").code == 0
+    name = pg_env.rsplit("/", 1)[1]
+    _sql(pg, f"ALTER DATABASE {name} SET default_transaction_read_only = on")
+    export = token_export.path  # type: ignore[attr-defined]
+    result = cli("reconcile", "--source", f"file:{export}", "--no-validate")
+    assert result.code == 3, result
+    assert "is read-only (a standby or a read-only transaction)" in result.err
+    assert "Traceback" not in result.err
+    assert cli("inventory", "list").code == 0
+
+
+class _PgFailure(Exception):
+    """Shaped like a psycopg error: the seam reads ``sqlstate`` (psycopg stays optional)."""
+
+    def __init__(self, message: str, sqlstate: str | None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(("sqlstate", "message", "exit_code", "words"), [
+    ("53100", "could not extend file: No space left on device", 4, "disk is full"),
+    ("40001", "could not serialize access", 4, "serialization failure"),
+    ("40P01", "deadlock detected", 4, "deadlock"),
+    ("25006", "cannot execute INSERT in a read-only transaction", 3, "read-only"),
+    ("57P01", "terminating connection due to administrator command", 4, "cannot reach"),
+    ("53300", "sorry, too many clients already", 4, "cannot reach"),
+    ("42501", "permission denied for table bindings", 3, "permission denied"),
+    (None, 'connection to server at "db", port 5432 failed: FATAL:  password authentication '
+           'failed for user "nhictl"', 3, "cannot log in"),
+    (None, 'connection to server at "db" failed: timeout expired', 4, "cannot reach"),
+])
+def test_postgresql_failures_become_one_line_nhictl_errors(
+        sqlstate: str | None, message: str, exit_code: int, words: str) -> None:
+    error = engine_mod.storage_error("postgresql://***@db/inv", _PgFailure(message, sqlstate))
+    assert error is not None and error.exit_code == exit_code
+    assert words in error.message and "postgresql://***@db/inv" in error.message
+    assert "\n" not in error.message
+    assert engine_mod.storage_error("postgresql://***@db/inv",
+                                    _PgFailure("division by zero", "22012")) is None
