@@ -106,9 +106,16 @@ def _quiet_url(db: str) -> URL | None:
 
 
 def url_password(db: str | None) -> str | None:
-    """The password a ``--db`` URL carries, if any (to refuse it on the command line)."""
+    """The password a ``--db`` URL carries, if any (to refuse it on the command line): in
+    its user info or, as libpq also reads it, a ``password=`` query parameter."""
     url = _quiet_url(db) if db else None
-    return url.password if url is not None and url.password else None
+    if url is None:
+        return None
+    if url.password:
+        return str(url.password)
+    query = url.query.get("password")
+    value = query if isinstance(query, str) else (query[0] if query else None)
+    return value or None
 
 
 def display_location(db: str) -> str:
@@ -120,9 +127,12 @@ def display_location(db: str) -> str:
             scheme, _, rest = db.partition("://")
             return f"{scheme}://" + ("***@" + rest.rpartition("@")[2] if "@" in rest else rest)
         return db
-    if url.password:
-        register_secret(str(url.password))
-    shown: str = url.render_as_string(hide_password=True)
+    secret = url_password(db)
+    if secret:
+        register_secret(secret)
+    shown: str = url.difference_update_query(["password"]).render_as_string(hide_password=True)
+    if "password" in url.query:
+        shown += ("&" if "?" in shown else "?") + "password=***"
     return shown
 
 

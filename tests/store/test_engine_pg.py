@@ -89,9 +89,11 @@ def table_names(url: str) -> set[str]:
 # -- no server needed ------------------------------------------------------------------------
 
 
-def test_a_password_in_db_on_the_command_line_is_refused(cli: Cli) -> None:
+@pytest.mark.parametrize("shape", ["postgresql://alice:{}@127.0.0.1:{}/inv",
+                                   "postgres://alice@127.0.0.1:{1}/inv?password={0}"])
+def test_a_password_in_db_on_the_command_line_is_refused(cli: Cli, shape: str) -> None:
     secret = "Sup3r-" + secrets.token_hex(8)
-    result = cli("--db", f"postgresql://alice:{secret}@127.0.0.1:{free_port()}/inv", "init")
+    result = cli("--db", shape.format(secret, free_port()), "init")
     assert result.code == 2, result
     assert "visible in ps and shell history" in result.err
     assert "PGPASSWORD" in result.err and secret not in result.out + result.err
@@ -283,10 +285,12 @@ def test_a_password_in_nhictl_db_is_never_shown(
     runs.append(cli("--log-format", "json", "-v", "init"))
     monkeypatch.setenv("NHICTL_DB", re.sub(r":\d+/", f":{free_port()}/", user_url))
     runs.append(cli("-v", "check"))
+    monkeypatch.setenv("NHICTL_DB", f"{pg_env}?password={secret}")  # libpq's other spelling
+    runs.append(cli("--log-format", "json", "init"))
     assert [r.code for r in runs[:10]] == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0], runs
-    assert [r.code for r in runs[10:]] == [2, 2, 3, 4], runs[10:]
+    assert [r.code for r in runs[10:]] == [2, 2, 3, 4, 0], runs[10:]
     shown = "\n".join(r.out + r.err for r in runs)
-    assert "postgresql://***@" in shown
+    assert "postgresql://***@" in shown and "?password=***" in shown
     assert secret not in shown and "Traceback" not in shown
 
 
