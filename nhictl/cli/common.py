@@ -90,7 +90,7 @@ class AppState:
     def inventory_password(self) -> str | None:
         """The PostgreSQL password from ``[inventory] password_env`` (None: libpq's own
         sources, PGPASSWORD, ~/.pgpass, PGSERVICE; or a SQLite inventory)."""
-        from nhictl.store.engine import is_postgresql
+        from nhictl.store.urls import is_postgresql
 
         if not is_postgresql(self.db):
             return None  # a broken config does not stop a SQLite user's commands here

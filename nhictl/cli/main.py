@@ -191,7 +191,7 @@ def _no_password_on_command_line(ctx: typer.Context, db: str) -> None:
     """A password in ``--db`` is visible to every user (ps) and kept in shell history: refused
     (exit 2) before anything connects. NHICTL_DB may carry one; it is then masked."""
     from nhictl.errors import UsageError
-    from nhictl.store.engine import display_location, url_password
+    from nhictl.store.urls import display_location, url_password
 
     source = ctx.get_parameter_source("db")  # click's ParameterSource (typer may vendor it)
     if url_password(db) and getattr(source, "name", "") == "COMMANDLINE":

@@ -1,22 +1,22 @@
-"""Opening, creating and migrating the inventory, and its fingerprint key."""
+"""Opening, creating and migrating the inventory (a SQLite file or a PostgreSQL database).
+
+Where it lives and how that is shown: :mod:`nhictl.store.urls`; PostgreSQL specifics:
+:mod:`nhictl.store.postgres` and :mod:`nhictl.store.pg_errors`; the fingerprint key:
+:mod:`nhictl.store.keys`.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
-import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url, select
+from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 from sqlmodel import SQLModel
 
 from nhictl.errors import (
-    InputFileError,
     InvalidInputError,
     NhictlError,
     NotInitializedError,
@@ -26,27 +26,25 @@ from nhictl.errors import (
     UnavailableError,
     UsageError,
 )
-from nhictl.fsutil import (
-    MAX_KEY_FILE_BYTES,
-    not_regular_reason,
-    private_dirs,
-    read_input_bytes,
-)
+from nhictl.fsutil import not_regular_reason, private_dirs
 from nhictl.store import tables
+from nhictl.store.keys import (
+    KEY_BYTES,
+    KEY_ENV,
+    KEY_FILE_ENV,
+    key_from_env,
+    key_path_for,
+    lost_key,
+    resolve_key,
+)
 from nhictl.store.migrations import SCHEMA_VERSION, pending
 from nhictl.store.pg_errors import pg_storage_error
-from nhictl.untrusted import mask_row, register_secret
+from nhictl.store.postgres import no_nul, postgresql_engine
+from nhictl.store.urls import PG_SCHEMES, display_location, is_url, parse_url
+from nhictl.untrusted import mask_row
 
-if TYPE_CHECKING:
-    from nhictl.store.lock import Locks
-
-KEY_BYTES = 32
-KEY_ENV = "NHICTL_KEY"  # the fingerprint key itself, base64 of KEY_BYTES bytes
-KEY_FILE_ENV = "NHICTL_KEY_FILE"
-# How a PostgreSQL inventory may be named; all are opened with psycopg 3.
-PG_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
-PG_DRIVER = "postgresql+psycopg"
-PG_EXTRA_HINT = "pip install 'nhictl[postgresql]' (psycopg 3)"
+__all__ = ["KEY_BYTES", "KEY_ENV", "KEY_FILE_ENV", "Inventory", "default_db_path",
+           "display_location", "key_path_for", "open_inventory", "storage_error"]
 
 
 def default_db_path() -> Path:
@@ -72,68 +70,9 @@ class Inventory:
     key: bytes
     location: str  # for messages: a URL's password is shown as ***
     path: Path | None  # the SQLite file, when it is one
-    locks: Locks | None = None  # the command's locks (store/lock.py), when it holds them
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _is_url(db: str) -> bool:
-    return "://" in db
-
-
-def parse_url(db: str) -> URL | None:
-    """The SQLAlchemy URL a ``--db`` value names (None for a plain path); refuses junk."""
-    if not _is_url(db):
-        return None
-    try:
-        return make_url(db)
-    except (ArgumentError, ValueError) as exc:
-        raise InvalidInputError(f"inventory URL {display_location(db)} is not a valid "
-                                f"database URL: {type(exc).__name__}") from None
-
-
-def is_postgresql(db: str | None) -> bool:
-    url = _quiet_url(db) if db else None
-    return url is not None and url.drivername in PG_SCHEMES
-
-
-def _quiet_url(db: str) -> URL | None:
-    try:
-        return make_url(db) if _is_url(db) else None
-    except (ArgumentError, ValueError):
-        return None
-
-
-def url_password(db: str | None) -> str | None:
-    """The password a ``--db`` URL carries, if any (to refuse it on the command line): in
-    its user info or, as libpq also reads it, a ``password=`` query parameter."""
-    url = _quiet_url(db) if db else None
-    if url is None:
-        return None
-    if url.password:
-        return str(url.password)
-    query = url.query.get("password")
-    value = query if isinstance(query, str) else (query[0] if query else None)
-    return value or None
-
-
-def display_location(db: str) -> str:
-    """``db`` as it may be printed: a URL's password becomes ``***`` (and is registered
-    with :mod:`nhictl.untrusted`, so it is masked wherever else it might surface)."""
-    url = _quiet_url(db)
-    if url is None:
-        if _is_url(db):  # unparsable: show no user info at all
-            scheme, _, rest = db.partition("://")
-            return f"{scheme}://" + ("***@" + rest.rpartition("@")[2] if "@" in rest else rest)
-        return db
-    secret = url_password(db)
-    if secret:
-        register_secret(secret)
-    shown: str = url.difference_update_query(["password"]).render_as_string(hide_password=True)
-    if "password" in url.query:
-        shown += ("&" if "?" in shown else "?") + "password=***"
-    return shown
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -152,19 +91,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
-WRITER_BUSY_TIMEOUT_MS = 600_000
-
-
 def _sqlite_begin(conn: Any) -> None:
-    if conn.get_execution_options().get("nhictl_write"):
-        # A reconcile's write transaction (repo.write_transaction) waits for another
-        # source's to commit: that writer is alive and working (a dead one holds nothing).
-        conn.exec_driver_sql(f"PRAGMA busy_timeout={WRITER_BUSY_TIMEOUT_MS}")
-        try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        finally:
-            conn.exec_driver_sql("PRAGMA busy_timeout=5000")
-        return
     conn.exec_driver_sql("BEGIN")
 
 
@@ -234,62 +161,11 @@ def _translate_errors(engine: Engine, location: str) -> None:
     event.listen(engine, "handle_error", handle)
 
 
-def psycopg_missing() -> bool:
-    """Whether psycopg 3 cannot be imported (the ``postgresql`` extra is not installed)."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        return True
-    return False
-
-
-NUL_STAND_IN = "\ufffd"  # what PostgreSQL stores for a NUL character (text cannot hold one)
-
-
-def _no_nul(
-    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
-) -> tuple[str, Any]:
-    """PostgreSQL text cannot hold NUL (psycopg refuses it), yet a hostile export or server
-    may send one: it is stored as U+FFFD instead of failing the whole write. One scan of the
-    strings first (statements without NUL, nearly all, pass unchanged); a lookup by a value
-    with NUL then finds its stored form."""
-    if not parameters:
-        return statement, parameters
-    rows = parameters if executemany else [parameters]
-    if not any("\x00" in v for row in rows
-               for v in (row.values() if isinstance(row, dict) else row) if type(v) is str):
-        return statement, parameters
-    fixed = [_without_nul(row) for row in rows]
-    return statement, fixed if executemany else fixed[0]
-
-
-def _without_nul(row: Any) -> Any:
-    def clean(v: Any) -> Any:
-        return v.replace("\x00", NUL_STAND_IN) if type(v) is str else v
-
-    if isinstance(row, dict):
-        return {k: clean(v) for k, v in row.items()}
-    return type(row)(clean(v) for v in row)
-
-
-def _postgresql_engine(url: URL, shown: str, password: str | None) -> Engine:
-    if psycopg_missing():
-        raise InvalidInputError(f"inventory {shown} is a PostgreSQL database, but psycopg is "
-                                f"not installed; {PG_EXTRA_HINT}")
-    args: dict[str, Any] = {"application_name": "nhictl"}
-    if password and not url.password:  # the config's password_env; else libpq's own sources
-        register_secret(password)
-        args["password"] = password
-    if "connect_timeout" not in url.query and not os.environ.get("PGCONNECT_TIMEOUT"):
-        args["connect_timeout"] = 10  # a silent server must not hang a cron job for ever
-    return create_engine(url.set(drivername=PG_DRIVER), connect_args=args)
-
-
 def _engine_for(db: str, password: str | None = None) -> tuple[Engine, Path | None]:
     shown = display_location(db)
     url = parse_url(db)
     if url is not None and url.drivername in PG_SCHEMES:
-        engine = _postgresql_engine(url, shown, password)
+        engine = postgresql_engine(url, shown, password)
         path = None
     elif url is not None:
         try:
@@ -305,7 +181,7 @@ def _engine_for(db: str, password: str | None = None) -> tuple[Engine, Path | No
     # The write seam: every string any INSERT or UPDATE stores passes untrusted.mask.
     event.listen(engine, "before_cursor_execute", _mask_writes, retval=True)
     if engine.dialect.name == "postgresql":
-        event.listen(engine, "before_cursor_execute", _no_nul, retval=True)
+        event.listen(engine, "before_cursor_execute", no_nul, retval=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -322,96 +198,6 @@ def _enable_wal(engine: Engine) -> None:
             cursor.close()
         finally:
             raw.close()
-
-
-def key_path_for(db: str, path: Path | None) -> Path:
-    explicit = os.environ.get(KEY_FILE_ENV)
-    if explicit:
-        return Path(explicit).expanduser()
-    if path is not None:
-        return path.with_name(path.name + ".key")
-    raise InvalidInputError(
-        f"inventory {display_location(db)} is not a file, so its fingerprint key has no "
-        f"default place: set {KEY_FILE_ENV} to a key file path (`nhictl init` creates it, "
-        f"mode 600) or {KEY_ENV} to the key itself (base64 of {KEY_BYTES} random bytes: "
-        f"head -c {KEY_BYTES} /dev/urandom | base64)",
-        hint="every host sharing this inventory needs the same key; it is never stored in "
-        "the database",
-    )
-
-
-def key_from_env() -> bytes | None:
-    """The fingerprint key held by ``NHICTL_KEY`` (base64 of 32 bytes), if set."""
-    value = os.environ.get(KEY_ENV)
-    if not value:
-        return None
-    register_secret(value.strip())
-    if os.environ.get(KEY_FILE_ENV):
-        raise InvalidInputError(f"both {KEY_ENV} and {KEY_FILE_ENV} are set; set only one "
-                                "(the fingerprint key must come from one place)")
-    try:
-        key = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        key = b""
-    if len(key) != KEY_BYTES:
-        raise InvalidInputError(
-            f"{KEY_ENV} is not a base64-encoded {KEY_BYTES}-byte key (value not shown)",
-            hint=f"make one with: head -c {KEY_BYTES} /dev/urandom | base64",
-        )
-    return key
-
-
-def _read_key(key_path: Path) -> bytes:
-    try:
-        mode = key_path.stat().st_mode
-    except FileNotFoundError as exc:
-        raise NotInitializedError(
-            f"fingerprint key {key_path} is missing",
-            hint="restore it from your backup (or point NHICTL_KEY_FILE at it); "
-            "`nhictl init --new-key` if it is lost for good",
-        ) from exc
-    except OSError as exc:
-        raise InvalidInputError(f"cannot read fingerprint key {key_path}: {exc.strerror}") from exc
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InvalidInputError(
-            f"fingerprint key {key_path} is readable by group or others",
-            hint=f"chmod 600 {key_path}",
-        )
-    try:  # a regular file (a FIFO put there must not block), of bounded size
-        data = read_input_bytes(key_path, "fingerprint key", MAX_KEY_FILE_BYTES)
-    except InputFileError as exc:
-        raise InvalidInputError(exc.message) from None
-    if len(data) != KEY_BYTES:
-        raise InvalidInputError(
-            f"fingerprint key {key_path} is not a {KEY_BYTES}-byte key (damaged or not a key)",
-            hint=f"restore it from your backup; if it is lost for good, move it aside "
-            f"(mv {key_path} {key_path}.damaged) and run `nhictl init --new-key`",
-        )
-    return data
-
-
-def _key(env_key: bytes | None, key_path: Path | None, *, create: bool) -> bytes:
-    """The key from NHICTL_KEY, else the key file (made when ``create`` and absent)."""
-    if env_key is not None:
-        return env_key
-    assert key_path is not None  # key_path_for gives one whenever NHICTL_KEY is unset
-    if create and not key_path.exists():
-        return _write_key(key_path)
-    return _read_key(key_path)
-
-
-def _write_key(key_path: Path) -> bytes:
-    key = secrets.token_bytes(KEY_BYTES)
-    try:
-        _private_dir(key_path.parent)
-        fd = os.open(key_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-    except OSError as exc:
-        raise InvalidInputError(
-            f"cannot create fingerprint key {key_path}: {exc.strerror or exc}"
-        ) from None
-    return key
 
 
 def _schema_version(engine: Engine, location: str) -> int | None:
@@ -449,7 +235,7 @@ def open_inventory(
     """
     raw = db or str(default_db_path())
     location = display_location(raw)
-    if not _is_url(raw):
+    if not is_url(raw):
         p = Path(raw).expanduser()
         try:
             exists = p.exists()
@@ -491,7 +277,7 @@ def open_inventory(
                                  f"to replace it, set {KEY_ENV} to a new key instead")
             lost = key_path is not None and version is not None and not key_path.exists()
             if key_path is not None and lost and not new_key:
-                raise _lost_key(location, key_path)
+                raise lost_key(location, key_path)
             if new_key and key_path is not None and key_path.exists():
                 raise UsageError(f"--new-key: the fingerprint key {key_path} exists; "
                                  "--new-key only replaces a lost key")
@@ -508,7 +294,7 @@ def open_inventory(
                 action = "migrated"
             else:
                 action = "current"
-            key = _key(env_key, key_path, create=True)
+            key = resolve_key(env_key, key_path, create=True)
             if lost:
                 _forget_fingerprints(engine)
                 action = "rekeyed"
@@ -522,7 +308,7 @@ def open_inventory(
                     f"{SCHEMA_VERSION}",
                     hint="run `nhictl init` to migrate it",
                 )
-            key = _key(env_key, key_path, create=False)
+            key = resolve_key(env_key, key_path, create=False)
             _enable_wal(engine)
     except OperationalError as exc:
         _dispose(engine)
@@ -547,18 +333,6 @@ def _forget_fingerprints(engine: Engine) -> None:
         conn.execute(tables.META.insert(), [{
             "key": "key_replaced_at",
             "value": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}])
-
-
-def _lost_key(location: str, key_path: Path) -> InvalidInputError:
-    """An initialized inventory without its key: a new key would make every stored
-    fingerprint read as a different token, so the key is never minted silently."""
-    return InvalidInputError(
-        f"inventory {location} exists but its fingerprint key {key_path} is missing; "
-        "no new key was made",
-        hint=f"restore the key file from your backup to {key_path} (mode 600), or point "
-        "NHICTL_KEY_FILE at it; if it is lost for good, run `nhictl init --new-key` "
-        "(every stored fingerprint is then cleared and re-learnt at the next reconcile)",
-    )
 
 
 def _dispose(engine: Engine | None) -> None:
