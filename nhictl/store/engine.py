@@ -39,12 +39,21 @@ from nhictl.store.keys import (
 )
 from nhictl.store.migrations import SCHEMA_VERSION, pending
 from nhictl.store.pg_errors import pg_storage_error
-from nhictl.store.postgres import no_nul, postgresql_engine
-from nhictl.store.urls import PG_SCHEMES, display_location, is_url, parse_url
+from nhictl.store.postgres import no_nul, postgresql_engine, psycopg_missing
+from nhictl.store.urls import (
+    PG_SCHEMES,
+    display_location,
+    is_postgresql,
+    is_url,
+    parse_url,
+    url_password,
+)
 from nhictl.untrusted import mask_row
 
-__all__ = ["KEY_BYTES", "KEY_ENV", "KEY_FILE_ENV", "Inventory", "default_db_path",
-           "display_location", "key_path_for", "open_inventory", "storage_error"]
+# Also re-exported: what callers imported from here before urls.py/keys.py/postgres.py.
+__all__ = ["KEY_BYTES", "KEY_ENV", "KEY_FILE_ENV", "PG_SCHEMES", "Inventory", "default_db_path",
+           "display_location", "is_postgresql", "key_from_env", "key_path_for",
+           "open_inventory", "psycopg_missing", "storage_error", "url_password"]
 
 
 def default_db_path() -> Path:
