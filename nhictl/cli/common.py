@@ -225,6 +225,9 @@ def _no_html(value: Format) -> Format:
     if value is Format.HTML:
         raise typer.BadParameter("html is only for `nhictl report access-review`; "
                                  "use table, json, csv or markdown")
+    if value in (Format.SARIF, Format.OCSF):
+        raise typer.BadParameter(f"{value.value} is only for `nhictl check`; "
+                                 "use table, json, csv or markdown")
     return value
 
 

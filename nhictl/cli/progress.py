@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from nhictl.net import HttpPolicy
     from nhictl.reconcile import ReconcileReport, Validator
     from nhictl.shard import Shard
+    from nhictl.store.lock import Scope
 
 
 def _validator(st: AppState, concurrency: int, http: HttpPolicy) -> Validator:
@@ -36,7 +37,7 @@ def run_reconcile(
     from nhictl.clock import system_clock
     from nhictl.reconcile import reconcile
     from nhictl.sources.export_file import ExportFileSource
-    from nhictl.sources.registry import keep_recorded_names, resolve
+    from nhictl.sources.registry import resolve
     from nhictl.store.repo import actor_name
 
     http = st.http_policy(deadline)  # --deadline bounds the whole run: reads and validation
@@ -47,8 +48,7 @@ def run_reconcile(
     workers = concurrency or st.config.slack_concurrency or 16
     validator = _validator(st, workers, http) if validate else None
     command = command_line()
-    with st.open_for_write(command.strip()) as inv:  # one writer for the whole run
-        keep_recorded_names(inv, sources)
+    with st.open_for_write(command.strip(), scopes=_scopes(st, sources, shard)) as inv:
         # A progress bar is escape codes: none with --no-color / NO_COLOR.
         tty = (sys.stderr.isatty() and not st.quiet and st.log_format == "text"
                and not st.no_color)
@@ -81,6 +81,23 @@ def run_reconcile(
         print(mask(as_json(report, now_iso())))  # ASCII JSON: controls escaped; secrets masked
     _summary(st, report, tty)
     return report.exit_code
+
+
+def _scopes(st: AppState, sources: list[tuple[Any, str | None]],
+            shard: Shard | None) -> list[Scope]:
+    """Reconcile's locks: the inventory shared, each source it writes (or that source's
+    shard) exclusively. Sources are named as the inventory records them, so two spellings
+    of one place take one lock."""
+    from nhictl.sources.registry import keep_recorded_names
+    from nhictl.store.lock import reconcile_scopes
+
+    inv = st.open()
+    try:
+        keep_recorded_names(inv, sources)
+    finally:
+        inv.dispose()
+    return reconcile_scopes([source.name for source, _ in sources],
+                            (shard.index, shard.count) if shard else None)
 
 
 def _with_progress_bar(st: AppState, validator: Validator | None, fn: Any) -> ReconcileReport:

@@ -211,7 +211,7 @@ def hold(
         from nhictl.store.filelock import FileLocks
 
         backend: Any = FileLocks(path, holder)
-    elif text.startswith(("postgresql", "postgres:")):
+    elif text.startswith("postgres"):  # postgresql://, postgres://, postgresql+psycopg://
         from sqlalchemy.exc import SQLAlchemyError
 
         from nhictl.errors import InvalidInputError

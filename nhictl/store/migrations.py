@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Connection, MetaData, String, Table, inspect
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, inspect
 from sqlalchemy.schema import CreateColumn
 
 Migration = Callable[[Connection], None]
@@ -30,6 +30,29 @@ def _add_source_observations(conn: Connection) -> None:
     ).create(conn, checkfirst=True)
 
 
+def _add_lock_holders_and_run_host(conn: Connection) -> None:
+    """Version 3: ``lock_holders`` (who holds a PostgreSQL advisory lock) and ``runs.host``
+    (several hosts share one inventory; a run names where it ran)."""
+    Table(
+        "lock_holders",
+        MetaData(),
+        Column("scope", String, primary_key=True),
+        Column("holder", String, primary_key=True),
+        Column("mode", String, nullable=False),
+        Column("backend_pid", Integer, nullable=False),
+        Column("pid", Integer, nullable=True),
+        Column("host", String, nullable=True),
+        Column("command", String, nullable=True),
+        Column("started_at", String, nullable=True),
+        Column("scopes", String, nullable=False),
+    ).create(conn, checkfirst=True)
+    # ADD COLUMN is the same SQL on both engines; the type is rendered by the dialect.
+    if any(c["name"] == "host" for c in inspect(conn).get_columns("runs")):
+        return  # created whole by a later nhictl's tables, then stamped older (tests)
+    column = CreateColumn(Column("host", String, nullable=True))
+    conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column.compile(dialect=conn.dialect)}")
+
+
 def _add_content_hash(conn: Connection) -> None:
     """bindings.content_hash: what the source said when the row was last merged, hashed, so
     an unchanged repeat reconcile skips the row (NULL on old rows: merged once more)."""
@@ -44,6 +67,8 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "initial schema: meta, bindings, runs, events, findings, usage", None),
     (2, "source_observations: what a read noticed about a holder (exposed store files)",
      _add_source_observations),
+    (3, "lock_holders: who holds a PostgreSQL advisory lock; runs.host: where a run ran",
+     _add_lock_holders_and_run_host),
     (4, "bindings.content_hash: unchanged rows are not rewritten by a repeat reconcile",
      _add_content_hash),
 ]
