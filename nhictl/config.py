@@ -1,7 +1,8 @@
 """``nhictl.toml``: loading and validation.
 
 Errors name the file and the key (exit 3). Secrets are only ever referenced by the name of an
-environment variable (``api_key_env``, ``secret_key_env``); a literal secret is refused.
+environment variable (``api_key_env``, ``secret_key_env``, a ledger's ``token_env``); a
+literal secret is refused.
 The ``[policy]`` and ``[purposes]`` tables are handed raw to :mod:`nhictl.policy`.
 """
 
@@ -37,6 +38,8 @@ SOURCE_KEYS: dict[str, set[str]] = {
     "nango": {"secret_key_env", "base_url", "provider_config_key"},
 }
 COMMON_SOURCE_KEYS = {"name", "kind", "default_purpose", "tenant"}
+LEDGER_KINDS = ("slack-audit", "slack-integration-logs", "slack-directory")
+LEDGER_KEYS = {"name", "kind", "token_env", "base_url", "app_ids"}
 
 
 def canonical_path(value: str, base: Path | None = None) -> str:
@@ -86,6 +89,18 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class LedgerConfig:
+    """One ``[[ledgers]]`` entry: a Slack-side collector and the variable holding its token."""
+
+    name: str
+    kind: str  # slack-audit | slack-integration-logs | slack-directory
+    token_env: str
+    base_url: str | None = None
+    app_ids: tuple[str, ...] = ()
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     slack_api_url: str | None = None
@@ -94,6 +109,10 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     policy: dict[str, Any] = field(default_factory=dict)
     purposes: dict[str, Any] = field(default_factory=dict)
+    ledgers: tuple[LedgerConfig, ...] = ()
+
+    def ledger(self, name: str) -> LedgerConfig | None:
+        return next((c for c in self.ledgers if c.name == name), None)
     inventory_password_env: str | None = None  # [inventory] password_env (PostgreSQL)
 
     def source(self, name: str) -> SourceConfig | None:
@@ -137,11 +156,13 @@ def load_config(explicit: str | None) -> Config:
 
     for source in config.sources:  # a server that echoes a broker key must not get it stored
         register_secret(secret_from_env(source.secret_env) if source.secret_env else None)
+    for ledger in config.ledgers:  # and never the ledger collectors' tokens
+        register_secret(secret_from_env(ledger.token_env))
     return config
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:
-    known = {"slack", "sources", "policy", "purposes", "inventory"}
+    known = {"slack", "sources", "policy", "purposes", "ledgers", "inventory"}
     for key in data:
         if key not in known:
             raise _fail(path, key, f"unknown section (expected one of {', '.join(sorted(known))})")
@@ -182,7 +203,63 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         sources=_parse_sources(data.get("sources", []), path),
         policy=policy,
         purposes=purposes,
+        ledgers=_parse_ledgers(data.get("ledgers", []), path),
     )
+
+
+_APP_ID = re.compile(r"A[A-Z0-9]{1,31}")
+
+
+def _parse_ledgers(raw: Any, path: Path) -> tuple[LedgerConfig, ...]:
+    if not isinstance(raw, list):
+        raise _fail(path, "ledgers", "must be an array of tables ([[ledgers]])")
+    out: list[LedgerConfig] = []
+    for i, entry in enumerate(raw):
+        where = f"ledgers[{i}]"
+        if not isinstance(entry, dict):
+            raise _fail(path, where, "must be a table")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise _fail(path, f"{where}.name", "is required (a non-empty string)")
+        where = f"ledgers[{i}] ({name})"
+        if ":" in name or any(c.name == name for c in out):
+            raise _fail(path, f"{where}.name", "must be unique and must not contain ':'")
+        kind = entry.get("kind")
+        if kind not in LEDGER_KINDS:
+            raise _fail(path, f"{where}.kind", f"must be one of {', '.join(LEDGER_KINDS)}")
+        for key, value in entry.items():
+            if key in LITERAL_SECRET_KEYS and value:
+                raise _fail(path, f"{where}.{key}",
+                            "literal secrets are not allowed in the config file",
+                            hint='export it in an environment variable and set token_env = '
+                            '"VAR_NAME"')
+            if key not in LEDGER_KEYS:
+                raise _fail(path, f"{where}.{key}", f"unknown key for kind {kind!r} (expected "
+                            f"{', '.join(sorted(LEDGER_KEYS))})")
+        token_env = entry.get("token_env")
+        if not isinstance(token_env, str) or not ENV_NAME.fullmatch(token_env):
+            # Never echo the value: it may be a token pasted where its variable's name belongs.
+            raise _fail(path, f"{where}.token_env", "is required: the NAME of an environment "
+                        "variable (upper case, digits, _) holding the token, not the token",
+                        hint='token_env = "SLACK_AUDIT_TOKEN" and export that variable')
+        base_url = entry.get("base_url")
+        if base_url is not None and (not isinstance(base_url, str) or "://" not in base_url):
+            raise _fail(path, f"{where}.base_url", "must be a URL string")
+        if base_url is not None and has_credentials(base_url):
+            raise _fail(path, f"{where}.base_url", _EMBEDDED, hint=_EMBEDDED_HINT)
+        app_ids = entry.get("app_ids", [])
+        if isinstance(app_ids, str):
+            app_ids = [a.strip() for a in app_ids.split(",") if a.strip()]
+        if not isinstance(app_ids, list) or not all(
+                isinstance(a, str) and _APP_ID.fullmatch(a) for a in app_ids):
+            raise _fail(path, f"{where}.app_ids", "must be a list of Slack app ids "
+                        "(A followed by upper-case letters and digits)")
+        if kind == "slack-integration-logs" and not app_ids:
+            raise _fail(path, f"{where}.app_ids", "is required for kind "
+                        "'slack-integration-logs' (the apps whose logs to read)")
+        out.append(LedgerConfig(name=name, kind=kind, token_env=token_env, base_url=base_url,
+                                app_ids=tuple(app_ids), index=i))
+    return tuple(out)
 
 
 def _parse_inventory(raw: Any, path: Path) -> str | None:
@@ -223,6 +300,9 @@ def _parse_sources(raw: Any, path: Path) -> tuple[SourceConfig, ...]:
             raise _fail(path, f"{where}.name", "must not contain ':' (reserved for specs)")
         if name in names:
             raise _fail(path, f"{where}.name", "duplicate source name")
+        if name == "nhictl":
+            raise _fail(path, f"{where}.name", "'nhictl' is reserved for the built-in source "
+                        "of nhictl's own credentials", hint="choose another name")
         names.add(name)
         kind = entry.get("kind")
         if kind not in SOURCE_KINDS:

@@ -47,6 +47,11 @@ def run_reconcile(
             source.strict = strict
     workers = concurrency or st.config.slack_concurrency or 16
     validator = _validator(st, workers, http) if validate else None
+    from nhictl.cli.ledger_cmd import build_collectors, collect_into
+
+    # [[ledgers]] run after the sources (their subjects are the bindings); --no-validate
+    # means no Slack calls at all, so none.
+    collectors = build_collectors(st, []) if st.config.ledgers and validate else []
     command = command_line()
     with st.open_for_write(command.strip(), scopes=_scopes(st, sources, shard)) as inv:
         # A progress bar is escape codes: none with --no-color / NO_COLOR.
@@ -71,6 +76,7 @@ def run_reconcile(
                                command=command.strip(), validator=validator, concurrency=workers,
                                progress=log_phase, allow_empty=allow_empty,
                                shard=shard)
+        ledger_code = collect_into(st, inv, collectors).exit_code if collectors else 0
     for source, _ in sources:
         for warning in getattr(source, "field_warnings", ()):
             st.warn(warning)
@@ -80,7 +86,7 @@ def run_reconcile(
 
         print(mask(as_json(report, now_iso())))  # ASCII JSON: controls escaped; secrets masked
     _summary(st, report, tty)
-    return report.exit_code
+    return report.exit_code or ledger_code  # an incomplete ledger read is partial (4)
 
 
 def _scopes(st: AppState, sources: list[tuple[Any, str | None]],

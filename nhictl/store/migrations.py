@@ -30,6 +30,38 @@ def _add_source_observations(conn: Connection) -> None:
     ).create(conn, checkfirst=True)
 
 
+def _add_ledger(conn: Connection) -> None:
+    """The Slack-side ledger as version 5 defines it (spelled out: later versions may
+    change it). ``index=True`` names indexes ``ix_<table>_<column>`` as SQLModel does."""
+    metadata = MetaData()
+    Table(
+        "ledger_entries",
+        metadata,
+        Column("id", String, primary_key=True),
+        Column("collector", String, nullable=False, index=True),
+        Column("kind", String, nullable=False),
+        Column("action", String, nullable=False, index=True),
+        Column("at", String, nullable=False, index=True),
+        Column("app_id", String, nullable=True, index=True),
+        Column("enterprise_id", String, nullable=True),
+        Column("workspace_id", String, nullable=True, index=True),
+        Column("user_id", String, nullable=True, index=True),
+        Column("actor_id", String, nullable=True),
+        Column("scopes", String, nullable=False),
+        Column("details", String, nullable=False),
+        Column("collected_at", String, nullable=False),
+        Column("run_id", String, nullable=True),
+    )
+    Table(
+        "ledger_checkpoints",
+        metadata,
+        Column("collector", String, primary_key=True),
+        Column("position", String, nullable=False),
+        Column("updated_at", String, nullable=False),
+    )
+    metadata.create_all(conn, checkfirst=True)
+
+
 def _add_lock_holders_and_run_host(conn: Connection) -> None:
     """Version 3: ``lock_holders`` (who holds a PostgreSQL advisory lock) and ``runs.host``
     (several hosts share one inventory; a run names where it ran)."""
@@ -71,6 +103,8 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
      _add_lock_holders_and_run_host),
     (4, "bindings.content_hash: unchanged rows are not rewritten by a repeat reconcile",
      _add_content_hash),
+    (5, "ledger_entries, ledger_checkpoints: the Slack-side ledger (audit and integration "
+     "logs, users.info)", _add_ledger),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -139,6 +139,39 @@ class SourceObservationRow(SQLModel, table=True):
     run_id: str | None = None
 
 
+class LedgerEntryRow(SQLModel, table=True):
+    """What Slack itself says about grants and users (audit logs, integration logs,
+    users.info): ids, scopes, actors and times, never a token byte. Audit and integration
+    log entries are immutable; a directory row (``users.info:<team>:<user>``) is updated in
+    place with the latest answer."""
+
+    __tablename__ = "ledger_entries"
+    id: str = Field(primary_key=True)  # <collector>:<native id>
+    collector: str = Field(index=True)
+    kind: str  # slack-audit | slack-integration-logs | slack-directory
+    action: str = Field(index=True)  # normalized (app_installed, user_deactivated, ...)
+    at: str = Field(index=True)
+    app_id: str | None = Field(default=None, index=True)
+    enterprise_id: str | None = None
+    workspace_id: str | None = Field(default=None, index=True)
+    user_id: str | None = Field(default=None, index=True)  # the subject
+    actor_id: str | None = None  # who did it
+    scopes: str = "[]"
+    details: str = "{}"
+    collected_at: str
+    run_id: str | None = None
+
+
+class LedgerCheckpointRow(SQLModel, table=True):
+    """How far each ledger collector has read (audit: the ``oldest`` reached; integration
+    logs: the newest date seen), so a cron run reads only new entries."""
+
+    __tablename__ = "ledger_checkpoints"
+    collector: str = Field(primary_key=True)
+    position: str
+    updated_at: str
+
+
 class LockHolderRow(SQLModel, table=True):
     """Who holds which lock, so a waiter on another host can name it (PostgreSQL only: a
     row is live while ``backend_pid`` holds the scope's advisory lock; see store/pglock.py)."""
@@ -169,4 +202,6 @@ EVENTS = _table(EventRow)
 FINDINGS = _table(FindingRow)
 USAGE = _table(UsageRow)
 SOURCE_OBSERVATIONS = _table(SourceObservationRow)
+LEDGER_ENTRIES = _table(LedgerEntryRow)
+LEDGER_CHECKPOINTS = _table(LedgerCheckpointRow)
 LOCK_HOLDERS = _table(LockHolderRow)
