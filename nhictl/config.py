@@ -16,6 +16,7 @@ from typing import Any
 
 from nhictl.errors import ConfigError
 from nhictl.net import has_credentials
+from nhictl.notifiers.config import NotifyTarget, parse_notify
 from nhictl.tomlfile import read_toml
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -110,6 +111,7 @@ class Config:
     policy: dict[str, Any] = field(default_factory=dict)
     purposes: dict[str, Any] = field(default_factory=dict)
     ledgers: tuple[LedgerConfig, ...] = ()
+    notify: tuple[NotifyTarget, ...] = ()
 
     def ledger(self, name: str) -> LedgerConfig | None:
         return next((c for c in self.ledgers if c.name == name), None)
@@ -162,7 +164,7 @@ def load_config(explicit: str | None) -> Config:
 
 
 def parse_config(data: dict[str, Any], path: Path) -> Config:
-    known = {"slack", "sources", "policy", "purposes", "ledgers", "inventory"}
+    known = {"slack", "sources", "policy", "purposes", "ledgers", "notify", "inventory"}
     for key in data:
         if key not in known:
             raise _fail(path, key, f"unknown section (expected one of {', '.join(sorted(known))})")
@@ -204,6 +206,7 @@ def parse_config(data: dict[str, Any], path: Path) -> Config:
         policy=policy,
         purposes=purposes,
         ledgers=_parse_ledgers(data.get("ledgers", []), path),
+        notify=parse_notify(data.get("notify", []), path),
     )
 
 

@@ -1,4 +1,9 @@
-"""Building the rules' snapshot from the inventory (read-only)."""
+"""Building the rules' snapshot from the inventory (read-only).
+
+The one place ``nhictl.checks`` reads the store: bindings, usage, holder observations,
+Slack's ledger and review decisions become plain views here; the rules never see a
+connection.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,19 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
+from nhictl.checks.accepted import AcceptedRisk, accepted_risks
 from nhictl.checks.common import gc_paused
-from nhictl.checks.model import BindingView, ObservationView, Snapshot
-from nhictl.models import EventType
+from nhictl.checks.model import BindingView, LedgerEntryView, ObservationView, Snapshot
+from nhictl.ledgers.store import iter_entries
+from nhictl.models import EventType, TokenKind
 from nhictl.store import repo
 from nhictl.store.ordering import sorted_like_sqlite
-from nhictl.store.tables import BINDINGS, SOURCE_OBSERVATIONS, USAGE
+from nhictl.store.tables import BINDINGS, EVENTS, SOURCE_OBSERVATIONS, USAGE
 
 
 def _tuple(value: Any) -> tuple[str, ...]:
@@ -143,6 +151,56 @@ def _iter_views(
         yield BindingView(*values)
 
 
+def ledger_views(conn: Connection) -> tuple[LedgerEntryView, ...]:
+    """Slack's side of the grants, oldest first."""
+    return tuple(
+        LedgerEntryView(id=e.id, kind=e.kind, action=e.action, at=e.at, app_id=e.app_id,
+                        enterprise_id=e.enterprise_id, workspace_id=e.workspace_id,
+                        user_id=e.user_id, actor_id=e.actor_id, scopes=tuple(e.scopes),
+                        details=e.details, collector=e.collector)
+        for e in iter_entries(conn))
+
+
+def binding_links(conn: Connection, *, all_bindings: bool = True
+                  ) -> tuple[dict[str, str], dict[str, str]]:
+    """Per binding, the Slack app id and a bot token's installer its holder recorded
+    (metadata ``app_id`` / ``installer_user_id``); only rows that mention them are read.
+    Without a ledger to match (``all_bindings`` false) only bot tokens whose installer
+    users.info saw deleted are read: installer_departed names the installer."""
+    apps: dict[str, str] = {}
+    installers: dict[str, str] = {}
+    meta = BINDINGS.c.metadata_json
+    query = select(BINDINGS.c.id, meta).where(or_(meta.like('%"app_id"%'),
+                                                   meta.like('%"installer_user_id"%')))
+    if not all_bindings:
+        query = query.where(BINDINGS.c.token_kind == TokenKind.BOT.value,
+                            BINDINGS.c.slack_user_deleted.is_(True))
+    for bid, text in conn.execute(query):
+        try:
+            data = json.loads(text or "{}")
+        except ValueError:
+            continue
+        if not isinstance(data, dict):
+            continue
+        for key, out in (("app_id", apps), ("installer_user_id", installers)):
+            value = data.get(key)
+            if isinstance(value, str) and value.strip():
+                out[str(bid)] = value.strip()
+    return apps, installers
+
+
+def load_accepted(conn: Connection, now: datetime) -> list[AcceptedRisk]:
+    """Active accepted risks: from each binding's latest decision, when it is a keep."""
+    latest: dict[str, dict[str, Any]] = {}
+    rows = conn.execute(select(EVENTS.c.binding_id, EVENTS.c.details)
+                        .where(EVENTS.c.type == EventType.REVIEW_DECISION.value)
+                        .order_by(EVENTS.c.seq))
+    for bid, details in rows:
+        if bid:
+            latest[str(bid)] = json.loads(details or "{}")
+    return accepted_risks(latest, now)
+
+
 def load_snapshot(conn: Connection) -> Snapshot:
     additions = scope_additions(conn)
     with gc_paused():
@@ -159,5 +217,7 @@ def load_snapshot(conn: Connection) -> Snapshot:
         for row in conn.execute(select(SOURCE_OBSERVATIONS).order_by(
             SOURCE_OBSERVATIONS.c.source, SOURCE_OBSERVATIONS.c.kind,
             SOURCE_OBSERVATIONS.c.subject)))
+    ledger = ledger_views(conn)
+    apps, installers = binding_links(conn, all_bindings=bool(ledger))
     return Snapshot(bindings=views, observations=observations, usage_sources=frozenset(since),
-                    usage_since=since)
+                    usage_since=since, ledger=ledger, binding_apps=apps, installers=installers)

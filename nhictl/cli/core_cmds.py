@@ -26,6 +26,7 @@ from nhictl.cli.filter_opts import (
     WorkspaceOpt,
     filters,
 )
+from nhictl.cli.notify_cmd import NotifyOpt
 from nhictl.exporters.base import Document, Format
 from nhictl.models import Severity
 from nhictl.shard import ShardSpecError, parse_shard
@@ -182,6 +183,7 @@ def reconcile_cmd(
             help="json: print the run report on stdout.",
         ),
     ] = None,
+    notify: NotifyOpt = None,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -209,6 +211,9 @@ def reconcile_cmd(
         from nhictl.checks.runner import policy_suppressions
 
         policy_suppressions(policy)
+    from nhictl.cli import notify_cmd
+
+    targets = notify_cmd.prepare(st, notify)  # a bad target: exit 3 before the run
     code = run_reconcile(
         st,
         source or [],
@@ -222,7 +227,8 @@ def reconcile_cmd(
     )
     from nhictl.cli.exit_status import reconcile_exit_code
 
-    raise typer.Exit(reconcile_exit_code(st, code, fail_on, fail_on_partial=fail_on_partial))
+    code = reconcile_exit_code(st, code, fail_on, fail_on_partial=fail_on_partial)
+    raise typer.Exit(max(code, notify_cmd.send(st, targets)))
 
 
 def events(

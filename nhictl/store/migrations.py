@@ -94,6 +94,19 @@ def _add_content_hash(conn: Connection) -> None:
     conn.exec_driver_sql(f"ALTER TABLE bindings ADD COLUMN {column.compile(dialect=conn.dialect)}")
 
 
+def _add_notify_state(conn: Connection) -> None:
+    """The table as version 6 defines it: what each notification target was told."""
+    Table(
+        "notify_state",
+        MetaData(),
+        Column("target", String, primary_key=True),
+        Column("kind", String, primary_key=True),
+        Column("subject", String, primary_key=True),
+        Column("detail", String, nullable=True),
+        Column("announced_at", String, nullable=False),
+    ).create(conn, checkfirst=True)
+
+
 # (version reached, description, function). Version 1 is the initial schema, created whole.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "initial schema: meta, bindings, runs, events, findings, usage", None),
@@ -105,6 +118,8 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
      _add_content_hash),
     (5, "ledger_entries, ledger_checkpoints: the Slack-side ledger (audit and integration "
      "logs, users.info)", _add_ledger),
+    (6, "notify_state: what each notification target was told (nothing announced twice)",
+     _add_notify_state),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -170,6 +170,18 @@ class LedgerCheckpointRow(SQLModel, table=True):
     collector: str = Field(primary_key=True)
     position: str
     updated_at: str
+class NotifyStateRow(SQLModel, table=True):
+    """What one notification target has been told (``nhictl notify``), so nothing is
+    announced twice: ``kind`` ``finding`` (subject: the finding's fingerprint), ``dead``
+    (a binding id; detail: its dead status), ``run`` (a partial run's id) or ``cursor``
+    (subject ``runs``; detail: the end time of the newest run already considered)."""
+
+    __tablename__ = "notify_state"
+    target: str = Field(primary_key=True)
+    kind: str = Field(primary_key=True)
+    subject: str = Field(primary_key=True)
+    detail: str | None = None
+    announced_at: str
 
 
 class LockHolderRow(SQLModel, table=True):
@@ -204,4 +216,5 @@ USAGE = _table(UsageRow)
 SOURCE_OBSERVATIONS = _table(SourceObservationRow)
 LEDGER_ENTRIES = _table(LedgerEntryRow)
 LEDGER_CHECKPOINTS = _table(LedgerCheckpointRow)
+NOTIFY_STATE = _table(NotifyStateRow)
 LOCK_HOLDERS = _table(LockHolderRow)
