@@ -5,7 +5,9 @@ Afterwards the database passes ``PRAGMA integrity_check``, the killed run is rec
 prior event is changed, and the next run completes normally.
 
 Kill points are chosen by polling observable state with a deadline (the run table, the
-sandbox's request count, the WAL file's size), never by sleeping for "long enough".
+sandbox's request count, the WAL file's size), never by sleeping for "long enough", or by
+stopping the process at a named point (``NHICTL_TEST_PAUSE``). The last tests run on both
+engines (SQLite and a real PostgreSQL server).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +29,17 @@ import pytest
 from nhictl.sandbox.dataset import generate
 from nhictl.sandbox.slack_server import SlackSandbox
 from nhictl.sandbox.world import World
+from tests.engine_stores import (
+    ENGINES,
+    Store,
+    assert_consistent,
+    export,
+    kill,
+    paused,
+    pg_fixture,
+    runs,
+    store_for,
+)
 
 DEADLINE_S = 20.0
 SMALL = 200
@@ -223,3 +237,52 @@ def test_kill_during_the_write_phase(
     assert len(small_rows) >= SMALL  # the earlier source's bindings were not touched
     interrupted = _query(db, "SELECT count(*) FROM runs WHERE outcome = 'interrupted'")[0][0]
     assert interrupted == killed_mid_write
+
+
+pg = pg_fixture()
+NOW = "2026-11-29T12:00:00Z"
+
+
+@pytest.fixture(params=ENGINES)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    for s in store_for(request, tmp_path):
+        s.env["NHICTL_NOW"] = NOW
+        code, _, err = s.run("init")
+        assert code == 0, err
+        yield s
+
+
+def _store_snapshot(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    return {"bindings": store.sql("SELECT * FROM bindings ORDER BY id"),
+            "events": store.sql("SELECT * FROM events ORDER BY seq")}
+
+
+@pytest.mark.parametrize("point", ["before-write", "write"])
+def test_a_run_killed_mid_write_leaves_nothing_half_written_and_is_recorded(
+    store: Store, point: str
+) -> None:
+    small, big = export(store.tmp, "small.json", 50), export(store.tmp, "big.json", 3000)
+    assert store.run("reconcile", "-s", small, "--no-validate")[0] == 0
+    before = _store_snapshot(store)
+    killed = paused(store, point, "reconcile", "-s", big, "--no-validate")
+    (run_id,), = store.sql("SELECT id FROM runs WHERE outcome = 'running'")
+    kill(killed)  # validated / 3000 bindings and their events written, not committed
+    assert_consistent(store)
+    assert _store_snapshot(store) == before, "a killed run changed the inventory"
+    assert runs(store)[run_id] == "running"  # until the next run looks
+
+    code, _, err = store.run("reconcile", "-s", big, "--no-validate")
+    assert code == 0, err
+    assert (f"recorded run {run_id} as interrupted (pid {killed.pid} on "
+            f"{socket.gethostname()}, `nhictl reconcile -s {big}") in err
+    outcomes = runs(store)
+    assert outcomes[run_id] == "interrupted" and sorted(outcomes.values()) == [
+        "interrupted", "ok", "ok"]
+    (detail, host), = store.sql("SELECT detail, host FROM runs WHERE id = :r", r=run_id)
+    assert detail and host == socket.gethostname()
+    after = _store_snapshot(store)
+    assert after["events"][: len(before["events"])] == before["events"]
+    assert len(after["bindings"]) == 3050
+    assert_consistent(store)
+
+

@@ -17,11 +17,14 @@ from nhictl.secret import mask_tokens
 from nhictl.untrusted import inert
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rich.console import Console
 
     from nhictl.config import Config
     from nhictl.net import HttpPolicy
     from nhictl.store.engine import Inventory
+    from nhictl.store.lock import Locks, Scope
 
 
 @dataclass
@@ -106,34 +109,44 @@ class AppState:
         return value
 
     @contextlib.contextmanager
-    def open_for_write(self, command: str, create: bool = False) -> Iterator[Inventory]:
-        """Open the inventory holding its write lock (waits up to ``--lock-timeout``).
+    def open_for_write(self, command: str, create: bool = False,
+                       scopes: Sequence[Scope] | None = None) -> Iterator[Inventory]:
+        """Open the inventory holding its locks (waits up to ``--lock-timeout``).
 
-        Every state-changing command uses this; readers use :meth:`open` (WAL lets them
-        read while a writer works).
+        Every state-changing command uses this: by default it holds the whole inventory
+        exclusively; reconcile passes its per-source ``scopes`` (store/lock.py). Readers use
+        :meth:`open` (WAL and MVCC let them read while a writer works).
         """
         if not create:
             self.open().dispose()  # a clear "not initialised" before creating a lock file
-        with self.write_lock(command, create=create):
+        with self.write_lock(command, create=create, scopes=scopes) as locks:
             inv, _ = self.open_inventory(create=create)
+            inv.locks = locks
             try:
                 yield inv
             finally:
                 inv.dispose()
 
     @contextlib.contextmanager
-    def write_lock(self, command: str, create: bool = False) -> Iterator[None]:
-        """Hold the inventory's write lock (``<db>.lock``); a URL database is not locked."""
+    def write_lock(self, command: str, create: bool = False,
+                   scopes: Sequence[Scope] | None = None) -> Iterator[Locks]:
+        """Hold the inventory's locks (default: all of it, exclusively): flocks next to a
+        SQLite file, advisory locks on a PostgreSQL session of their own."""
         from nhictl.fsutil import private_dirs
         from nhictl.store.engine import default_db_path
-        from nhictl.store.lock import write_lock
+        from nhictl.store.lock import file_location, hold, inventory_scope
 
         location = self.db or str(default_db_path())
-        if "://" in location:
-            yield
-            return
-        db_path = Path(location).expanduser()
-        if create:
+        db_path = file_location(location)
+        connect = None
+        if db_path is None and location.startswith("postgres"):
+            from nhictl.store.engine import key_from_env, key_path_for
+            from nhictl.store.pglock import session_factory
+
+            connect = session_factory(location, self.inventory_password())
+            if key_from_env() is None:  # say a missing key before any connection is tried
+                key_path_for(location, None)
+        elif create and db_path is not None:
             try:
                 private_dirs(db_path.parent)
             except OSError as exc:
@@ -142,10 +155,20 @@ class AppState:
                 raise InvalidInputError(
                     f"cannot create inventory {db_path}: {exc.strerror or exc}"
                 ) from None
-        with write_lock(db_path, self.lock_timeout, command) as info:
-            if info.took_over is not None:
-                self.info(f"took over a stale lock left by {info.took_over.describe()}")
-            yield
+        wanted = list(scopes) if scopes else [inventory_scope(exclusive=True)]
+        with hold(db_path or location, wanted, timeout=self.lock_timeout, command=command,
+                  connect=connect) as locks:
+            for stale in locks.took_over:
+                self.info(f"took over a stale lock left by {stale.describe()}")
+            locks.notify = self._interrupted
+            yield locks
+
+    def _interrupted(self, run: dict[str, Any]) -> None:
+        where = f" on {run['host']}" if run.get("host") else ""
+        pid = f"pid {run['pid']}{where}, " if run.get("pid") is not None else ""
+        self.info(f"recorded run {run['id']} as interrupted ({pid}`{run.get('command') or '?'}`"
+                  f", started {run.get('started_at') or '?'}): its process ended before it "
+                  "finished")
 
     def stderr(self) -> Console:
         from rich.console import Console

@@ -11,6 +11,8 @@ from nhictl.exporters.base import Format
 if TYPE_CHECKING:
     from nhictl.net import HttpPolicy
     from nhictl.reconcile import ReconcileReport, Validator
+    from nhictl.shard import Shard
+    from nhictl.store.lock import Scope
 
 
 def _validator(st: AppState, concurrency: int, http: HttpPolicy) -> Validator:
@@ -30,11 +32,12 @@ def run_reconcile(
     output: Format | None,
     allow_empty: bool = False,
     strict: bool = False,
+    shard: Shard | None = None,
 ) -> int:
     from nhictl.clock import system_clock
     from nhictl.reconcile import reconcile
     from nhictl.sources.export_file import ExportFileSource
-    from nhictl.sources.registry import keep_recorded_names, resolve
+    from nhictl.sources.registry import resolve
     from nhictl.store.repo import actor_name
 
     http = st.http_policy(deadline)  # --deadline bounds the whole run: reads and validation
@@ -50,17 +53,17 @@ def run_reconcile(
     # means no Slack calls at all, so none.
     collectors = build_collectors(st, []) if st.config.ledgers and validate else []
     command = command_line()
-    with st.open_for_write(command.strip()) as inv:  # one writer for the whole run
-        keep_recorded_names(inv, sources)
+    with st.open_for_write(command.strip(), scopes=_scopes(st, sources, shard)) as inv:
         # A progress bar is escape codes: none with --no-color / NO_COLOR.
         tty = (sys.stderr.isatty() and not st.quiet and st.log_format == "text"
                and not st.no_color)
-        st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))
+        st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation")
+                + (f", shard {shard}" if shard else ""))
         if tty:
             report = _with_progress_bar(st, validator, lambda cb: reconcile(
                 inv, sources, clock=system_clock, actor=actor_name(st.actor),
                 command=command.strip(), validator=validator, concurrency=workers, progress=cb,
-                allow_empty=allow_empty))
+                allow_empty=allow_empty, shard=shard))
         else:
             phases: set[str] = set()
 
@@ -71,7 +74,8 @@ def run_reconcile(
 
             report = reconcile(inv, sources, clock=system_clock, actor=actor_name(st.actor),
                                command=command.strip(), validator=validator, concurrency=workers,
-                               progress=log_phase, allow_empty=allow_empty)
+                               progress=log_phase, allow_empty=allow_empty,
+                               shard=shard)
         ledger_code = collect_into(st, inv, collectors).exit_code if collectors else 0
     for source, _ in sources:
         for warning in getattr(source, "field_warnings", ()):
@@ -83,6 +87,23 @@ def run_reconcile(
         print(mask(as_json(report, now_iso())))  # ASCII JSON: controls escaped; secrets masked
     _summary(st, report, tty)
     return report.exit_code or ledger_code  # an incomplete ledger read is partial (4)
+
+
+def _scopes(st: AppState, sources: list[tuple[Any, str | None]],
+            shard: Shard | None) -> list[Scope]:
+    """Reconcile's locks: the inventory shared, each source it writes (or that source's
+    shard) exclusively. Sources are named as the inventory records them, so two spellings
+    of one place take one lock."""
+    from nhictl.sources.registry import keep_recorded_names
+    from nhictl.store.lock import reconcile_scopes
+
+    inv = st.open()
+    try:
+        keep_recorded_names(inv, sources)
+    finally:
+        inv.dispose()
+    return reconcile_scopes([source.name for source, _ in sources],
+                            (shard.index, shard.count) if shard else None)
 
 
 def _with_progress_bar(st: AppState, validator: Validator | None, fn: Any) -> ReconcileReport:

@@ -168,7 +168,8 @@ def revoke(
     args = (list(bindings or []), from_review, reason, actor, token, mark_removed)
     if yes:
         # Planned again under the lock: a revoke that finished meanwhile is not repeated.
-        with st.write_lock("nhictl revoke --yes"):
+        with st.write_lock("nhictl revoke --yes") as locks:
+            inv.locks = locks  # its run holds a run lock; live runs elsewhere are left alone
             steps, supplied = _plan(st, inv, *args)
             if _announce(st, steps):
                 _execute(st, inv, steps, preflight, output, supplied)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, select
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
@@ -50,6 +50,9 @@ from nhictl.store.urls import (
 )
 from nhictl.untrusted import mask_row
 
+if TYPE_CHECKING:
+    from nhictl.store.lock import Locks
+
 # Also re-exported: what callers imported from here before urls.py/keys.py/postgres.py.
 __all__ = ["KEY_BYTES", "KEY_ENV", "KEY_FILE_ENV", "PG_SCHEMES", "Inventory", "default_db_path",
            "display_location", "is_postgresql", "key_from_env", "key_path_for",
@@ -79,6 +82,7 @@ class Inventory:
     key: bytes
     location: str  # for messages: a URL's password is shown as ***
     path: Path | None  # the SQLite file, when it is one
+    locks: Locks | None = None  # the command's locks (store/lock.py), when it holds them
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -100,7 +104,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
+WRITER_BUSY_TIMEOUT_MS = 600_000
+
+
 def _sqlite_begin(conn: Any) -> None:
+    if conn.get_execution_options().get("nhictl_write"):
+        # A reconcile's write transaction (repo.write_transaction) waits for another
+        # source's to commit: that writer is alive and working (a dead one holds nothing).
+        conn.exec_driver_sql(f"PRAGMA busy_timeout={WRITER_BUSY_TIMEOUT_MS}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            conn.exec_driver_sql("PRAGMA busy_timeout=5000")
+        return
     conn.exec_driver_sql("BEGIN")
 
 

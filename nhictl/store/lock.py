@@ -1,59 +1,275 @@
-"""One writer at a time: an advisory lock file next to the inventory.
+"""Who may write to the inventory at the same time: scoped locks, on both engines.
 
-    with write_lock(Path("inventory.db"), timeout=0.0, command="nhictl reconcile"):
-        ...  # the only nhictl process changing this inventory
+    with hold("inventory.db", reconcile_scopes(["prod-pipes"], shard=None),
+              timeout=0.0, command="nhictl reconcile -s prod-pipes") as locks:
+        ...  # no other nhictl reconciles prod-pipes; nobody rewrites across sources
 
-The lock is ``<db>.lock`` (mode 0600) held with ``fcntl.flock``; it holds the holder's pid,
-command and start time as JSON so a second writer can say who it waited for. The kernel drops
-a flock when its process dies (even by SIGKILL), so a lock file left by a dead process is
-simply taken over: its stale content is replaced and reported in :attr:`LockInfo.took_over`.
-The file itself is never deleted (deleting a lock file races with a waiter that opened it).
+Two levels, the same on SQLite and PostgreSQL:
 
-Readers never take the lock: SQLite in WAL mode lets them read during a write.
+* the **inventory** lock: commands that rewrite across sources (init/migrate, check, review
+  apply, revoke, sources forget, usage ingest) hold it exclusively; reconcile holds it
+  shared, so several reconciles run at once;
+* a **source** lock per source a reconcile writes (exclusive), and with ``--shard K/N`` the
+  source lock shared plus an exclusive lock on that source's shard ``K/N``: two hosts
+  reconciling different sources (or different shards of one source) both proceed, the same
+  source (or shard) twice does not, and a whole-source run never overlaps a shard run.
+
+Every holder describes itself (pid, host, command, start time) where a waiter can read it,
+so a refusal names who holds the lock. A holder that dies (even by SIGKILL) releases its
+locks: the kernel drops its flocks (SQLite, :mod:`nhictl.store.filelock`), the server ends
+its session and with it the advisory locks (PostgreSQL, :mod:`nhictl.store.pglock`). The
+next holder reports what it took over.
+
+A run (a row in ``runs``) also holds a lock of its own for as long as its process lives:
+:meth:`Locks.run_is_dead` is how the next run tells a dead run from another host's live one.
+
+Readers never lock: SQLite's WAL and PostgreSQL's MVCC let them read during a write. The
+short write transactions themselves are serialized by the database (SQLite's write lock with
+its busy timeout, PostgreSQL's row locks).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import json
 import os
+import socket
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nhictl.errors import InvalidInputError, LockedError
-
 POLL_S = 0.05
-MAX_HOLDER_BYTES = 4096
+INVENTORY = "inventory"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A lock: ``key`` names what it protects; ``exclusive`` or shared."""
+
+    key: str
+    exclusive: bool = True
+
+    @property
+    def mode(self) -> str:
+        return "exclusive" if self.exclusive else "shared"
+
+
+def inventory_scope(exclusive: bool = True) -> Scope:
+    return Scope(INVENTORY, exclusive)
+
+
+def source_key(source: str) -> str:
+    return f"source {source}"
+
+
+def shard_key(source: str, shard: tuple[int, int]) -> str:
+    return f"source {source} shard {shard[0]}/{shard[1]}"
+
+
+def reconcile_scopes(sources: Sequence[str], shard: tuple[int, int] | None) -> list[Scope]:
+    """The locks a reconcile of ``sources`` (optionally one shard of each) holds."""
+    scopes = [inventory_scope(exclusive=False)]
+    for name in sorted(set(sources)):  # one order for everyone: no lock-order deadlock
+        if shard is None:
+            scopes.append(Scope(source_key(name), True))
+        else:
+            scopes += [Scope(source_key(name), False), Scope(shard_key(name, shard), True)]
+    return scopes
 
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds (or held) a lock, as written in the lock file."""
+    """Who holds (or held) a lock, as the holder recorded it."""
 
     pid: int | None
     command: str
     started_at: str
+    host: str = ""
+    scopes: tuple[str, ...] = ()
 
     def describe(self) -> str:
         pid = f"pid {self.pid}" if self.pid is not None else "unknown pid"
-        return f"{pid}, `{self.command or '?'}`, started {self.started_at or '?'}"
+        where = f" on {self.host}" if self.host else ""
+        return f"{pid}{where}, `{self.command or '?'}`, started {self.started_at or '?'}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "host": self.host, "command": self.command,
+                "started_at": self.started_at, "scopes": list(self.scopes)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Holder | None:
+        if not isinstance(data, dict):
+            return None
+        pid = data.get("pid")
+        scopes = data.get("scopes")
+        return cls(
+            pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+            command=str(data.get("command") or "")[:200],
+            started_at=str(data.get("started_at") or "")[:40],
+            host=str(data.get("host") or "")[:100],
+            scopes=tuple(str(s)[:300] for s in scopes[:50]) if isinstance(scopes, list) else (),
+        )
+
+
+def this_holder(command: str, scopes: Sequence[Scope]) -> Holder:
+    return Holder(pid=os.getpid(), command=command[:200],
+                  started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  host=socket.gethostname()[:100], scopes=tuple(s.key for s in scopes))
+
+
+@dataclass
+class Locks:
+    """The locks one command holds (what :func:`hold` yields)."""
+
+    holder: Holder
+    took_over: list[Holder] = field(default_factory=list)  # dead holders whose lock we took
+    interrupted: list[dict[str, Any]] = field(default_factory=list)  # runs recorded as such
+    backend: Any = None  # the engine-specific session (file descriptors, a PG connection)
+    notify: Callable[[dict[str, Any]], None] | None = None  # told of each interrupted run
+
+    def note_interrupted(self, runs: Sequence[dict[str, Any]]) -> None:
+        for run in runs:
+            self.interrupted.append(run)
+            if self.notify is not None:
+                self.notify(run)
+
+    def hold_run(self, run_id: str) -> None:
+        """Hold ``run_id``'s own lock until this command ends (taken before its row exists)."""
+        if self.backend is not None:
+            self.backend.hold_run(run_id)
+
+    @contextlib.contextmanager
+    def run_is_dead(self, run_id: str) -> Iterator[bool]:
+        """True when no live process holds ``run_id``'s lock; the lock is then held by us
+        until the block ends, so two runs never both record it."""
+        if self.backend is None:  # a database without our locks: we are its only writer
+            yield True
+            return
+        with self.backend.run_is_dead(run_id) as dead:
+            yield dead
+
+
+def deadline_loop(
+    try_once: Callable[[], bool],
+    timeout: float,
+    sleep: Callable[[float], None],
+    monotonic: Callable[[], float],
+) -> bool:
+    """Call ``try_once`` until it succeeds (True) or ``timeout`` seconds passed (False)."""
+    deadline = monotonic() + max(0.0, timeout)
+    while not try_once():
+        remaining = deadline - monotonic()
+        if remaining <= 0:
+            return False
+        sleep(min(POLL_S, remaining))
+    return True
+
+
+def locked_message(scope: Scope, holders: Sequence[Holder], timeout: float) -> str:
+    what = "the inventory is" if scope.key == INVENTORY else f"{scope.key} is"
+    if holders:
+        who = holders[0].describe()
+        if len(holders) > 1:
+            who += f" (and {len(holders) - 1} other{'s' if len(holders) > 2 else ''})"
+    else:
+        who = "another process (no details recorded yet)"
+    waited = f" (waited {timeout:g} s)" if timeout > 0 else ""
+    return f"{what} locked by another nhictl: {who}{waited}"
+
+
+LOCK_HINT = "wait for it to finish, or pass --lock-timeout SECONDS to wait longer"
+
+
+def file_location(location: str) -> Path | None:
+    """The SQLite file of an inventory location (a path or a ``sqlite:///`` URL)."""
+    if "://" not in location:
+        return Path(location).expanduser()
+    if location.startswith("sqlite:///") and "?" not in location:
+        return Path(location.removeprefix("sqlite:///")).expanduser()
+    return None
+
+
+@contextlib.contextmanager
+def hold(
+    location: str | Path,
+    scopes: Sequence[Scope],
+    *,
+    timeout: float = 0.0,
+    command: str = "nhictl",
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+    connect: Callable[[], Any] | None = None,
+) -> Iterator[Locks]:
+    """Hold ``scopes`` (in order) for the block; wait up to ``timeout`` seconds in all, else
+    LockedError (exit 4) naming a holder. ``connect`` opens the PostgreSQL lock session."""
+    text = str(location)
+    path = file_location(text)
+    holder = this_holder(command, scopes)
+    if path is not None:
+        from nhictl.store.filelock import FileLocks
+
+        backend: Any = FileLocks(path, holder)
+    elif text.startswith("postgres"):  # postgresql://, postgres://, postgresql+psycopg://
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from nhictl.errors import InvalidInputError
+        from nhictl.store.pglock import PgLocks
+
+        if connect is None:
+            raise ValueError("a PostgreSQL lock session needs connect")
+        try:
+            backend = PgLocks(connect, holder)
+        except SQLAlchemyError as exc:
+            raise InvalidInputError("cannot open the inventory's lock session: "
+                                    f"{getattr(exc, 'orig', None) or exc}") from None
+    else:  # another SQLAlchemy URL: no lock of ours (the database is its own referee)
+        yield Locks(holder=holder)
+        return
+    locks = Locks(holder=holder, backend=backend)
+    try:
+        backend.acquire(scopes, timeout, sleep, monotonic)
+        locks.took_over = backend.took_over
+        yield locks
+    finally:
+        backend.release()
+
+
+# The single-lock interface of earlier versions (tests and tools hold the inventory with it).
+def lock_path_for(db_path: Path) -> Path:
+    """``<db>.lock``: the SQLite inventory's lock file."""
+    return db_path.with_name(db_path.name + ".lock")
 
 
 @dataclass(frozen=True)
 class LockInfo:
     path: Path
     holder: Holder
-    took_over: Holder | None  # a stale holder (dead process) whose lock file was reused
+    took_over: Holder | None
 
 
-def lock_path_for(db_path: Path) -> Path:
-    return db_path.with_name(db_path.name + ".lock")
+@contextlib.contextmanager
+def write_lock(
+    db_path: Path,
+    timeout: float = 0.0,
+    command: str = "nhictl",
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[LockInfo]:
+    """Hold a SQLite inventory's lock exclusively (what every writer took before scopes)."""
+    with hold(Path(db_path), [inventory_scope(True)], timeout=timeout, command=command,
+              sleep=sleep, monotonic=monotonic) as locks:
+        yield LockInfo(path=lock_path_for(Path(db_path)), holder=locks.holder,
+                       took_over=locks.took_over[0] if locks.took_over else None)
+
+
+def read_holder(db_path: Path) -> Holder | None:
+    """The holder recorded for a SQLite inventory's exclusive lock, if any (tests)."""
+    from nhictl.store.filelock import read_file_holder
+
+    return read_file_holder(Path(db_path))
 
 
 def pid_alive(pid: int) -> bool:
@@ -66,121 +282,3 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def _read_holder(fd: int) -> Holder | None:
-    try:
-        raw = os.pread(fd, MAX_HOLDER_BYTES, 0)
-    except OSError:
-        return None
-    if not raw.strip():
-        return None
-    try:
-        data: Any = json.loads(raw.decode("utf-8", "replace"))
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    pid = data.get("pid")
-    return Holder(
-        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
-        command=str(data.get("command") or "")[:200],
-        started_at=str(data.get("started_at") or "")[:40],
-    )
-
-
-def read_holder(db_path: Path) -> Holder | None:
-    """The holder recorded in the lock file, if any (held or stale; for messages and tests)."""
-    try:
-        fd = os.open(lock_path_for(db_path), os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        return _read_holder(fd)
-    finally:
-        os.close(fd)
-
-
-def _open_lock_file(path: Path) -> int:
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise InvalidInputError(
-            f"cannot open lock file {path}: {exc.strerror or exc}",
-            hint="check the inventory directory's permissions",
-        ) from None
-    with contextlib.suppress(OSError):
-        os.fchmod(fd, 0o600)
-    return fd
-
-
-def _try_flock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return False
-        raise InvalidInputError(f"cannot lock the inventory: {exc.strerror or exc}") from None
-    return True
-
-
-def _locked_error(path: Path, fd: int, timeout: float) -> LockedError:
-    holder = _read_holder(fd)
-    who = holder.describe() if holder else "another process (no details recorded yet)"
-    waited = f" (waited {timeout:g} s)" if timeout > 0 else ""
-    stale = ""
-    if holder is not None and holder.pid is not None and not pid_alive(holder.pid):
-        stale = "; that pid is gone, so a child process may have inherited the lock"
-    return LockedError(
-        f"the inventory is locked by another nhictl: {who}{waited}{stale}",
-        hint="wait for it to finish, or pass --lock-timeout SECONDS to wait longer",
-    )
-
-
-@contextlib.contextmanager
-def write_lock(
-    db_path: Path,
-    timeout: float = 0.0,
-    command: str = "nhictl",
-    *,
-    sleep: Callable[[float], None] = time.sleep,
-    monotonic: Callable[[], float] = time.monotonic,
-) -> Iterator[LockInfo]:
-    """Hold the inventory's write lock; wait up to ``timeout`` seconds, else LockedError."""
-    path = lock_path_for(Path(db_path))
-    fd = _open_lock_file(path)
-    try:
-        deadline = monotonic() + max(0.0, timeout)
-        while not _try_flock(fd):
-            remaining = deadline - monotonic()
-            if remaining <= 0:
-                raise _locked_error(path, fd, timeout)
-            sleep(min(POLL_S, remaining))
-        previous = _read_holder(fd)
-        took_over = previous if previous is not None and previous.pid != os.getpid() else None
-        holder = Holder(
-            pid=os.getpid(),
-            command=command[:200],
-            started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        )
-        payload = json.dumps(
-            {"pid": holder.pid, "command": holder.command, "started_at": holder.started_at}
-        ).encode()
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, payload + b"\n", 0)
-            os.fsync(fd)
-        except OSError as exc:
-            raise InvalidInputError(
-                f"cannot write lock file {path}: {exc.strerror or exc}"
-            ) from None
-        try:
-            yield LockInfo(path=path, holder=holder, took_over=took_over)
-        finally:
-            # Empty the file before unlocking, so a finished run leaves no holder behind.
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)

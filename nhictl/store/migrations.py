@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Connection, MetaData, String, Table
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, inspect
+from sqlalchemy.schema import CreateColumn
 
 Migration = Callable[[Connection], None]
 
@@ -61,6 +62,38 @@ def _add_ledger(conn: Connection) -> None:
     metadata.create_all(conn, checkfirst=True)
 
 
+def _add_lock_holders_and_run_host(conn: Connection) -> None:
+    """Version 3: ``lock_holders`` (who holds a PostgreSQL advisory lock) and ``runs.host``
+    (several hosts share one inventory; a run names where it ran)."""
+    Table(
+        "lock_holders",
+        MetaData(),
+        Column("scope", String, primary_key=True),
+        Column("holder", String, primary_key=True),
+        Column("mode", String, nullable=False),
+        Column("backend_pid", Integer, nullable=False),
+        Column("pid", Integer, nullable=True),
+        Column("host", String, nullable=True),
+        Column("command", String, nullable=True),
+        Column("started_at", String, nullable=True),
+        Column("scopes", String, nullable=False),
+    ).create(conn, checkfirst=True)
+    # ADD COLUMN is the same SQL on both engines; the type is rendered by the dialect.
+    if any(c["name"] == "host" for c in inspect(conn).get_columns("runs")):
+        return  # created whole by a later nhictl's tables, then stamped older (tests)
+    column = CreateColumn(Column("host", String, nullable=True))
+    conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column.compile(dialect=conn.dialect)}")
+
+
+def _add_content_hash(conn: Connection) -> None:
+    """bindings.content_hash: what the source said when the row was last merged, hashed, so
+    an unchanged repeat reconcile skips the row (NULL on old rows: merged once more)."""
+    if any(c["name"] == "content_hash" for c in inspect(conn).get_columns("bindings")):
+        return  # already there (a table created from the current definitions)
+    column = CreateColumn(Column("content_hash", String, nullable=True))
+    conn.exec_driver_sql(f"ALTER TABLE bindings ADD COLUMN {column.compile(dialect=conn.dialect)}")
+
+
 def _add_notify_state(conn: Connection) -> None:
     """The table as version 6 defines it: what each notification target was told."""
     Table(
@@ -79,6 +112,10 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "initial schema: meta, bindings, runs, events, findings, usage", None),
     (2, "source_observations: what a read noticed about a holder (exposed store files)",
      _add_source_observations),
+    (3, "lock_holders: who holds a PostgreSQL advisory lock; runs.host: where a run ran",
+     _add_lock_holders_and_run_host),
+    (4, "bindings.content_hash: unchanged rows are not rewritten by a repeat reconcile",
+     _add_content_hash),
     (5, "ledger_entries, ledger_checkpoints: the Slack-side ledger (audit and integration "
      "logs, users.info)", _add_ledger),
     (6, "notify_state: what each notification target was told (nothing announced twice)",

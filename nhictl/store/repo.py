@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
@@ -39,20 +41,58 @@ def actor_name(explicit: str | None = None) -> str:
         return "unknown"
 
 
-def mark_interrupted(conn: Connection, now: datetime) -> int:
-    """Runs still marked running belong to a process that died (the caller holds the lock)."""
-    result = conn.execute(
-        RUNS.update()
-        .where(RUNS.c.outcome == "running")
-        .values(outcome="interrupted", ended_at=iso(now), detail="process ended before the run")
-    )
-    return int(result.rowcount or 0)
+def mark_interrupted(inv: Inventory, now: datetime) -> list[dict[str, Any]]:
+    """Record as ``interrupted`` the runs still marked running whose process is gone; the
+    runs recorded (id, pid, host, command, started_at).
+
+    With the command's locks (``inv.locks``, set by the CLI) a run is gone when its own run
+    lock is free (another host's live run holds its lock and is left alone); the run's lock
+    is held while it is recorded, so two runs never both record it. Without locks the caller
+    is the only writer, and every running run is gone.
+    """
+    locks = inv.locks
+    with inv.engine.connect() as conn:
+        running = [dict(r._mapping) for r in conn.execute(
+            select(RUNS.c.id, RUNS.c.pid, RUNS.c.host, RUNS.c.command, RUNS.c.started_at)
+            .where(RUNS.c.outcome == "running").order_by(RUNS.c.started_at))]
+    recorded: list[dict[str, Any]] = []
+    for run in running:
+        with contextlib.ExitStack() as stack:
+            if locks is not None and not stack.enter_context(locks.run_is_dead(run["id"])):
+                continue  # its process still holds it: a live run (here or on another host)
+            with inv.engine.begin() as conn:
+                result = conn.execute(
+                    RUNS.update()
+                    .where(RUNS.c.id == run["id"], RUNS.c.outcome == "running")
+                    .values(outcome="interrupted", ended_at=iso(now),
+                            detail="process ended before the run")
+                )
+            if result.rowcount:
+                recorded.append(run)
+    return recorded
+
+
+def write_transaction(inv: Inventory) -> contextlib.AbstractContextManager[Connection]:
+    """A transaction that reads, then writes, while other writers may be at work (reconcile
+    of another source): on SQLite it takes the write lock at BEGIN (IMMEDIATE), since a
+    read snapshot cannot be upgraded once another writer committed after it began."""
+    return inv.engine.execution_options(nhictl_write=True).begin()
+
+
+def this_host() -> str:
+    return socket.gethostname()[:100]
 
 
 def begin_run(inv: Inventory, kind: str, *, now: datetime, actor: str, command: str) -> str:
+    """Record a new run (``running``) after recording the interrupted ones; with locks the
+    run holds its own lock from before its row exists until the command ends."""
     run_id = new_run_id(now)
+    if inv.locks is not None:
+        inv.locks.hold_run(run_id)
+    interrupted = mark_interrupted(inv, now)
+    if inv.locks is not None:
+        inv.locks.note_interrupted(interrupted)
     with inv.engine.begin() as conn:
-        mark_interrupted(conn, now)
         conn.execute(
             RUNS.insert().values(
                 id=run_id,
@@ -60,6 +100,7 @@ def begin_run(inv: Inventory, kind: str, *, now: datetime, actor: str, command: 
                 command=command,
                 actor=actor,
                 pid=os.getpid(),
+                host=this_host(),
                 started_at=iso(now),
                 outcome="running",
                 counts="{}",

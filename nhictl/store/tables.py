@@ -65,6 +65,8 @@ class BindingRow(SQLModel, table=True):
     revoke_reason: str | None = None
     metadata_json: str = "{}"
     run_id: str | None = None  # the run that last wrote this row
+    # Hash of what its source last said (nhictl.merge.content_hash): equal means unchanged.
+    content_hash: str | None = None
 
 
 class RunRow(SQLModel, table=True):
@@ -74,6 +76,7 @@ class RunRow(SQLModel, table=True):
     command: str | None = None
     actor: str | None = None
     pid: int | None = None
+    host: str | None = None  # where the run's process ran (several hosts share an inventory)
     started_at: str
     ended_at: str | None = None
     outcome: str = "running"  # running | ok | partial | failed | interrupted
@@ -181,6 +184,22 @@ class NotifyStateRow(SQLModel, table=True):
     announced_at: str
 
 
+class LockHolderRow(SQLModel, table=True):
+    """Who holds which lock, so a waiter on another host can name it (PostgreSQL only: a
+    row is live while ``backend_pid`` holds the scope's advisory lock; see store/pglock.py)."""
+
+    __tablename__ = "lock_holders"
+    scope: str = Field(primary_key=True)
+    holder: str = Field(primary_key=True)  # one per lock session
+    mode: str  # exclusive | shared
+    backend_pid: int
+    pid: int | None = None
+    host: str | None = None
+    command: str | None = None
+    started_at: str | None = None
+    scopes: str = "[]"
+
+
 # Core Table handles: bulk reads and writes go through SQLAlchemy Core for speed (100k rows).
 def _table(model: type[SQLModel]) -> Table:
     table = model.__table__  # type: ignore[attr-defined]
@@ -198,3 +217,4 @@ SOURCE_OBSERVATIONS = _table(SourceObservationRow)
 LEDGER_ENTRIES = _table(LedgerEntryRow)
 LEDGER_CHECKPOINTS = _table(LedgerCheckpointRow)
 NOTIFY_STATE = _table(NotifyStateRow)
+LOCK_HOLDERS = _table(LockHolderRow)
