@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from nhictl.models import SourceRecord
 from nhictl.secret import Secret, token_kind_of
 from nhictl.sources.base import InMemoryTokenMixin
 from nhictl.sources.export_secrets import (
+    any_secret_shape,
     named_secret_inside,
     secret_shape,
     shaped_secret_inside,
@@ -204,13 +206,19 @@ class ExportFileSource(InMemoryTokenMixin):
         if len(str(rec_id)) > MAX_ID_CHARS:
             raise self._error(where, f'field "id": longer than {MAX_ID_CHARS} characters')
         values: dict[str, Any] = {}
+        # One C-level look at the whole record: ASCII names and values (no surrogate, no
+        # escape to check), nothing nested, all within the length cap. Such a record (nearly
+        # every one) needs neither the Unicode nor the JSON-value walk per field.
+        plain = _plain_record(raw)
         for key, value in raw.items():
-            if not isinstance(key, str):
-                raise self._error(where, "field names must be strings")
-            if key in KNOWN:
-                self._check_unicode(where, key, value)
-            if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
-                raise self._error(where, f'field "{key}": longer than {MAX_FIELD_CHARS} chars')
+            if not plain:
+                if not isinstance(key, str):
+                    raise self._error(where, "field names must be strings")
+                if key in KNOWN:
+                    self._check_unicode(where, key, value)
+                if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+                    raise self._error(where,
+                                      f'field "{key}": longer than {MAX_FIELD_CHARS} chars')
             if key in STRING_FIELDS:
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
@@ -223,8 +231,8 @@ class ExportFileSource(InMemoryTokenMixin):
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
                 values[key] = value.strip() if isinstance(value, str) and value.strip() else None
-            if _plain_text(key) and (value is None or _plain_text(value) or (
-                    isinstance(value, list) and all(_plain_text(v) for v in value))):
+            if plain or (_plain_text(key) and (value is None or _plain_text(value) or (
+                    isinstance(value, list) and all(_plain_text(v) for v in value)))):
                 continue  # the common case: nothing for check_value to find, at a tenth the cost
             try:
                 check_value({key: value})  # depth, length, Unicode of the name and value
@@ -240,7 +248,7 @@ class ExportFileSource(InMemoryTokenMixin):
             raise self._error(
                 where, f'field "owner_status": {status!r} is not one of {", ".join(OWNER_STATUSES)}'
             )
-        for key in TOKEN_CHECKED:
+        for key in self._shaped_fields(raw):
             value = raw.get(key)
             if value is None:
                 continue
@@ -276,6 +284,19 @@ class ExportFileSource(InMemoryTokenMixin):
             metadata=metadata,
             token=Secret(token_value) if token_value else None,
         )
+
+    @staticmethod
+    def _shaped_fields(raw: dict[str, Any]) -> tuple[str, ...]:
+        """The checked fields to scan one by one: none when one search over all of them
+        finds no secret shape (the scan then names the first field that holds one)."""
+        texts: list[str] = []
+        for key in TOKEN_CHECKED:
+            value = raw.get(key)
+            if type(value) is str:
+                texts.append(value)
+            elif isinstance(value, list):
+                texts.extend(v for v in value if isinstance(v, str))
+        return TOKEN_CHECKED if any_secret_shape(texts) else ()
 
     def _metadata(self, where: str, extra: dict[str, Any]) -> dict[str, Any]:
         """The unknown fields kept as metadata: secret-named ones dropped (and remembered for
@@ -329,6 +350,12 @@ class ExportFileSource(InMemoryTokenMixin):
         if not isinstance(value, str):
             raise self._error(where, f'field "{key}": expected an ISO 8601 date-time string '
                               "or epoch seconds")
+        if _CANONICAL_TIME.fullmatch(value):  # already the stored form: only check the date
+            try:
+                datetime.fromisoformat(value[:-1])
+                return value
+            except ValueError:
+                pass  # the full parse below names the problem
         if value.strip().isdigit() and len(value.strip()) <= 11:
             return self._time_field(where, key, int(value.strip()))  # CSV cells are text
         try:
@@ -368,6 +395,32 @@ class ExportFileSource(InMemoryTokenMixin):
             str(self.path), {k for r in records for k in r.metadata}, MEANINGFUL,
             strict=self.strict, dropped=self.dropped_secret_fields)
         return records
+
+
+_CANONICAL_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain_record(raw: dict[str, Any]) -> bool:
+    """Every name a string, every value a scalar or a list of strings, all of it ASCII and
+    within the string cap (so nothing for the Unicode, length or depth checks to find)."""
+    texts: list[str] = []
+    for key, value in raw.items():
+        if type(key) is not str:
+            return False
+        texts.append(key)
+        kind = type(value)
+        if kind is str:
+            texts.append(value)
+        elif kind is list:
+            for item in value:
+                if type(item) is not str:
+                    return False
+                texts.append(item)
+        elif kind not in _SCALARS:
+            return False
+    joined = "\x00".join(texts)
+    return joined.isascii() and len(joined) <= MAX_JSON_STRING_CHARS
 
 
 def _plain_text(value: Any) -> bool:

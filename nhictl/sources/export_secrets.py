@@ -43,6 +43,30 @@ def secret_named(key: str) -> bool:
     return any(part in flat for part in SECRET_NAME_PARTS) or bool(_AUTH.search(flat))
 
 
+# No shape can match a NUL, and \b sees NUL as a non-word character like a string's end,
+# so searching texts joined by NUL finds a shape exactly when one of the texts holds one:
+# eight C-level searches per record instead of eight per field.
+_JOIN = "\x00"
+
+
+# Each shape contains one of these literals (lower-cased for the case-blind shapes); in
+# ASCII text (where case folding is plain) none of them present means no shape can match.
+_NEEDLES_ANY_CASE = ("xox", "xapp", "bearer", "basic", "hooks.slack.com")
+_NEEDLES = ("eyJ", "-----BEGIN", "sk_", "rk_", "AKIA")
+_GITHUB_PREFIX = re.compile(r"gh[pousr]_")
+
+
+def any_secret_shape(texts: list[str]) -> bool:
+    """Whether any of ``texts`` holds a secret shape (then :func:`secret_shape` says which)."""
+    joined = _JOIN.join(texts)
+    if joined.isascii():
+        low = joined.lower()
+        if not (any(n in low for n in _NEEDLES_ANY_CASE) or any(n in joined for n in _NEEDLES)
+                or _GITHUB_PREFIX.search(joined)):
+            return False
+    return any(pattern.search(joined) for _, pattern in SECRET_VALUE_SHAPES)
+
+
 def secret_shape(text: str) -> str | None:
     """What kind of secret ``text`` looks like, or None."""
     for what, pattern in SECRET_VALUE_SHAPES:
