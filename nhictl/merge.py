@@ -7,8 +7,9 @@ does the I/O around them.
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from nhictl import untrusted
@@ -42,6 +43,23 @@ SOURCE_COLUMNS: dict[str, str] = {
 }
 EMPTY = (None, "", "[]", "{}", "null")
 JSON_COLUMNS = {"purpose", "declared_scopes", "missing_scopes", "metadata_json"}
+
+
+# Everything a record tells merge(), in a fixed order (not the token, which is never stored:
+# its fingerprint is hashed instead). Bump the salt when merge() starts reading more.
+_HASHED = tuple(f.name for f in fields(SourceRecord) if f.name not in ("token",))
+_SALT = b"nhictl-merge-1\x00"
+
+
+def content_hash(record: SourceRecord, *, source_spec: str | None,
+                 fingerprint: str | None) -> str:
+    """A digest of what ``merge`` reads from the source: equal digests, equal merges (given
+    the same previous row), so an unchanged repeat reconcile can skip the row."""
+    values = tuple(getattr(record, name) for name in _HASHED)
+    # repr is exact for the str/int/bool/None/list/dict values a record holds.
+    text = repr((values, source_spec, fingerprint))
+    return hashlib.blake2b(_SALT + text.encode("utf-8", "surrogatepass"),
+                           digest_size=16).hexdigest()
 
 
 @dataclass

@@ -28,7 +28,7 @@ from sqlalchemy import bindparam, select
 
 from nhictl.clock import Clock, iso
 from nhictl.errors import ExitCode, InvalidInputError, NhictlError
-from nhictl.merge import merge
+from nhictl.merge import content_hash, merge
 from nhictl.models import (
     EventType,
     SourceObservation,
@@ -39,6 +39,7 @@ from nhictl.models import (
     binding_id,
 )
 from nhictl.secret import Secret, fingerprint
+from nhictl.shard import Shard
 from nhictl.sources.base import ObservingSource, Source
 from nhictl.store import repo
 from nhictl.store.engine import Inventory
@@ -82,6 +83,7 @@ class ReconcileReport:
     status_counts: dict[str, int] = field(default_factory=dict)
     inconclusive: list[tuple[str, str]] = field(default_factory=list)  # (binding, reason)
     validator_stats: dict[str, Any] = field(default_factory=dict)
+    shard: str | None = None  # "K/N" for a sharded run
 
     @property
     def partial(self) -> bool:
@@ -96,8 +98,10 @@ class ReconcileReport:
 class _Collected:
     source: Source
     spec: str | None
-    records: list[SourceRecord]
+    records: list[SourceRecord]  # a sharded run: only its shard's
     observations: list[SourceObservation] = field(default_factory=list)
+    # A sharded run: the connection ids of the whole source (what the sweep must not remove).
+    present: set[str] | None = None
 
 
 def _collect(source: Source, outcome: SourceOutcome) -> list[SourceRecord] | None:
@@ -180,11 +184,14 @@ def reconcile(
     concurrency: int = 16,
     progress: ProgressCallback | None = None,
     allow_empty: bool = False,
+    shard: Shard | None = None,
 ) -> ReconcileReport:
     """Run one reconcile over ``sources`` ((source, spec) pairs); see the module docstring.
 
     Sources are read before the run is recorded: invalid input (InvalidInputError from a
-    source) aborts with nothing written, not even a run row.
+    source) aborts with nothing written, not even a run row. With ``shard``, every source is
+    read whole but only that shard's bindings (``nhictl.shard``) are validated, written and
+    swept.
     """
     outcomes: list[SourceOutcome] = []
     collected: list[_Collected] = []
@@ -208,8 +215,12 @@ def reconcile(
         if records is not None:
             seen = source.observations() if isinstance(source, ObservingSource) else []
             collected.append(_Collected(source, spec, records, seen))
+    if shard is not None:
+        for c in collected:
+            _keep_shard(inv, c, shard)
     run_id = repo.begin_run(inv, "reconcile", now=clock(), actor=actor, command=command)
-    report = ReconcileReport(run_id=run_id, sources=outcomes)
+    report = ReconcileReport(run_id=run_id, sources=outcomes,
+                             shard=str(shard) if shard else None)
     # Records of other providers (file exports) are skipped, and counted in the run record.
     skipped = sum(int(getattr(c.source, "skipped_other_providers", 0)) for c in collected)
     if skipped:
@@ -243,7 +254,7 @@ def reconcile(
     now = iso(clock())
     with inv.engine.begin() as conn:
         for c in collected:
-            _write_source(conn, c, report, fingerprints, results, now, run_id, actor)
+            _write_source(conn, c, report, fingerprints, results, now, run_id, actor, shard)
             _write_observations(conn, c, now, run_id)
         report.status_counts = repo.status_counts(conn)
         report.counts["validated"] = sum(1 for r in results.values() if r.outcome == "ok")
@@ -251,8 +262,11 @@ def reconcile(
         report.counts["inconclusive"] = len(report.inconclusive)
         run_outcome = "partial" if report.partial else "ok"
         failed = [f"{s.name}: {s.error}" for s in report.sources if not s.complete]
+        counts: dict[str, Any] = dict(report.counts)
+        if report.shard:
+            counts["shard"] = report.shard  # the run record says which shard it wrote
         repo.finish_run(conn, run_id, now=clock(), outcome=run_outcome,
-                        counts=dict(report.counts), detail="; ".join(failed) or None)
+                        counts=counts, detail="; ".join(failed) or None)
     return report
 
 
@@ -311,6 +325,87 @@ def _people(inv: Inventory, collected: list[_Collected]) -> dict[str, str]:
     return out
 
 
+def _keep_shard(inv: Inventory, c: _Collected, shard: Shard) -> None:
+    """Keep only the shard's records (the whole source's ids stay, for the sweep)."""
+    name = c.source.name
+    with inv.engine.connect() as conn:  # workspaces learnt from Slack decide first
+        learnt = {bid: ws for bid, ws in conn.execute(
+            select(BINDINGS.c.id, BINDINGS.c.workspace_id).where(
+                BINDINGS.c.source == name, BINDINGS.c.workspace_id.is_not(None)))}
+    c.present = {r.connection_id for r in c.records}
+    c.records = [r for r in c.records if shard.holds(
+        learnt.get(binding_id(name, r.connection_id)) or r.source_team_id or r.enterprise_id,
+        name, r.connection_id)]
+
+
+_BATCH = 2000  # rows looked up, written or swept at a time: memory stays bounded
+_RETIRED = (Status.REMOVED.value, Status.REVOKED.value)
+_COLUMNS = [col.name for col in BINDINGS.columns]
+
+
+class _Writer:
+    """Buffered writes of one source: new rows, changed rows, stamps of unchanged rows and
+    events, each flushed every ``_BATCH`` rows in the order they were made."""
+
+    def __init__(self, conn: Any, now: str, run_id: str, actor: str) -> None:
+        self.conn, self.now, self.run_id, self.actor = conn, now, run_id, actor
+        self.inserts: list[tuple[Any, ...]] = []
+        self.updates: list[dict[str, Any]] = []
+        self.stamps: list[tuple[str, str, str]] = []
+        self.events: list[tuple[Any, ...]] = []
+
+    def event(self, bid: str, etype: str, details: dict[str, Any]) -> None:
+        self.events.append(_event(at=self.now, run_id=self.run_id, binding_id=bid, type=etype,
+                                  actor=self.actor, details=details))
+
+    def flush(self, force: bool = False) -> None:
+        if self.inserts and (force or len(self.inserts) >= _BATCH):
+            repo.insert_tuples(self.conn, BINDINGS, _COLUMNS, self.inserts)
+            self.inserts.clear()
+        if self.updates and (force or len(self.updates) >= _BATCH):
+            columns = [k for k in _COLUMNS if k != "id"]
+            stmt = BINDINGS.update().where(BINDINGS.c.id == bindparam("b_id")).values(
+                {k: bindparam(k) for k in columns})
+            self.conn.execute(stmt, [{"b_id": r["id"], **{k: r.get(k) for k in columns}}
+                                     for r in self.updates])
+            self.updates.clear()
+        if self.stamps and (force or len(self.stamps) >= _BATCH):
+            _stamp(self.conn, self.stamps)
+            self.stamps.clear()
+        if self.events and (force or len(self.events) >= _BATCH):
+            repo.append_events(self.conn, self.events)
+            self.events.clear()
+
+
+def _stamp(conn: Any, stamps: list[tuple[str, str, str]]) -> None:
+    """``last_seen_at`` and ``run_id`` of unchanged rows: (when, run, id) per row."""
+    stmt = BINDINGS.update().where(BINDINGS.c.id == bindparam("b_id")).values(
+        last_seen_at=bindparam("b_seen"), run_id=bindparam("b_run"))
+    compiled = stmt.compile(dialect=conn.dialect)
+    order = compiled.positiontup
+    keys = ("b_seen", "b_run", "b_id")
+    if order is not None:
+        at = [keys.index(k) for k in order]
+        params: list[Any] = [tuple(r[i] for i in at) for r in stamps]
+    else:
+        params = [dict(zip(keys, r, strict=True)) for r in stamps]
+    conn.exec_driver_sql(str(compiled), params)
+
+
+def _lookup(conn: Any, ids: list[str]) -> dict[str, Any]:
+    """Narrow rows (status, hash, fingerprint) of these binding ids, by id."""
+    rows = conn.execute(select(BINDINGS.c.id, BINDINGS.c.status, BINDINGS.c.content_hash,
+                               BINDINGS.c.token_fingerprint).where(BINDINGS.c.id.in_(ids)))
+    return {row[0]: row for row in rows}
+
+
+def _full_rows(conn: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = conn.execute(select(BINDINGS).where(BINDINGS.c.id.in_(ids)))
+    return {row.id: dict(row._mapping) for row in rows}
+
+
 def _write_source(
     conn: Any,
     c: _Collected,
@@ -320,63 +415,92 @@ def _write_source(
     now: str,
     run_id: str,
     actor: str,
+    shard: Shard | None = None,
 ) -> None:
+    """Merge the source's records into its bindings, then sweep the ones it no longer has.
+
+    Records are handled ``_BATCH`` at a time: their rows are looked up narrow (status,
+    content hash, fingerprint); a row whose source said the same as last time (equal
+    ``content_hash``), with no validation result and nothing another command reset, is only
+    stamped as seen; the others are read whole and merged. The sweep streams the source's
+    live rows. Memory holds one batch, never the source's whole table.
+    """
     name = c.source.name
-    existing = {
-        row.id: dict(row._mapping)
-        for row in conn.execute(select(BINDINGS).where(BINDINGS.c.source == name))
-    }
-    # New rows and events are kept as value tuples (not dicts): 100,000 of them at once.
-    columns = [col.name for col in BINDINGS.columns]
-    inserts: list[tuple[Any, ...]] = []
-    updates: list[dict[str, Any]] = []
-    events: list[tuple[Any, ...]] = []
-    seen: set[str] = set()
-    # Bindings that are parts ("<id>#...") of a connection its holder could not read in
-    # full this time are still there, not removed.
-    unread = {r.connection_id + "#" for r in c.records if r.partial}
-    for record in c.records:
-        bid = binding_id(name, record.connection_id)
-        seen.add(bid)
-        previous = existing.get(bid)
-        m = merge(previous, record, source=name, source_spec=c.spec,
-                  fingerprint=fingerprints.get(bid), validation=results.get(bid),
-                  now=now, run_id=run_id)
-        for etype, details in m.events:
-            events.append(_event(at=now, run_id=run_id, binding_id=bid, type=etype,
-                                 actor=actor, details=details))
-            report.counts[etype] += 1
-        if m.is_new:
-            inserts.append(tuple(m.row.get(k) for k in columns))
-            if len(inserts) >= 5000:  # same rows, same order: just not all held at once
-                repo.insert_tuples(conn, BINDINGS, columns, inserts)
-                inserts.clear()
-        else:
-            updates.append(m.row)
-            if not m.events:
+    out = _Writer(conn, now, run_id, actor)
+    for start in range(0, len(c.records), _BATCH):
+        batch = c.records[start:start + _BATCH]
+        bids = [binding_id(name, r.connection_id) for r in batch]
+        narrow = _lookup(conn, bids)
+        hashes: list[str] = []
+        to_merge: list[int] = []
+        for i, (record, bid) in enumerate(zip(batch, bids, strict=True)):
+            fp = fingerprints.get(bid)
+            digest = content_hash(record, source_spec=c.spec, fingerprint=fp)
+            hashes.append(digest)
+            known = narrow.get(bid)
+            if (known is not None and known.content_hash == digest and bid not in results
+                    and known.status not in _RETIRED and not record.partial
+                    and (fp is None or known.token_fingerprint == fp)):
+                out.stamps.append((now, run_id, bid))
                 report.counts["unchanged"] += 1
-    for bid, row in existing.items():
-        if bid in seen or row["status"] in (Status.REMOVED.value, Status.REVOKED.value):
+            else:
+                to_merge.append(i)
+        previous_rows = _full_rows(conn, [bids[i] for i in to_merge if bids[i] in narrow])
+        for i in to_merge:
+            record, bid = batch[i], bids[i]
+            previous = previous_rows.get(bid)
+            m = merge(previous, record, source=name, source_spec=c.spec,
+                      fingerprint=fingerprints.get(bid), validation=results.get(bid),
+                      now=now, run_id=run_id)
+            m.row["content_hash"] = hashes[i]
+            for etype, details in m.events:
+                out.event(bid, etype, details)
+                report.counts[etype] += 1
+            if m.is_new:
+                out.inserts.append(tuple(m.row.get(k) for k in _COLUMNS))
+            else:
+                out.updates.append(m.row)
+                if not m.events:
+                    report.counts["unchanged"] += 1
+        out.flush()
+        report.counts["seen"] += len(batch)
+    out.flush(force=True)
+    _sweep(conn, c, report, out, shard)
+    out.flush(force=True)
+
+
+def _sweep(conn: Any, c: _Collected, report: ReconcileReport, out: _Writer,
+           shard: Shard | None) -> None:
+    """Mark removed the source's live bindings it no longer reports (a sharded run: only
+    its shard's, by the rule reconcile used to pick the records)."""
+    name = c.source.name
+    present = c.present if c.present is not None else {r.connection_id for r in c.records}
+    # Parts ("<id>#...") of a connection its holder could not read in full this time are
+    # still there, not removed.
+    unread = tuple({r.connection_id + "#" for r in c.records if r.partial})
+    query = select(BINDINGS.c.id, BINDINGS.c.connection_id, BINDINGS.c.status,
+                   BINDINGS.c.workspace_id).where(
+        BINDINGS.c.source == name, BINDINGS.c.status.notin_(_RETIRED))
+    gone: list[tuple[str, str]] = []
+    # Read first, write after: the result is not streamed over rows being updated.
+    for bid, connection_id, status, workspace in conn.execute(query):
+        if connection_id in present:
             continue
-        if unread and str(row["connection_id"]).startswith(tuple(unread)):
+        if unread and str(connection_id).startswith(unread):
             continue
-        updates.append({**row, "status": Status.REMOVED.value,
-                        "status_reason": "no longer present in its source",
-                        "status_changed_at": now, "run_id": run_id})
-        events.append(_event(at=now, run_id=run_id, binding_id=bid,
-                             type=EventType.REMOVED.value, actor=actor,
-                             details={"from": row["status"]}))
-        report.counts["removed"] += 1
-    repo.insert_tuples(conn, BINDINGS, columns, inserts)
-    del inserts
-    if updates:
-        columns = [col.name for col in BINDINGS.columns if col.name != "id"]
-        stmt = BINDINGS.update().where(BINDINGS.c.id == bindparam("b_id")).values(
-            {k: bindparam(k) for k in columns})
-        conn.execute(stmt, [{"b_id": r["id"], **{k: r.get(k) for k in columns}}
-                            for r in updates])
-    repo.append_events(conn, events)
-    report.counts["seen"] += len(seen)
+        if shard is not None and not shard.holds(workspace, name, connection_id):
+            continue
+        gone.append((bid, status))
+    for start in range(0, len(gone), _BATCH):
+        ids = [bid for bid, _ in gone[start:start + _BATCH]]
+        rows = _full_rows(conn, ids)
+        for bid, status in gone[start:start + _BATCH]:
+            out.updates.append({**rows[bid], "status": Status.REMOVED.value,
+                                "status_reason": "no longer present in its source",
+                                "status_changed_at": out.now, "run_id": out.run_id})
+            out.event(bid, EventType.REMOVED.value, {"from": status})
+            report.counts["removed"] += 1
+        out.flush()
 
 
 def _write_observations(conn: Any, c: _Collected, now: str, run_id: str) -> None:
@@ -423,4 +547,5 @@ def as_json(report: ReconcileReport, generated_at: str) -> str:
         "failed_sources": [s.name for s in report.sources if not s.complete],
         "sources": [s.__dict__ for s in report.sources],
         "inconclusive": [{"binding_id": b, "reason": r} for b, r in report.inconclusive],
+        **({"shard": report.shard} if report.shard else {}),
     }, indent=2)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Connection, MetaData, String, Table
+from sqlalchemy import Column, Connection, MetaData, String, Table, inspect
+from sqlalchemy.schema import CreateColumn
 
 Migration = Callable[[Connection], None]
 
@@ -27,6 +28,15 @@ def _add_source_observations(conn: Connection) -> None:
         Column("observed_at", String, nullable=False),
         Column("run_id", String, nullable=True),
     ).create(conn, checkfirst=True)
+
+
+def _add_content_hash(conn: Connection) -> None:
+    """bindings.content_hash: what the source said when the row was last merged, hashed, so
+    an unchanged repeat reconcile skips the row (NULL on old rows: merged once more)."""
+    if any(c["name"] == "content_hash" for c in inspect(conn).get_columns("bindings")):
+        return  # already there (a table created from the current definitions)
+    column = CreateColumn(Column("content_hash", String, nullable=True))
+    conn.exec_driver_sql(f"ALTER TABLE bindings ADD COLUMN {column.compile(dialect=conn.dialect)}")
 
 
 def _add_ledger(conn: Connection) -> None:
@@ -79,6 +89,8 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "initial schema: meta, bindings, runs, events, findings, usage", None),
     (2, "source_observations: what a read noticed about a holder (exposed store files)",
      _add_source_observations),
+    (4, "bindings.content_hash: unchanged rows are not rewritten by a repeat reconcile",
+     _add_content_hash),
     (5, "ledger_entries, ledger_checkpoints: the Slack-side ledger (audit and integration "
      "logs, users.info)", _add_ledger),
     (6, "notify_state: what each notification target was told (nothing announced twice)",

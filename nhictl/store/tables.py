@@ -65,6 +65,8 @@ class BindingRow(SQLModel, table=True):
     revoke_reason: str | None = None
     metadata_json: str = "{}"
     run_id: str | None = None  # the run that last wrote this row
+    # Hash of what its source last said (nhictl.merge.content_hash): equal means unchanged.
+    content_hash: str | None = None
 
 
 class RunRow(SQLModel, table=True):
