@@ -29,6 +29,7 @@ from nhictl.cli.filter_opts import (
 from nhictl.cli.notify_cmd import NotifyOpt
 from nhictl.exporters.base import Document, Format
 from nhictl.models import Severity
+from nhictl.shard import ShardSpecError, parse_shard
 
 
 def init(
@@ -92,6 +93,15 @@ def hash_token(
 def _json_only(value: Format | None) -> Format | None:
     if value is not None and value is not Format.JSON:
         raise typer.BadParameter("reconcile prints its run report only as json")
+    return value
+
+
+def _shard_spec(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_shard(value)
+        except ShardSpecError as exc:
+            raise typer.BadParameter(str(exc)) from None
     return value
 
 
@@ -175,6 +185,17 @@ def reconcile_cmd(
         ),
     ] = None,
     notify: NotifyOpt = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            callback=_shard_spec,
+            help="Reconcile only shard K of N (each workspace belongs to one shard): N hosts "
+            "running 1/N..N/N share one inventory. Sources are read whole; only the shard's "
+            "bindings are validated, written and swept.",
+        ),
+    ] = None,
 ) -> None:
     """Collect bindings from their sources, validate them live, and update the inventory."""
     from nhictl.cli.progress import run_reconcile
@@ -203,6 +224,7 @@ def reconcile_cmd(
         output=output,
         allow_empty=allow_empty,
         strict=strict,
+        shard=parse_shard(shard) if shard else None,
     )
     from nhictl.cli.exit_status import reconcile_exit_code
 

@@ -11,6 +11,7 @@ from nhictl.exporters.base import Format
 if TYPE_CHECKING:
     from nhictl.net import HttpPolicy
     from nhictl.reconcile import ReconcileReport, Validator
+    from nhictl.shard import Shard
 
 
 def _validator(st: AppState, concurrency: int, http: HttpPolicy) -> Validator:
@@ -30,6 +31,7 @@ def run_reconcile(
     output: Format | None,
     allow_empty: bool = False,
     strict: bool = False,
+    shard: Shard | None = None,
 ) -> int:
     from nhictl.clock import system_clock
     from nhictl.reconcile import reconcile
@@ -55,12 +57,13 @@ def run_reconcile(
         # A progress bar is escape codes: none with --no-color / NO_COLOR.
         tty = (sys.stderr.isatty() and not st.quiet and st.log_format == "text"
                and not st.no_color)
-        st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation"))
+        st.info(f"reconcile: {len(sources)} source(s)" + ("" if validate else ", no validation")
+                + (f", shard {shard}" if shard else ""))
         if tty:
             report = _with_progress_bar(st, validator, lambda cb: reconcile(
                 inv, sources, clock=system_clock, actor=actor_name(st.actor),
                 command=command.strip(), validator=validator, concurrency=workers, progress=cb,
-                allow_empty=allow_empty))
+                allow_empty=allow_empty, shard=shard))
         else:
             phases: set[str] = set()
 
@@ -71,7 +74,8 @@ def run_reconcile(
 
             report = reconcile(inv, sources, clock=system_clock, actor=actor_name(st.actor),
                                command=command.strip(), validator=validator, concurrency=workers,
-                               progress=log_phase, allow_empty=allow_empty)
+                               progress=log_phase, allow_empty=allow_empty,
+                               shard=shard)
         ledger_code = collect_into(st, inv, collectors).exit_code if collectors else 0
     for source, _ in sources:
         for warning in getattr(source, "field_warnings", ()):
