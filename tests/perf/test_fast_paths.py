@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -71,3 +72,27 @@ def test_records_on_the_fast_path_are_refused_as_before(
     with pytest.raises(InputFileError) as caught:
         source.read_all()
     assert problem in caught.value.message and "record 0" in caught.value.message
+
+
+def test_json_rows_are_written_one_line_each_by_the_c_encoder() -> None:
+    import io
+
+    from nhictl.exporters import Column, Document, Format, exporter_for
+
+    def rows() -> Any:  # a generator: never all held
+        for i in range(3):
+            yield {"id": f"b-{i}", "note": "caf\u00e9\x1b[31m", "n": i, "scopes": ["a", "b"],
+                   "leak": "token=xoxp-1-2-3" if i == 1 else None}
+
+    out = io.StringIO()
+    exporter_for(Format.JSON).write(
+        Document("bindings", [Column("id", "ID")], rows(), "2026-01-01T00:00:00Z"), out)
+    text = out.getvalue()
+    assert text.isascii() and "\x1b" not in text
+    doc = json.loads(text)
+    assert [r["id"] for r in doc["bindings"]] == ["b-0", "b-1", "b-2"]
+    assert "xoxp-1-2-3" not in text
+    lines = text.splitlines()
+    first = lines.index('  "bindings": [') + 1
+    assert lines[first] == "    " + json.dumps(doc["bindings"][0]) + ","
+    assert lines[first + 3] == "  ]" and lines[-1] == "}"
