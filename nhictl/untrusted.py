@@ -148,6 +148,18 @@ def mask_row(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(mask(v) if type(v) is str else v for v in values)
 
 
+def suspect_rows(rows: list[Any]) -> bool:
+    """Whether any row of a batch (tuples, lists or dicts of driver values) may hold
+    something :func:`mask_row` would mask: one C-level look at all their strings instead of
+    one per row (False: the whole batch can be stored as it is)."""
+    strings: list[str] = []
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row
+        strings.extend(v for v in values if type(v) is str)
+    joined = "\x1f".join(strings)
+    return _suspect(joined) or bool(_KNOWN and any(k in joined for k in tuple(_KNOWN)))
+
+
 def mask_any(value: Any) -> Any:
     """:func:`mask` applied to every string inside lists and dicts (keys too)."""
     if isinstance(value, str):

@@ -209,8 +209,11 @@ class ExportFileSource(InMemoryTokenMixin):
         # One C-level look at the whole record: ASCII names and values (no surrogate, no
         # escape to check), nothing nested, all within the length cap. Such a record (nearly
         # every one) needs neither the Unicode nor the JSON-value walk per field.
-        plain = _plain_record(raw)
+        plain, shape_texts = _plain_record(raw)
         for key, value in raw.items():
+            kind = _FIELD_KIND.get(key) if type(key) is str else None
+            if plain and kind is None:
+                continue  # metadata: checked below with the other unknown fields
             if not plain:
                 if not isinstance(key, str):
                     raise self._error(where, "field names must be strings")
@@ -219,15 +222,15 @@ class ExportFileSource(InMemoryTokenMixin):
                 if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
                     raise self._error(where,
                                       f'field "{key}": longer than {MAX_FIELD_CHARS} chars')
-            if key in STRING_FIELDS:
+            if kind == "string":
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
                 values[key] = value.strip() or None if isinstance(value, str) else None
-            elif key in LIST_FIELDS:
+            elif kind == "list":
                 values[key] = self._list_field(where, key, value)
-            elif key in TIME_FIELDS:
+            elif kind == "time":
                 values[key] = self._time_field(where, key, value)
-            elif key in SECRET_FIELDS:
+            elif kind == "secret":
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
                 values[key] = value.strip() if isinstance(value, str) and value.strip() else None
@@ -248,7 +251,7 @@ class ExportFileSource(InMemoryTokenMixin):
             raise self._error(
                 where, f'field "owner_status": {status!r} is not one of {", ".join(OWNER_STATUSES)}'
             )
-        for key in self._shaped_fields(raw):
+        for key in self._shaped_fields(raw, shape_texts):
             value = raw.get(key)
             if value is None:
                 continue
@@ -263,7 +266,8 @@ class ExportFileSource(InMemoryTokenMixin):
         kind = values.get("token_kind") or (token_kind_of(token_value) if token_value else None)
         if kind is not None and kind not in ("user", "bot"):
             raise self._error(where, f'field "token_kind": {kind!r} is not user or bot')
-        metadata = self._metadata(where, {k: v for k, v in raw.items() if k not in KNOWN})
+        extra = {k: v for k, v in raw.items() if k not in KNOWN}
+        metadata = self._metadata(where, extra) if extra else extra
         return SourceRecord(
             connection_id=str(rec_id).strip(),
             provider="slack",
@@ -286,16 +290,18 @@ class ExportFileSource(InMemoryTokenMixin):
         )
 
     @staticmethod
-    def _shaped_fields(raw: dict[str, Any]) -> tuple[str, ...]:
+    def _shaped_fields(raw: dict[str, Any], texts: list[str] | None) -> tuple[str, ...]:
         """The checked fields to scan one by one: none when one search over all of them
-        finds no secret shape (the scan then names the first field that holds one)."""
-        texts: list[str] = []
-        for key in TOKEN_CHECKED:
-            value = raw.get(key)
-            if type(value) is str:
-                texts.append(value)
-            elif isinstance(value, list):
-                texts.extend(v for v in value if isinstance(v, str))
+        (``texts``, when the caller collected them) finds no secret shape (the scan then
+        names the first field that holds one)."""
+        if texts is None:
+            texts = []
+            for key in TOKEN_CHECKED:
+                value = raw.get(key)
+                if type(value) is str:
+                    texts.append(value)
+                elif isinstance(value, list):
+                    texts.extend(v for v in value if isinstance(v, str))
         return TOKEN_CHECKED if any_secret_shape(texts) else ()
 
     def _metadata(self, where: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -398,29 +404,41 @@ class ExportFileSource(InMemoryTokenMixin):
 
 
 _CANONICAL_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_CHECKED = frozenset(TOKEN_CHECKED)
+_FIELD_KIND = {**{k: "string" for k in STRING_FIELDS}, **{k: "list" for k in LIST_FIELDS},
+               **{k: "time" for k in TIME_FIELDS}, **{k: "secret" for k in SECRET_FIELDS},
+               "id": "id"}
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _plain_record(raw: dict[str, Any]) -> bool:
-    """Every name a string, every value a scalar or a list of strings, all of it ASCII and
-    within the string cap (so nothing for the Unicode, length or depth checks to find)."""
+def _plain_record(raw: dict[str, Any]) -> tuple[bool, list[str] | None]:
+    """Whether every name is a string, every value a scalar or a list of strings, all of it
+    ASCII and within the string cap (nothing for the Unicode, length or depth checks to
+    find); and, when so, the strings of the secret-checked fields."""
     texts: list[str] = []
+    checked: list[str] = []
     for key, value in raw.items():
         if type(key) is not str:
-            return False
+            return False, None
         texts.append(key)
         kind = type(value)
         if kind is str:
             texts.append(value)
+            if key in _CHECKED:
+                checked.append(value)
         elif kind is list:
             for item in value:
                 if type(item) is not str:
-                    return False
-                texts.append(item)
+                    return False, None
+            texts.extend(value)
+            if key in _CHECKED:
+                checked.extend(value)
         elif kind not in _SCALARS:
-            return False
+            return False, None
     joined = "\x00".join(texts)
-    return joined.isascii() and len(joined) <= MAX_JSON_STRING_CHARS
+    if joined.isascii() and len(joined) <= MAX_JSON_STRING_CHARS:
+        return True, checked
+    return False, None
 
 
 def _plain_text(value: Any) -> bool:

@@ -32,7 +32,7 @@ from nhictl.fsutil import (
 )
 from nhictl.store import tables
 from nhictl.store.migrations import SCHEMA_VERSION, pending
-from nhictl.untrusted import mask_row
+from nhictl.untrusted import mask_row, suspect_rows
 
 KEY_BYTES = 32
 
@@ -97,6 +97,8 @@ def _mask_writes(
     if not parameters or statement.lstrip()[:6].upper() not in ("INSERT", "UPDATE"):
         return statement, parameters
     if executemany:
+        if not suspect_rows(parameters):  # nothing suspect in the whole batch: as it is
+            return statement, parameters
         return statement, [_masked(p) for p in parameters]
     return statement, _masked(parameters)
 

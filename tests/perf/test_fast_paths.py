@@ -96,3 +96,27 @@ def test_json_rows_are_written_one_line_each_by_the_c_encoder() -> None:
     first = lines.index('  "bindings": [') + 1
     assert lines[first] == "    " + json.dumps(doc["bindings"][0]) + ","
     assert lines[first + 3] == "  ]" and lines[-1] == "}"
+
+
+def test_one_suspect_row_in_a_batch_is_still_masked_when_stored(tmp_path: Path) -> None:
+    from nhictl.store.engine import open_inventory
+    from nhictl.store.repo import append_events, event_row, iter_events
+    from nhictl.untrusted import suspect_rows
+
+    plain = [("a", 1, None, "chat:write")] * 500
+    assert not suspect_rows(plain)
+    assert suspect_rows([*plain, ("x", "see xoxb-1-2-3")])
+    inv, _ = open_inventory(str(tmp_path / "inv.db"), create=True)
+    try:
+        rows = [event_row(at="2026-01-01T00:00:00Z", run_id=None, binding_id=f"b-{i}",
+                          type="changed", actor="t",
+                          details={"note": "leak xoxp-1-2-3" if i == 377 else "plain"})
+                for i in range(1000)]
+        with inv.engine.begin() as conn:
+            append_events(conn, rows)
+        with inv.engine.connect() as conn:
+            stored = list(iter_events(conn))
+        assert len(stored) == 1000 and "xoxp-1-2-3" not in json.dumps(stored)
+        assert stored[377]["details"]["note"].startswith("leak xox")
+    finally:
+        inv.dispose()
