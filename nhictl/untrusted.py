@@ -263,6 +263,24 @@ def mask_record(row: dict[str, Any]) -> dict[str, Any]:
     return {k: mask_any(v) for k, v in row.items()}
 
 
+def mask_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`mask_record` over a batch: one C-level encoding and one look at all of its
+    values; the rows pass unchanged unless something in the batch is suspect."""
+    joined = json.dumps([list(r.values()) for r in rows], ensure_ascii=False, default=str)
+    if not _suspect(joined) and not (_KNOWN and any(k in joined for k in tuple(_KNOWN))):
+        return rows
+    return [mask_record(r) for r in rows]
+
+
+def inert_rows(rows: list[list[str]], lines: str = "space") -> list[list[str]]:
+    """:func:`inert_row` over a batch of table rows: plain batches pass unchanged."""
+    joined = "\x1f".join(" ".join(cells) for cells in rows)
+    if (joined.isprintable() and not _suspect(joined)
+            and not (_KNOWN and any(k in joined for k in tuple(_KNOWN)))):
+        return rows
+    return [inert_row(cells, lines) for cells in rows]
+
+
 def ascii_escaped(text: str) -> str:
     """Every character outside printable ASCII as an escape (``chat:wr\\u0456te``)."""
     if _FAST_SAFE.fullmatch(text):

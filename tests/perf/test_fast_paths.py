@@ -120,3 +120,27 @@ def test_one_suspect_row_in_a_batch_is_still_masked_when_stored(tmp_path: Path) 
         assert stored[377]["details"]["note"].startswith("leak xox")
     finally:
         inv.dispose()
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_one_suspect_row_among_many_is_masked_in_json_and_csv(fmt: str) -> None:
+    import io
+
+    from nhictl.exporters import Column, Document, Format, exporter_for
+
+    def rows() -> Any:
+        for i in range(1200):
+            note = "plain"
+            if i == 777:
+                note = "Bearer abcdefghijklmnopqrstuvwxyz0123"
+            if i == 1100:
+                note = "red\x1b[31malert"
+            yield {"id": f"b-{i}", "note": note}
+
+    out = io.StringIO()
+    exporter_for(Format(fmt)).write(
+        Document("bindings", [Column("id", "ID"), Column("note", "NOTE")], rows(),
+                 "2026-01-01T00:00:00Z"), out)
+    text = out.getvalue()
+    assert "abcdefghijklmnopqrstuvwxyz0123" not in text and "\x1b" not in text
+    assert text.count("b-") == 1200 and "Bearer ***" in text
