@@ -20,7 +20,13 @@ from typing import Any
 from nhictl.clock import iso, parse_time
 from nhictl.errors import InputFileError
 from nhictl.fsutil import MAX_EXPORT_BYTES, read_input_bytes
-from nhictl.jsonin import MAX_JSON_STRING_CHARS, JsonProblem, check_value, loads_strict
+from nhictl.jsonin import (
+    MAX_JSON_STRING_CHARS,
+    JsonProblem,
+    check_value,
+    iter_array_strict,
+    loads_strict,
+)
 from nhictl.logs import log
 from nhictl.models import SourceRecord
 from nhictl.secret import Secret, token_kind_of
@@ -85,6 +91,7 @@ class ExportFileSource(InMemoryTokenMixin):
         self._secret_metadata = False
         self.strict = False  # near-miss field names are errors (reconcile --strict)
         self.field_warnings: list[str] = []
+        self._shared: dict[str, str] = {}
 
     def describe(self) -> str:
         return f"export file {self.path}"
@@ -111,17 +118,30 @@ class ExportFileSource(InMemoryTokenMixin):
             line = raw[: exc.start].count(b"\n") + 1
             raise self._error(f"line {line}", "not valid UTF-8") from None
 
-    def _raw_records(self, text: str) -> list[tuple[str, Any]]:
-        """(location, record) pairs, shape detected from the content and the suffix."""
+    def _raw_records(self, text: str) -> Iterator[tuple[str, Any]]:
+        """(location, record) pairs, shape detected from the content and the suffix; a JSON
+        array is parsed one record at a time (a million parsed records are never all held)."""
         stripped = text.lstrip()
         if not stripped:
             raise self._error(None, "empty file: no connections")
         suffix = self.path.suffix.lower()
         if suffix == ".csv" or (suffix not in (".json", ".jsonl", ".ndjson") and
                                 stripped[0] not in "[{"):
-            return self._csv_records(text)
+            return _drained(self._csv_records(text))
         if suffix in (".jsonl", ".ndjson"):
-            return self._jsonl_records(text)
+            return _drained(self._jsonl_records(text))
+        if stripped[0] == "[":
+            return self._array_records(text)
+        return _drained(self._whole_records(text, stripped))
+
+    def _array_records(self, text: str) -> Iterator[tuple[str, Any]]:
+        try:
+            for i, rec in enumerate(iter_array_strict(text)):
+                yield f"record {i}", rec
+        except JsonProblem as exc:
+            raise self._error(f"line {exc.line}" if exc.line else None, exc.message) from None
+
+    def _whole_records(self, text: str, stripped: str) -> list[tuple[str, Any]]:
         try:
             data = loads_strict(text, check=False)  # checked per record, naming it
         except JsonProblem as exc:
@@ -210,6 +230,7 @@ class ExportFileSource(InMemoryTokenMixin):
         # escape to check), nothing nested, all within the length cap. Such a record (nearly
         # every one) needs neither the Unicode nor the JSON-value walk per field.
         plain, shape_texts = _plain_record(raw)
+        shared = self._shared.setdefault
         for key, value in raw.items():
             kind = _FIELD_KIND.get(key) if type(key) is str else None
             if plain and kind is None:
@@ -225,11 +246,15 @@ class ExportFileSource(InMemoryTokenMixin):
             if kind == "string":
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
-                values[key] = value.strip() or None if isinstance(value, str) else None
+                text = value.strip() or None if isinstance(value, str) else None
+                # Few distinct tenants, teams, statuses: one string object each, not one per
+                # record (a million records).
+                values[key] = shared(text, text) if text and key in _SHARED else text
             elif kind == "list":
-                values[key] = self._list_field(where, key, value)
+                values[key] = [shared(v, v) for v in self._list_field(where, key, value)]
             elif kind == "time":
-                values[key] = self._time_field(where, key, value)
+                when = self._time_field(where, key, value)
+                values[key] = shared(when, when) if when else when
             elif kind == "secret":
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
@@ -377,8 +402,7 @@ class ExportFileSource(InMemoryTokenMixin):
         has_tokens = False
         self._secret_metadata = False
         self.dropped_secret_fields = set()
-        for i, (where, raw) in enumerate(pairs):
-            pairs[i] = ("", None)  # each parsed object is freed once it became a record
+        for where, raw in pairs:  # each parsed object is freed once it became a record
             record = self._record(where, raw)
             if record is None:
                 continue
@@ -391,6 +415,7 @@ class ExportFileSource(InMemoryTokenMixin):
             seen[record.connection_id] = where
             has_tokens = has_tokens or record.token is not None or record.has_refresh_token
             records.append(record)
+        self._shared = {}  # the records keep their shared strings; the index can go
         if has_tokens or self._secret_metadata:
             ensure_private(self.path, "export file")
         if self.dropped_secret_fields:
@@ -403,8 +428,17 @@ class ExportFileSource(InMemoryTokenMixin):
         return records
 
 
+def _drained(pairs: list[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """The pairs in order, each freed from the list once handed out."""
+    for i in range(len(pairs)):
+        item = pairs[i]
+        pairs[i] = ("", None)
+        yield item
+
+
 _CANONICAL_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _CHECKED = frozenset(TOKEN_CHECKED)
+_SHARED = frozenset({"provider", "tenant", "owner_status", "team_id", "token_kind"})
 _FIELD_KIND = {**{k: "string" for k in STRING_FIELDS}, **{k: "list" for k in LIST_FIELDS},
                **{k: "time" for k in TIME_FIELDS}, **{k: "secret" for k in SECRET_FIELDS},
                "id": "id"}
