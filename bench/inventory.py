@@ -183,8 +183,11 @@ def run(report: Any = print, *, bindings: int = 100_000, engine: str = "sqlite",
     try:
         export, changed = tmp / "export.json", tmp / "export-changed.json"
         t0 = time.perf_counter()
-        make_export(export, bindings)
-        n_changed = change_some(export, changed, CHANGED_SHARE)
+        # In a child: this process stays small, so its children's peak memory is their own
+        # (a forked child starts out with a copy of this process's pages).
+        made = measure([PYTHON, __file__, "--make-export", str(export), str(changed),
+                        "--bindings", str(bindings)], env=dict(os.environ), capture=True)
+        n_changed = int(made["stdout"].split()[-1])
         if report:
             report(f"{label}: export of {bindings} bindings generated in "
                    f"{time.perf_counter() - t0:.1f} s ({export.stat().st_size / 1e6:.0f} MB)")
@@ -311,7 +314,13 @@ def main() -> None:
     parser.add_argument("--bindings", type=int, default=100_000)
     parser.add_argument("--pg", action="store_true", help="PostgreSQL (tools/pgcluster.py)")
     parser.add_argument("--keep", type=Path, default=None, help="Copy the work dir here.")
+    parser.add_argument("--make-export", nargs=2, type=Path, metavar=("EXPORT", "CHANGED"),
+                        help=argparse.SUPPRESS)
     ns = parser.parse_args()
+    if ns.make_export:
+        make_export(ns.make_export[0], ns.bindings)
+        print(change_some(ns.make_export[0], ns.make_export[1], CHANGED_SHARE))
+        return
     run(print, bindings=ns.bindings, engine="postgresql" if ns.pg else "sqlite", keep=ns.keep)
 
 
