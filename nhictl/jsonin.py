@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from collections.abc import Iterator
 from typing import Any
 
 MAX_JSON_DEPTH = 32  # arrays/objects inside each other; real exports use 3 or 4
@@ -52,6 +54,52 @@ def loads_strict(text: str, *, check: bool = True) -> Any:
     if check:
         check_value(data)
     return data
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+
+
+def _problem(message: str, text: str, at: int) -> JsonProblem:
+    return JsonProblem(f"invalid JSON: {message}", json.JSONDecodeError(message, text, at).lineno)
+
+
+def iter_array_strict(text: str) -> Iterator[Any]:
+    """The elements of ``text``, a JSON array, one at a time: what ``loads_strict(text,
+    check=False)`` returns, with the same refusals (the first problem raises when reached),
+    without holding every parsed element at once. ``text`` must start with ``[`` (after
+    whitespace)."""
+    decoder = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
+    at = _SPACE.match(text).end()  # type: ignore[union-attr]
+    if text[at:at + 1] != "[":
+        raise _problem("Expecting '['", text, at)
+    at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+    if text[at:at + 1] == "]":
+        at += 1
+    else:
+        while True:
+            try:
+                value, at = decoder.raw_decode(text, at)
+            except JsonProblem:
+                raise
+            except json.JSONDecodeError as exc:
+                raise JsonProblem(f"invalid JSON: {exc.msg}", exc.lineno) from None
+            except RecursionError:
+                raise JsonProblem(f"nested too deeply (more than {MAX_JSON_DEPTH} levels)") \
+                    from None
+            except ValueError as exc:  # e.g. an integer with more than 4300 digits
+                raise JsonProblem(f"invalid JSON: {str(exc).split(':')[0][:120]}") from None
+            yield value
+            at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+            sep = text[at:at + 1]
+            if sep == "]":
+                at += 1
+                break
+            if sep != ",":
+                raise _problem("Expecting ',' delimiter", text, at)
+            at = _SPACE.match(text, at + 1).end()  # type: ignore[union-attr]
+    at = _SPACE.match(text, at).end()  # type: ignore[union-attr]
+    if at != len(text):
+        raise _problem("Extra data", text, at)
 
 
 def check_value(data: Any) -> None:

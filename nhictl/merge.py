@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -49,13 +50,14 @@ JSON_COLUMNS = {"purpose", "declared_scopes", "missing_scopes", "metadata_json"}
 # its fingerprint is hashed instead). Bump the salt when merge() starts reading more.
 _HASHED = tuple(f.name for f in fields(SourceRecord) if f.name not in ("token",))
 _SALT = b"nhictl-merge-1\x00"
+_hashed_values = operator.attrgetter(*_HASHED)  # one C call for the whole tuple
 
 
 def content_hash(record: SourceRecord, *, source_spec: str | None,
                  fingerprint: str | None) -> str:
     """A digest of what ``merge`` reads from the source: equal digests, equal merges (given
     the same previous row), so an unchanged repeat reconcile can skip the row."""
-    values = tuple(getattr(record, name) for name in _HASHED)
+    values = _hashed_values(record)
     # repr is exact for the str/int/bool/None/list/dict values a record holds.
     text = repr((values, source_spec, fingerprint))
     return hashlib.blake2b(_SALT + text.encode("utf-8", "surrogatepass"),

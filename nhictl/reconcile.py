@@ -381,18 +381,11 @@ class _Writer:
 
 
 def _stamp(conn: Any, stamps: list[tuple[str, str, str]]) -> None:
-    """``last_seen_at`` and ``run_id`` of unchanged rows: (when, run, id) per row."""
-    stmt = BINDINGS.update().where(BINDINGS.c.id == bindparam("b_id")).values(
-        last_seen_at=bindparam("b_seen"), run_id=bindparam("b_run"))
-    compiled = stmt.compile(dialect=conn.dialect)
-    order = compiled.positiontup
-    keys = ("b_seen", "b_run", "b_id")
-    if order is not None:
-        at = [keys.index(k) for k in order]
-        params: list[Any] = [tuple(r[i] for i in at) for r in stamps]
-    else:
-        params = [dict(zip(keys, r, strict=True)) for r in stamps]
-    conn.exec_driver_sql(str(compiled), params)
+    """``last_seen_at`` and ``run_id`` of unchanged rows ((when, run, id) per row, one when
+    and run per batch): one statement per batch, by primary key."""
+    now, run_id = stamps[0][0], stamps[0][1]
+    conn.execute(BINDINGS.update().where(BINDINGS.c.id.in_([bid for _, _, bid in stamps]))
+                 .values(last_seen_at=now, run_id=run_id))
 
 
 def _lookup(conn: Any, ids: list[str]) -> dict[str, Any]:

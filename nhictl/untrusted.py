@@ -148,6 +148,18 @@ def mask_row(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(mask(v) if type(v) is str else v for v in values)
 
 
+def suspect_rows(rows: list[Any]) -> bool:
+    """Whether any row of a batch (tuples, lists or dicts of driver values) may hold
+    something :func:`mask_row` would mask: one C-level look at all their strings instead of
+    one per row (False: the whole batch can be stored as it is)."""
+    strings: list[str] = []
+    for row in rows:
+        values = row.values() if isinstance(row, dict) else row
+        strings.extend(v for v in values if type(v) is str)
+    joined = "\x1f".join(strings)
+    return _suspect(joined) or bool(_KNOWN and any(k in joined for k in tuple(_KNOWN)))
+
+
 def mask_any(value: Any) -> Any:
     """:func:`mask` applied to every string inside lists and dicts (keys too)."""
     if isinstance(value, str):
@@ -249,6 +261,24 @@ def mask_record(row: dict[str, Any]) -> dict[str, Any]:
     if not _suspect(joined) and not (_KNOWN and any(k in joined for k in tuple(_KNOWN))):
         return row
     return {k: mask_any(v) for k, v in row.items()}
+
+
+def mask_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`mask_record` over a batch: one C-level encoding and one look at all of its
+    values; the rows pass unchanged unless something in the batch is suspect."""
+    joined = json.dumps([list(r.values()) for r in rows], ensure_ascii=False, default=str)
+    if not _suspect(joined) and not (_KNOWN and any(k in joined for k in tuple(_KNOWN))):
+        return rows
+    return [mask_record(r) for r in rows]
+
+
+def inert_rows(rows: list[list[str]], lines: str = "space") -> list[list[str]]:
+    """:func:`inert_row` over a batch of table rows: plain batches pass unchanged."""
+    joined = "\x1f".join(" ".join(cells) for cells in rows)
+    if (joined.isprintable() and not _suspect(joined)
+            and not (_KNOWN and any(k in joined for k in tuple(_KNOWN)))):
+        return rows
+    return [inert_row(cells, lines) for cells in rows]
 
 
 def ascii_escaped(text: str) -> str:

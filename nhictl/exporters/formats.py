@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from tabulate import tabulate
 
 from nhictl.exporters.base import Column, Document, cell_text, row_cells
-from nhictl.untrusted import inert_row, mask_record, md
+from nhictl.untrusted import inert_rows, mask_record, mask_records, md
 
 SCHEMA_VERSION = 1
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")  # one character each
@@ -22,11 +23,12 @@ def neutralise(cell: str) -> str:
 
 
 class JsonExporter:
-    """``json.dump(payload, indent=2, default=str)``, byte for byte, streamed row by row.
+    """The document as indented JSON, with each row on one line, streamed row by row.
 
-    The stdlib's indenting encoder is pure Python and writes one tiny chunk at a time; with
-    100,000 rows that dominates. Here each row is encoded to one string (see ``_pretty``)
-    and written at once, so rows can also come from a generator.
+    The stdlib's indenting encoder is pure Python; with 100,000 rows that dominates. Each
+    row is encoded by the C encoder (``json.dumps`` without indent: ASCII, controls escaped,
+    ``default=str``) and written at once, so rows can also come from a generator and are
+    never all held.
     """
 
     def write(self, doc: Document, out: TextIO) -> None:
@@ -50,17 +52,32 @@ class JsonExporter:
                 out.write(_pretty(mask_record({"": value})[""], 1))
                 continue
             first_row = True
-            for row in doc.rows:
-                # JSON escapes every control character (ASCII output); secrets are masked.
-                encoded = _pretty(mask_record(doc.json_row(row) if doc.json_row else row), 2)
-                out.write(("[\n    " if first_row else ",\n    ") + encoded)
-                first_row = False
+            # JSON escapes every control character (ASCII output); secrets are masked, a
+            # batch of rows at a time (one look at the batch when nothing in it is suspect).
+            for batch in _batches(doc.json_row(r) if doc.json_row else r for r in doc.rows):
+                for row in mask_records(batch):
+                    out.write(("[\n    " if first_row else ",\n    ")
+                              + _dumps(row, default=str))
+                    first_row = False
             out.write("[]" if first_row else "\n  ]")
         out.write("\n}" if not first_key else "}")
         out.write("\n")
 
 
 _ROWS = object()
+_dumps = json.dumps
+_BATCH = 500  # rows looked at (masking) and written together
+
+
+def _batches(rows: Iterable[Any]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= _BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 _INDENT = "  "
 _encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
@@ -137,14 +154,13 @@ class CsvExporter:
         # without two calls per cell (100,000 rows x 23 columns).
         keys = [str(k) for k in plain]
         starters = frozenset(FORMULA_PREFIXES)
-        for row in doc.rows:
-            cells = []
-            for key in keys:
-                value = row.get(key)
-                text = value if type(value) is str else cell_text(value)
-                cells.append(text)
-            writer.writerow(["'" + c if c[:1] in starters else c
-                             for c in inert_row(cells, "keep")])
+
+        def cells_of(row: Any) -> list[str]:
+            return [v if type(v) is str else cell_text(v) for v in map(row.get, keys)]
+
+        for batch in _batches(map(cells_of, doc.rows)):
+            writer.writerows(["'" + c if c[:1] in starters else c for c in cells]
+                             for cells in inert_rows(batch, "keep"))
 
 
 class MarkdownExporter:

@@ -20,7 +20,13 @@ from typing import Any
 from nhictl.clock import iso, parse_time
 from nhictl.errors import InputFileError
 from nhictl.fsutil import MAX_EXPORT_BYTES, read_input_bytes
-from nhictl.jsonin import MAX_JSON_STRING_CHARS, JsonProblem, check_value, loads_strict
+from nhictl.jsonin import (
+    MAX_JSON_STRING_CHARS,
+    JsonProblem,
+    check_value,
+    iter_array_strict,
+    loads_strict,
+)
 from nhictl.logs import log
 from nhictl.models import SourceRecord
 from nhictl.secret import Secret, token_kind_of
@@ -85,6 +91,7 @@ class ExportFileSource(InMemoryTokenMixin):
         self._secret_metadata = False
         self.strict = False  # near-miss field names are errors (reconcile --strict)
         self.field_warnings: list[str] = []
+        self._shared: dict[str, str] = {}
 
     def describe(self) -> str:
         return f"export file {self.path}"
@@ -111,17 +118,30 @@ class ExportFileSource(InMemoryTokenMixin):
             line = raw[: exc.start].count(b"\n") + 1
             raise self._error(f"line {line}", "not valid UTF-8") from None
 
-    def _raw_records(self, text: str) -> list[tuple[str, Any]]:
-        """(location, record) pairs, shape detected from the content and the suffix."""
+    def _raw_records(self, text: str) -> Iterator[tuple[str, Any]]:
+        """(location, record) pairs, shape detected from the content and the suffix; a JSON
+        array is parsed one record at a time (a million parsed records are never all held)."""
         stripped = text.lstrip()
         if not stripped:
             raise self._error(None, "empty file: no connections")
         suffix = self.path.suffix.lower()
         if suffix == ".csv" or (suffix not in (".json", ".jsonl", ".ndjson") and
                                 stripped[0] not in "[{"):
-            return self._csv_records(text)
+            return _drained(self._csv_records(text))
         if suffix in (".jsonl", ".ndjson"):
-            return self._jsonl_records(text)
+            return _drained(self._jsonl_records(text))
+        if stripped[0] == "[":
+            return self._array_records(text)
+        return _drained(self._whole_records(text, stripped))
+
+    def _array_records(self, text: str) -> Iterator[tuple[str, Any]]:
+        try:
+            for i, rec in enumerate(iter_array_strict(text)):
+                yield f"record {i}", rec
+        except JsonProblem as exc:
+            raise self._error(f"line {exc.line}" if exc.line else None, exc.message) from None
+
+    def _whole_records(self, text: str, stripped: str) -> list[tuple[str, Any]]:
         try:
             data = loads_strict(text, check=False)  # checked per record, naming it
         except JsonProblem as exc:
@@ -209,8 +229,12 @@ class ExportFileSource(InMemoryTokenMixin):
         # One C-level look at the whole record: ASCII names and values (no surrogate, no
         # escape to check), nothing nested, all within the length cap. Such a record (nearly
         # every one) needs neither the Unicode nor the JSON-value walk per field.
-        plain = _plain_record(raw)
+        plain, shape_texts = _plain_record(raw)
+        shared = self._shared.setdefault
         for key, value in raw.items():
+            kind = _FIELD_KIND.get(key) if type(key) is str else None
+            if plain and kind is None:
+                continue  # metadata: checked below with the other unknown fields
             if not plain:
                 if not isinstance(key, str):
                     raise self._error(where, "field names must be strings")
@@ -219,15 +243,19 @@ class ExportFileSource(InMemoryTokenMixin):
                 if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
                     raise self._error(where,
                                       f'field "{key}": longer than {MAX_FIELD_CHARS} chars')
-            if key in STRING_FIELDS:
+            if kind == "string":
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
-                values[key] = value.strip() or None if isinstance(value, str) else None
-            elif key in LIST_FIELDS:
-                values[key] = self._list_field(where, key, value)
-            elif key in TIME_FIELDS:
-                values[key] = self._time_field(where, key, value)
-            elif key in SECRET_FIELDS:
+                text = value.strip() or None if isinstance(value, str) else None
+                # Few distinct tenants, teams, statuses: one string object each, not one per
+                # record (a million records).
+                values[key] = shared(text, text) if text and key in _SHARED else text
+            elif kind == "list":
+                values[key] = [shared(v, v) for v in self._list_field(where, key, value)]
+            elif kind == "time":
+                when = self._time_field(where, key, value)
+                values[key] = shared(when, when) if when else when
+            elif kind == "secret":
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
                 values[key] = value.strip() if isinstance(value, str) and value.strip() else None
@@ -248,7 +276,7 @@ class ExportFileSource(InMemoryTokenMixin):
             raise self._error(
                 where, f'field "owner_status": {status!r} is not one of {", ".join(OWNER_STATUSES)}'
             )
-        for key in self._shaped_fields(raw):
+        for key in self._shaped_fields(raw, shape_texts):
             value = raw.get(key)
             if value is None:
                 continue
@@ -263,7 +291,8 @@ class ExportFileSource(InMemoryTokenMixin):
         kind = values.get("token_kind") or (token_kind_of(token_value) if token_value else None)
         if kind is not None and kind not in ("user", "bot"):
             raise self._error(where, f'field "token_kind": {kind!r} is not user or bot')
-        metadata = self._metadata(where, {k: v for k, v in raw.items() if k not in KNOWN})
+        extra = {k: v for k, v in raw.items() if k not in KNOWN}
+        metadata = self._metadata(where, extra) if extra else extra
         return SourceRecord(
             connection_id=str(rec_id).strip(),
             provider="slack",
@@ -286,16 +315,18 @@ class ExportFileSource(InMemoryTokenMixin):
         )
 
     @staticmethod
-    def _shaped_fields(raw: dict[str, Any]) -> tuple[str, ...]:
+    def _shaped_fields(raw: dict[str, Any], texts: list[str] | None) -> tuple[str, ...]:
         """The checked fields to scan one by one: none when one search over all of them
-        finds no secret shape (the scan then names the first field that holds one)."""
-        texts: list[str] = []
-        for key in TOKEN_CHECKED:
-            value = raw.get(key)
-            if type(value) is str:
-                texts.append(value)
-            elif isinstance(value, list):
-                texts.extend(v for v in value if isinstance(v, str))
+        (``texts``, when the caller collected them) finds no secret shape (the scan then
+        names the first field that holds one)."""
+        if texts is None:
+            texts = []
+            for key in TOKEN_CHECKED:
+                value = raw.get(key)
+                if type(value) is str:
+                    texts.append(value)
+                elif isinstance(value, list):
+                    texts.extend(v for v in value if isinstance(v, str))
         return TOKEN_CHECKED if any_secret_shape(texts) else ()
 
     def _metadata(self, where: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -371,8 +402,7 @@ class ExportFileSource(InMemoryTokenMixin):
         has_tokens = False
         self._secret_metadata = False
         self.dropped_secret_fields = set()
-        for i, (where, raw) in enumerate(pairs):
-            pairs[i] = ("", None)  # each parsed object is freed once it became a record
+        for where, raw in pairs:  # each parsed object is freed once it became a record
             record = self._record(where, raw)
             if record is None:
                 continue
@@ -385,6 +415,7 @@ class ExportFileSource(InMemoryTokenMixin):
             seen[record.connection_id] = where
             has_tokens = has_tokens or record.token is not None or record.has_refresh_token
             records.append(record)
+        self._shared = {}  # the records keep their shared strings; the index can go
         if has_tokens or self._secret_metadata:
             ensure_private(self.path, "export file")
         if self.dropped_secret_fields:
@@ -397,30 +428,51 @@ class ExportFileSource(InMemoryTokenMixin):
         return records
 
 
+def _drained(pairs: list[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """The pairs in order, each freed from the list once handed out."""
+    for i in range(len(pairs)):
+        item = pairs[i]
+        pairs[i] = ("", None)
+        yield item
+
+
 _CANONICAL_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_CHECKED = frozenset(TOKEN_CHECKED)
+_SHARED = frozenset({"provider", "tenant", "owner_status", "team_id", "token_kind"})
+_FIELD_KIND = {**{k: "string" for k in STRING_FIELDS}, **{k: "list" for k in LIST_FIELDS},
+               **{k: "time" for k in TIME_FIELDS}, **{k: "secret" for k in SECRET_FIELDS},
+               "id": "id"}
 _SCALARS = (str, int, float, bool, type(None))
 
 
-def _plain_record(raw: dict[str, Any]) -> bool:
-    """Every name a string, every value a scalar or a list of strings, all of it ASCII and
-    within the string cap (so nothing for the Unicode, length or depth checks to find)."""
+def _plain_record(raw: dict[str, Any]) -> tuple[bool, list[str] | None]:
+    """Whether every name is a string, every value a scalar or a list of strings, all of it
+    ASCII and within the string cap (nothing for the Unicode, length or depth checks to
+    find); and, when so, the strings of the secret-checked fields."""
     texts: list[str] = []
+    checked: list[str] = []
     for key, value in raw.items():
         if type(key) is not str:
-            return False
+            return False, None
         texts.append(key)
         kind = type(value)
         if kind is str:
             texts.append(value)
+            if key in _CHECKED:
+                checked.append(value)
         elif kind is list:
             for item in value:
                 if type(item) is not str:
-                    return False
-                texts.append(item)
+                    return False, None
+            texts.extend(value)
+            if key in _CHECKED:
+                checked.extend(value)
         elif kind not in _SCALARS:
-            return False
+            return False, None
     joined = "\x00".join(texts)
-    return joined.isascii() and len(joined) <= MAX_JSON_STRING_CHARS
+    if joined.isascii() and len(joined) <= MAX_JSON_STRING_CHARS:
+        return True, checked
+    return False, None
 
 
 def _plain_text(value: Any) -> bool:

@@ -48,7 +48,7 @@ from nhictl.store.urls import (
     parse_url,
     url_password,
 )
-from nhictl.untrusted import mask_row
+from nhictl.untrusted import mask_row, suspect_rows
 
 if TYPE_CHECKING:
     from nhictl.store.lock import Locks
@@ -128,6 +128,8 @@ def _mask_writes(
     if not parameters or statement.lstrip()[:6].upper() not in ("INSERT", "UPDATE"):
         return statement, parameters
     if executemany:
+        if not suspect_rows(parameters):  # nothing suspect in the whole batch: as it is
+            return statement, parameters
         return statement, [_masked(p) for p in parameters]
     return statement, _masked(parameters)
 

@@ -30,6 +30,15 @@ def _add_source_observations(conn: Connection) -> None:
     ).create(conn, checkfirst=True)
 
 
+def _add_content_hash(conn: Connection) -> None:
+    """bindings.content_hash: what the source said when the row was last merged, hashed, so
+    an unchanged repeat reconcile skips the row (NULL on old rows: merged once more)."""
+    if any(c["name"] == "content_hash" for c in inspect(conn).get_columns("bindings")):
+        return  # already there (a table created from the current definitions)
+    column = CreateColumn(Column("content_hash", String, nullable=True))
+    conn.exec_driver_sql(f"ALTER TABLE bindings ADD COLUMN {column.compile(dialect=conn.dialect)}")
+
+
 def _add_ledger(conn: Connection) -> None:
     """The Slack-side ledger as version 5 defines it (spelled out: later versions may
     change it). ``index=True`` names indexes ``ix_<table>_<column>`` as SQLModel does."""
@@ -83,15 +92,6 @@ def _add_lock_holders_and_run_host(conn: Connection) -> None:
         return  # created whole by a later nhictl's tables, then stamped older (tests)
     column = CreateColumn(Column("host", String, nullable=True))
     conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column.compile(dialect=conn.dialect)}")
-
-
-def _add_content_hash(conn: Connection) -> None:
-    """bindings.content_hash: what the source said when the row was last merged, hashed, so
-    an unchanged repeat reconcile skips the row (NULL on old rows: merged once more)."""
-    if any(c["name"] == "content_hash" for c in inspect(conn).get_columns("bindings")):
-        return  # already there (a table created from the current definitions)
-    column = CreateColumn(Column("content_hash", String, nullable=True))
-    conn.exec_driver_sql(f"ALTER TABLE bindings ADD COLUMN {column.compile(dialect=conn.dialect)}")
 
 
 def _add_notify_state(conn: Connection) -> None:

@@ -27,7 +27,8 @@ def test_a_bad_shard_is_exit_2_naming_the_option(cli: Cli, tmp_path: Path, value
     got = cli("reconcile", "--source", f"file:{_export(tmp_path)}", "--no-validate",
               "--shard", value)
     assert got.code == 2, got
-    assert ("--shard" in got.err and "K/N" in got.err) or "between 1 and" in got.err
+    assert "--shard" in got.err
+    assert "K/N" in got.err or "between 1 and" in got.err
     assert "Traceback" not in got.output
 
 
