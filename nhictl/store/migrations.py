@@ -30,13 +30,20 @@ def _add_source_observations(conn: Connection) -> None:
     ).create(conn, checkfirst=True)
 
 
+def _add_nullable_text_column(conn: Connection, table: str, name: str) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` (the same SQL on both engines; the dialect renders the
+    type), skipped when the column is already there (a table created from the current
+    definitions, then stamped older)."""
+    if any(c["name"] == name for c in inspect(conn).get_columns(table)):
+        return
+    column = CreateColumn(Column(name, String, nullable=True))
+    conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column.compile(dialect=conn.dialect)}")
+
+
 def _add_content_hash(conn: Connection) -> None:
     """bindings.content_hash: what the source said when the row was last merged, hashed, so
     an unchanged repeat reconcile skips the row (NULL on old rows: merged once more)."""
-    if any(c["name"] == "content_hash" for c in inspect(conn).get_columns("bindings")):
-        return  # already there (a table created from the current definitions)
-    column = CreateColumn(Column("content_hash", String, nullable=True))
-    conn.exec_driver_sql(f"ALTER TABLE bindings ADD COLUMN {column.compile(dialect=conn.dialect)}")
+    _add_nullable_text_column(conn, "bindings", "content_hash")
 
 
 def _add_ledger(conn: Connection) -> None:
@@ -87,11 +94,7 @@ def _add_lock_holders_and_run_host(conn: Connection) -> None:
         Column("started_at", String, nullable=True),
         Column("scopes", String, nullable=False),
     ).create(conn, checkfirst=True)
-    # ADD COLUMN is the same SQL on both engines; the type is rendered by the dialect.
-    if any(c["name"] == "host" for c in inspect(conn).get_columns("runs")):
-        return  # created whole by a later nhictl's tables, then stamped older (tests)
-    column = CreateColumn(Column("host", String, nullable=True))
-    conn.exec_driver_sql(f"ALTER TABLE runs ADD COLUMN {column.compile(dialect=conn.dialect)}")
+    _add_nullable_text_column(conn, "runs", "host")
 
 
 def _add_notify_state(conn: Connection) -> None:
