@@ -128,6 +128,9 @@ class SourceRecord:
     # broker that cannot hand out its credentials now): what was known is kept, and the
     # connection's other bindings ("<connection_id>#...") are not swept as removed.
     partial: bool = False
+    # Set by an IncrementalSource: its keyed digest of the raw record, stored as the
+    # binding's content_hash (reconcile computes one itself for other sources).
+    content_digest: str | None = None
 
 
 @dataclass(frozen=True)

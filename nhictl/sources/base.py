@@ -9,7 +9,7 @@ never sweeps that source (no false ``removed``). Tokens travel inside records as
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -85,4 +85,31 @@ class ObservingSource(Source, Protocol):
 
     def observations(self) -> list[SourceObservation]:
         """What the last complete ``collect`` noticed."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class UnchangedRecord:
+    """A record its source found byte-identical to what the inventory holds (its digest equals
+    the stored ``content_hash``): nothing to validate, merge or write. It carries only what
+    reconcile still needs: the id (the sweep keeps the binding) and where a shard places it."""
+
+    connection_id: str
+    source_team_id: str | None = None
+    enterprise_id: str | None = None
+
+
+@runtime_checkable
+class IncrementalSource(Source, Protocol):
+    """A source that can tell an unchanged record from its raw form, before parsing and
+    validating it into a :class:`SourceRecord` (export files: the repeat cron run)."""
+
+    def collect_incremental(
+        self, known: Mapping[str, str], salt: bytes
+    ) -> Iterable[SourceRecord | UnchangedRecord]:
+        """Like ``collect``; a record whose digest equals ``known[connection_id]`` (the stored
+        ``content_hash`` of a live binding) comes back as an :class:`UnchangedRecord`, every
+        other one as a SourceRecord with ``content_digest`` set. The digest is keyed with
+        ``salt`` (secret, derived by reconcile from the inventory key and the source spec) and
+        covers the record's exact bytes and every source setting that changes its meaning."""
         ...
