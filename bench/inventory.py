@@ -89,6 +89,21 @@ sys.stdout.flush()
 print(json.dumps({"wall_s": time.perf_counter() - t0}), file=sys.stderr)
 """
 
+SQLITE_SELECT_JSON = r"""
+import json, sqlite3, sys, time
+t0 = time.perf_counter()
+c = sqlite3.connect(sys.argv[1])
+cur = c.execute("SELECT * FROM bindings ORDER BY tenant, owner_email, id")
+names = [d[0] for d in cur.description]
+w = sys.stdout.write
+w("[")
+for i, row in enumerate(cur):
+    w(("," if i else "") + json.dumps(dict(zip(names, row))))
+w("]")
+sys.stdout.flush()
+print(json.dumps({"wall_s": time.perf_counter() - t0}), file=sys.stderr)
+"""
+
 PG_READ = r"""
 import json, sys, time, psycopg
 export, url = sys.argv[1:3]
@@ -244,10 +259,13 @@ def _steps(label: str, bindings: int, export: Path, changed: Path, n_changed: in
              str(n_changed)], env=env, capture=True))
         floors["read"] = _inner(measure([PYTHON, "-c", SQLITE_SELECT, str(db)], env=env),
                                 "stderr")
+        floors["read_json"] = _inner(measure([PYTHON, "-c", SQLITE_SELECT_JSON, str(db)],
+                                             env=env), "stderr")
         names = {"insert": "floor: sqlite3 executemany (+json parse)",
                  "repeat": "floor: sqlite3 select all (+json parse)",
                  "changed": "floor: sqlite3 select all + update 1% (+json parse)",
-                 "read": "floor: sqlite3 select to csv"}
+                 "read": "floor: sqlite3 select to csv",
+                 "read_json": "floor: sqlite3 select to json (C encoder, one row at a time)"}
     else:
         floors["insert"] = _pg_floor_insert(export, url, env)
         floors["repeat"] = _inner(measure([PYTHON, "-c", PG_READ, str(export), url], env=env,
@@ -255,11 +273,14 @@ def _steps(label: str, bindings: int, export: Path, changed: Path, n_changed: in
         floors["changed"] = floors["repeat"]
         floors["read"] = _inner(measure([PYTHON, "-c", PG_READ, "-", url], env=env,
                                         capture=True))
+        floors["read_json"] = floors["read"]
         names = {"insert": "floor: psycopg COPY in (+json parse)",
                  "repeat": "floor: psycopg COPY out (+json parse)",
                  "changed": "floor: (same as above)",
-                 "read": "floor: psycopg COPY out"}
-    which = ["insert", "repeat", "changed", "read", "read", "read"]
+                 "read": "floor: psycopg COPY out",
+                 "read_json": "floor: (same as above)"}
+    # csv outputs against the csv floor, the JSON output against the JSON one.
+    which = ["insert", "repeat", "changed", "read", "read_json", "read"]
     rows = [_row(label, bindings, step, result, floors[f])
             for (step, result), f in zip(got.items(), which, strict=True)]
     rows += [{"bench": label, "step": names[k], "wall_s": v["wall_s"], "cpu_s": v["cpu_s"],

@@ -71,6 +71,24 @@ def _validation_rows(mod: ModuleType, quick: bool) -> list[dict[str, Any]]:
     return rows
 
 
+def growth_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Peak memory at 1M against 100k on SQLite, per step: the issue's "memory growing no
+    faster than the row count" (10x the rows, so at most 10x the peak)."""
+    small = {r["step"]: r for r in rows if r.get("bench") == "sqlite 100k" and "ratio" in r}
+    out = []
+    for r in rows:
+        if r.get("bench") != "sqlite 1M" or "ratio" not in r:
+            continue
+        base = small.get(r["step"].replace("(10000)", "(1000)"))
+        if not base or not base.get("peak_mb") or not r.get("peak_mb"):
+            continue
+        growth = r["peak_mb"] / base["peak_mb"]
+        out.append({"bench": "memory growth", "step": f"{r['step']}: peak 1M / 100k",
+                    "peak_mb": r["peak_mb"], "ratio": growth, "target": "<=10x (rows x10)",
+                    "met": growth <= 10.0})
+    return out
+
+
 def _fmt(value: Any, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) else ""
 
@@ -133,6 +151,7 @@ def main() -> int:
         except Exception as exc:  # one failing benchmark must not hide the others
             traceback.print_exc()
             rows.append({"bench": name, "step": f"FAILED: {type(exc).__name__}: {exc}"[:120]})
+    rows.extend(growth_rows(rows))
     text = table(rows)
     print(text)
     info = machine()
