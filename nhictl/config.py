@@ -141,8 +141,7 @@ _EMBEDDED = "must not embed credentials (user:password@ in the URL)"
 _EMBEDDED_HINT = "remove them; keys come only from environment variables (*_env keys)"
 
 
-def _fail(path: Path, key: str, message: str, hint: str | None = None) -> ConfigError:
-    return ConfigError(f"{path}: {key}: {message}", hint=hint)
+_fail = ConfigError.at
 
 
 def load_config(explicit: str | None) -> Config:

@@ -48,6 +48,11 @@ class InvalidInputError(NhictlError):
 class ConfigError(InvalidInputError):
     """nhictl.toml or a policy/suppression file is invalid."""
 
+    @classmethod
+    def at(cls, path: object, key: str, message: str, hint: str | None = None) -> ConfigError:
+        """``<file>: <key>: <message>``, the one shape every config error takes."""
+        return cls(f"{path}: {key}: {message}", hint=hint)
+
 
 class InputFileError(InvalidInputError):
     """An input file (export, review CSV, usage JSONL) is malformed."""

@@ -72,8 +72,7 @@ class NotifyTarget:
         return tuple(n for n in names if n)
 
 
-def _fail(path: Path, key: str, message: str, hint: str | None = None) -> ConfigError:
-    return ConfigError(f"{path}: {key}: {message}", hint=hint)
+_fail = ConfigError.at
 
 
 def parse_notify(raw: Any, path: Path) -> tuple[NotifyTarget, ...]:
