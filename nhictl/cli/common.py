@@ -129,7 +129,8 @@ class AppState:
 
     @contextlib.contextmanager
     def write_lock(self, command: str, create: bool = False,
-                   scopes: Sequence[Scope] | None = None) -> Iterator[Locks]:
+                   scopes: Sequence[Scope] | None = None,
+                   timeout: float | None = None) -> Iterator[Locks]:
         """Hold the inventory's locks (default: all of it, exclusively): flocks next to a
         SQLite file, advisory locks on a PostgreSQL session of their own."""
         from nhictl.fsutil import private_dirs
@@ -156,7 +157,8 @@ class AppState:
                     f"cannot create inventory {db_path}: {exc.strerror or exc}"
                 ) from None
         wanted = list(scopes) if scopes else [inventory_scope(exclusive=True)]
-        with hold(db_path or location, wanted, timeout=self.lock_timeout, command=command,
+        wait = self.lock_timeout if timeout is None else timeout
+        with hold(db_path or location, wanted, timeout=wait, command=command,
                   connect=connect) as locks:
             for stale in locks.took_over:
                 self.info(f"took over a stale lock left by {stale.describe()}")

@@ -47,7 +47,7 @@ def run_reconcile(
             source.strict = strict
     workers = concurrency or st.config.slack_concurrency or 16
     validator = _validator(st, workers, http) if validate else None
-    from nhictl.cli.ledger_cmd import build_collectors, collect_into
+    from nhictl.cli.ledger_cmd import build_collectors
 
     # [[ledgers]] run after the sources (their subjects are the bindings); --no-validate
     # means no Slack calls at all, so none.
@@ -76,7 +76,7 @@ def run_reconcile(
                                command=command.strip(), validator=validator, concurrency=workers,
                                progress=log_phase, allow_empty=allow_empty,
                                shard=shard)
-        ledger_code = collect_into(st, inv, collectors).exit_code if collectors else 0
+        ledger_code = _collect_ledgers(st, inv, collectors, command) if collectors else 0
     for source, _ in sources:
         for warning in getattr(source, "field_warnings", ()):
             st.warn(warning)
@@ -87,6 +87,22 @@ def run_reconcile(
         print(mask(as_json(report, now_iso())))  # ASCII JSON: controls escaped; secrets masked
     _summary(st, report, tty)
     return report.exit_code or ledger_code  # an incomplete ledger read is partial (4)
+
+
+def _collect_ledgers(st: AppState, inv: Any, collectors: list[Any], command: str) -> int:
+    """The [[ledgers]] after the sources, unless another reconcile (another source or
+    shard, maybe another host) is collecting them right now: then this run leaves them to
+    it (no wait; its checkpoints would race with ours)."""
+    from nhictl.cli.ledger_cmd import collect_into
+    from nhictl.errors import LockedError
+    from nhictl.store.lock import ledgers_scope
+
+    try:
+        with st.write_lock(command.strip(), scopes=[ledgers_scope()], timeout=0.0):
+            return collect_into(st, inv, collectors).exit_code
+    except LockedError as exc:
+        st.info(f"ledgers not collected by this run: {exc.message}")
+        return 0
 
 
 def _scopes(st: AppState, sources: list[tuple[Any, str | None]],

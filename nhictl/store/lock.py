@@ -60,6 +60,12 @@ def inventory_scope(exclusive: bool = True) -> Scope:
     return Scope(INVENTORY, exclusive)
 
 
+def ledgers_scope() -> Scope:
+    """[[ledgers]] collection: reconciles of different sources (or shards) run at once, and
+    each would read the same Slack ledgers and move the same checkpoints; one at a time."""
+    return Scope("ledgers", True)
+
+
 def source_key(source: str) -> str:
     return f"source {source}"
 

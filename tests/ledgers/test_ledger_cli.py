@@ -217,3 +217,32 @@ def test_an_incomplete_collector_is_exit_4_and_keeps_the_others(cli: Cli, setup:
     assert done == {"org-audit": True, "ws-logs": False, "directory": True}
     assert "ledger ws-logs: incomplete" in result.err
     assert json.dumps(result.json()).count("paid_only") == 1
+
+
+def test_a_reconcile_leaves_the_ledgers_to_another_run_collecting_them(
+        cli: Cli, setup: Path) -> None:
+    """Two reconciles of different sources (or shards) run at once; only one of them reads
+    the ledgers (their checkpoints would race); the other says so and still succeeds."""
+    import os
+
+    from nhictl.store.lock import hold, ledgers_scope
+
+    location = os.environ["NHICTL_DB"]
+    connect = None
+    if location.startswith("postgres"):
+        from nhictl.store.pglock import session_factory
+
+        connect = session_factory(location, None)
+    with SlackSandbox(World.from_dict(scenario())) as slack:
+        assert cli("init").code == 0
+        with hold(location, [ledgers_scope()], command="nhictl reconcile -s other",
+                  connect=connect):
+            busy = cli("--slack-api-url", slack.url, "reconcile")
+            assert cli("ledger", "list", "-o", "json").json()["entries"] == []
+        assert busy.code == 0, busy
+        assert "ledgers not collected by this run" in busy.err
+        assert "nhictl reconcile -s other" in busy.err
+        assert not [r for r in slack.requests if r.method == "audit/v1/logs"]
+        free = cli("--slack-api-url", slack.url, "reconcile")
+        assert free.code == 0, free
+        assert cli("ledger", "list", "-o", "json").json()["entries"]
