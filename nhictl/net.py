@@ -142,6 +142,13 @@ class HttpLimits:
 DEFAULT_LIMITS = HttpLimits()
 
 
+def monotonic() -> float:
+    """The clock of run and request deadlines (``time.monotonic``). One seam for tests, as
+    ``DEFAULT_LIMITS`` is: a deadline test holds it still while the run sets up, so a loaded
+    machine cannot spend a sub-second ``--deadline`` before the request it is about."""
+    return time.monotonic()
+
+
 @dataclass(frozen=True)
 class HttpPolicy:
     """What one run allows its network clients: plain http (lab opt-out), the per-request
@@ -152,12 +159,12 @@ class HttpPolicy:
     deadline: float | None = None
 
     def remaining(self) -> float | None:
-        return None if self.deadline is None else self.deadline - time.monotonic()
+        return None if self.deadline is None else self.deadline - monotonic()
 
     def request_deadline(self) -> tuple[float, bool]:
         """The ``time.monotonic`` instant one request must end by, and whether that is the
         run's deadline (rather than the request's own timeout)."""
-        end = time.monotonic() + self.limits.request_timeout_s
+        end = monotonic() + self.limits.request_timeout_s
         if self.deadline is not None and self.deadline <= end:
             return self.deadline, True
         return end, False
@@ -172,7 +179,7 @@ class Watchdog:
         self.fired = False
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer = threading.Timer(max(0.0, deadline - monotonic()), self._fire)
         self._timer.daemon = True
         self._timer.start()
 
@@ -186,7 +193,7 @@ class Watchdog:
                 self._sockets.append(sock)
 
     def expired(self) -> bool:
-        return self.fired or time.monotonic() >= self.deadline
+        return self.fired or monotonic() >= self.deadline
 
     def _fire(self) -> None:
         with self._lock:

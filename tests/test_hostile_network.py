@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ from tests.cli.e2e import Result, nhictl, write_private
 from tests.engines import InventoryDb
 from tests.hostile import Hostile, answer, drip, endless, redirect
 from tests.test_secret_leak import Needles
+
+pytestmark = pytest.mark.engine_neutral("hostile servers against the network clients")
 
 AUTH_OK = {"ok": True, "user_id": "U1", "team_id": "T1", "team": "Acme"}
 SMALL = HttpLimits(request_timeout_s=0.3, read_timeout_s=0.25, max_response_bytes=64 * 1024)
@@ -322,6 +325,25 @@ def test_a_hostile_broker_is_bounded(
     _no_secret(key, result, nhictl_env)
 
 
+class HeldClock:
+    """The run's deadline clock (``nhictl.net.monotonic``) held still until ``started()``
+    (the server has the request), then running at real speed: the run's setup (opening the
+    inventory on a loaded machine) cannot spend the deadline before the read it is about,
+    which made the sub-second deadline below a race."""
+
+    def __init__(self, started: Callable[[], bool]) -> None:
+        self._started = started
+        self._held = time.monotonic()
+        self._since: float | None = None
+
+    def __call__(self) -> float:
+        if self._since is None:
+            if not self._started():
+                return self._held
+            self._since = time.monotonic()
+        return self._held + (time.monotonic() - self._since)
+
+
 def test_deadline_bounds_the_whole_run_source_reads(
     nhictl_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -330,6 +352,7 @@ def test_deadline_bounds_the_whole_run_source_reads(
     monkeypatch.setenv("WORKOS_API_KEY", key)
     assert nhictl("init").code == 0
     with Hostile(drip(interval=0.02, total=DRIP_BYTES)) as broker:
+        monkeypatch.setattr(net, "monotonic", HeldClock(lambda: bool(broker.requests)))
         config = _workos_config(tmp_path, broker.url)
         start = time.monotonic()
         result = nhictl("--config", str(config), "reconcile", "--deadline", "0.5")

@@ -67,12 +67,10 @@ class AppState:
 
     def http_policy(self, deadline_s: float | None = None) -> HttpPolicy:
         """The network policy of this run (``deadline_s``: the whole run's --deadline)."""
-        import time
+        from nhictl import net
 
-        from nhictl.net import HttpPolicy
-
-        deadline = None if deadline_s is None else time.monotonic() + deadline_s
-        return HttpPolicy(allow_insecure_http=self.allow_insecure_http, deadline=deadline)
+        deadline = None if deadline_s is None else net.monotonic() + deadline_s
+        return net.HttpPolicy(allow_insecure_http=self.allow_insecure_http, deadline=deadline)
 
     def open(self, create: bool = False) -> Inventory:
         inv, _ = self.open_inventory(create=create)

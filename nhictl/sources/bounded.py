@@ -11,11 +11,11 @@ watchdog (:class:`nhictl.sources.http.ApiClient` builds its client that way).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
 
+from nhictl import net
 from nhictl.net import HttpPolicy, Watchdog, redirect_refused, timed_out, too_large
 
 _DROPPED = ("content-encoding", "content-length", "transfer-encoding")
@@ -30,7 +30,7 @@ def send_bounded(
     (redirect, size cap, deadline) or what httpx raises for other transport failures.
     """
     deadline, by_run = policy.request_deadline()
-    budget = max(0.001, deadline - time.monotonic())
+    budget = max(0.001, deadline - net.monotonic())
     limit = policy.limits.max_response_bytes
     with Watchdog(deadline) as dog:
 
