@@ -80,26 +80,47 @@ Cli = Callable[..., CliResult]
 # -- engines ---------------------------------------------------------------------------------
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--all-engines", action="store_true", default=False,
+        help="also run the tests marked engine_neutral on PostgreSQL (a full cross-engine "
+             "run; by default they run on SQLite only)")
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Markers are in pyproject.toml (sqlite_only, postgresql, engine_specific)."""
+    """Markers are in pyproject.toml (sqlite_only, engine_neutral, both_engines, postgresql,
+    engine_specific)."""
     reason = postgres_unavailable()
     if reason and in_ci():  # CI must run the PostgreSQL half, never skip it
         raise pytest.UsageError(f"CI=true but PostgreSQL is not available: {reason}")
 
 
+def _sqlite_only(definition: pytest.Function, all_engines: bool) -> bool:
+    """Whether this inventory test runs on SQLite alone: ``sqlite_only`` (about the SQLite
+    file itself), or ``engine_neutral`` (what it tests does not depend on the engine: help,
+    argument and input validation, output formats, network clients) unless the test itself
+    says ``both_engines`` (a store-facing test in an otherwise engine-neutral module) or the
+    run asks for ``--all-engines``."""
+    if definition.get_closest_marker("sqlite_only") is not None:
+        return True
+    if all_engines or definition.get_closest_marker("engine_neutral") is None:
+        return False
+    return not any(m.name == "both_engines" for m in definition.own_markers)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that uses the inventory runs once per engine (``[sqlite]``,
-    ``[postgresql]``), except those marked ``sqlite_only``."""
+    ``[postgresql]``), except those marked ``sqlite_only`` or ``engine_neutral``."""
     if "db_engine" not in metafunc.fixturenames:
         return
-    for name in ("sqlite_only", "engine_specific"):
+    for name in ("sqlite_only", "engine_specific", "engine_neutral"):
         mark = metafunc.definition.get_closest_marker(name)
         if mark is not None and not (mark.args and str(mark.args[0]).strip()):
             raise pytest.UsageError(f"{metafunc.definition.nodeid}: {name} needs a reason")
     if metafunc.definition.get_closest_marker("engine_specific"):
         return  # db_engine stays "sqlite": the test points NHICTL_DB where it means to
-    only = metafunc.definition.get_closest_marker("sqlite_only")
-    engines = ("sqlite",) if only is not None else ENGINES
+    all_engines = bool(metafunc.config.getoption("--all-engines"))
+    engines = ("sqlite",) if _sqlite_only(metafunc.definition, all_engines) else ENGINES
     metafunc.parametrize("db_engine", [
         pytest.param(e, marks=[pytest.mark.postgresql] if e == "postgresql" else [], id=e)
         for e in engines], indirect=True)

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from nhictl.sandbox.dataset import generate
-from tools.pgcluster import Cluster, find_binaries, pg_cluster
+from tools.pgcluster import Cluster, find_binaries
 
 REPO = Path(__file__).resolve().parent.parent
 _BIN, _WHY_NOT = find_binaries()
@@ -39,12 +39,13 @@ ENGINES = [
 
 
 def pg_fixture() -> Any:
+    """The session's cluster (``pg_server`` in tests/conftest.py): one per test process,
+    not one per module (initdb and a server start cost seconds of CPU each)."""
+
     @pytest.fixture(scope="module")
-    def pg() -> Iterator[Cluster]:
-        if _BIN is None:
-            pytest.skip(f"no PostgreSQL here: {_WHY_NOT}")
-        with pg_cluster() as cluster:
-            yield cluster
+    def pg(pg_server: Any) -> Cluster:
+        cluster: Cluster = pg_server.cluster
+        return cluster
 
     return pg
 

@@ -23,6 +23,8 @@ from tests.cli.e2e import nhictl, write_private
 from tests.conftest import BROKEN, REPO, SAMPLE_CSV, SAMPLE_JSON
 from tests.engines import InventoryDb
 
+pytestmark = pytest.mark.engine_neutral("export field names and the packet's columns")
+
 DOC = REPO / "docs" / "export-format.md"
 
 

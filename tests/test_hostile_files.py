@@ -21,6 +21,8 @@ from tests.cli.e2e import nhictl
 from tests.conftest import Cli, CliResult
 from tests.engines import InventoryDb
 
+pytestmark = pytest.mark.engine_neutral("hostile input files refused before the store")
+
 GOOD = [{"id": "c1", "owner_id": "U1", "tenant": "acme", "scopes": ["chat:write"]}]
 
 
@@ -104,6 +106,7 @@ def test_a_directory_is_refused(cli: Cli, initialized: Path, tmp_path: Path, kin
     assert_refused(result, str(directory), "is a directory")
 
 
+@pytest.mark.both_engines
 def test_the_fingerprint_key_as_a_fifo_does_not_block(cli: Cli, initialized: Path) -> None:
     key = Path(f"{initialized}.key")
     key.unlink()

@@ -23,6 +23,8 @@ import pytest
 from tests.conftest import REPO, Cli, CliResult
 from tests.engines import InventoryDb
 
+pytestmark = pytest.mark.engine_neutral("arguments and config refused before the store")
+
 EXPORT: list[dict[str, Any]] = [
     {"id": f"c{i}", "owner_id": f"U{i}", "tenant": "acme", "owner_name": "n" * 200,
      "scopes": ["chat:write"]} for i in range(3)]

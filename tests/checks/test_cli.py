@@ -67,6 +67,7 @@ def test_suppressed_finding_does_not_fail(env: Path, capsys: pytest.CaptureFixtu
     assert code == 1  # scope_exceeds_purpose (files:read is high risk)
 
 
+@pytest.mark.engine_neutral("rule listing, scopes and usage errors")
 def test_check_usage_errors(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = nhictl(capsys, "check", "--rule", "owner_mising")
     assert code == 2 and "owner_missing" in err
@@ -75,6 +76,7 @@ def test_check_usage_errors(env: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 3 and "policy.dormant_after_days" in err and "bad.toml" in err
 
 
+@pytest.mark.engine_neutral("rule listing, scopes and usage errors")
 def test_list_rules(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = nhictl(capsys, "check", "--list-rules", "-o", "json")
     assert code == 0
@@ -82,6 +84,7 @@ def test_list_rules(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert len(rules) == 23 and rules[0]["frameworks"]["owasp_nhi"] == ["NHI5:2025"]
 
 
+@pytest.mark.engine_neutral("rule listing, scopes and usage errors")
 def test_scopes_commands(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = nhictl(capsys, "scopes", "list", "--risk", "critical", "-o", "csv")
     assert code == 0 and "im:history" in out and "\nchat:write," not in out
@@ -91,6 +94,7 @@ def test_scopes_commands(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "did you mean 'chat:write'" in err
 
 
+@pytest.mark.engine_neutral("rule listing, scopes and usage errors")
 def test_policy_warning_for_unknown_scope(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (env / "p.toml").write_text('[purposes.alerts]\nscopes = ["chat:wirte"]\n',
                                 encoding="utf-8")

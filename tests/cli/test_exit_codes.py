@@ -96,6 +96,7 @@ def test_no_fail_on_partial_exits_by_findings(tmp_path: Path, env: dict[str, str
     assert "partial run" in without.err  # still said, even with -q
 
 
+@pytest.mark.engine_neutral("argument validation")
 def test_events_rejects_unknown_type_with_the_list(env: dict[str, str]) -> None:
     result = nhictl("events", "--type", "scope_change", env=env)
     assert result.code == 2

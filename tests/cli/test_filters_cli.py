@@ -85,6 +85,7 @@ def test_split_by_tenant_writes_one_packet_each_and_an_index(
     assert cli("report", "access-review", "--split-by", "tenant").code == 2
 
 
+@pytest.mark.engine_neutral("argument validation")
 @pytest.mark.parametrize("args", [["--status", "alive"], ["--sort", "nope"]])
 def test_bad_filter_values_are_usage_errors(cli: Cli, sample: Path,  # noqa: F811
                                             args: list[str]) -> None:

@@ -84,6 +84,7 @@ def one_line_error(result: CliResult) -> str:
 # -- reconcile and reading ----------------------------------------------------------------------
 
 
+@pytest.mark.engine_neutral("output formats of loaded data")
 def test_reconcile_summary_goes_to_stderr(cli: Cli, initialized: Path, tmp_path: Path) -> None:
     write_export(tmp_path / "s.json", sample_records())
     result = reconcile(cli, "s.json")
@@ -99,6 +100,7 @@ def test_reconcile_summary_goes_to_stderr(cli: Cli, initialized: Path, tmp_path:
     assert payload["counts"]["seen"] == n and payload["run_id"].startswith("r-")
 
 
+@pytest.mark.engine_neutral("output formats of loaded data")
 def test_inventory_list_json_shape(cli: Cli, sample: Path) -> None:
     result = cli("inventory", "list", "-o", "json")
     assert result.code == 0, result
@@ -150,6 +152,7 @@ def test_status_filter_after_removal(cli: Cli, sample: Path) -> None:
     assert bad.code == 2
 
 
+@pytest.mark.engine_neutral("output formats of loaded data")
 def test_inventory_list_csv_and_markdown(cli: Cli, sample: Path) -> None:
     result = cli("inventory", "list", "-o", "csv", "--tenant", "globex")
     assert result.code == 0, result
@@ -168,6 +171,7 @@ def test_inventory_list_csv_and_markdown(cli: Cli, sample: Path) -> None:
     assert empty.code == 0 and "No rows" in empty.out
 
 
+@pytest.mark.engine_neutral("output formats of loaded data")
 def test_inventory_list_table_when_not_a_tty(cli: Cli, sample: Path) -> None:
     result = cli("inventory", "list")
     assert result.code == 0
@@ -325,6 +329,7 @@ def test_no_token_byte_reaches_the_database_or_any_output(
     assert by_conn["conn-0001"]["token_kind"] == "user"
 
 
+@pytest.mark.engine_neutral("input refused before the inventory is written")
 def test_token_file_readable_by_others_is_refused(cli: Cli, initialized: Path,
                                                   token_export: TokenExport,
                                                   inventory_db: InventoryDb) -> None:
@@ -342,6 +347,7 @@ def test_token_file_readable_by_others_is_refused(cli: Cli, initialized: Path,
 # -- bad input ----------------------------------------------------------------------------------
 
 
+@pytest.mark.engine_neutral("input refused before the inventory is written")
 @pytest.mark.parametrize("name", sorted(BROKEN_CASES))
 def test_broken_exports_exit_3_and_write_nothing(cli: Cli, initialized: Path, tmp_path: Path,
                                                  name: str, inventory_db: InventoryDb) -> None:
@@ -361,6 +367,7 @@ def test_broken_exports_exit_3_and_write_nothing(cli: Cli, initialized: Path, tm
     assert len(inventory_db.rows("select * from runs")) == 1
 
 
+@pytest.mark.engine_neutral("input refused before the inventory is written")
 @pytest.mark.parametrize("name", sorted(p.name for p in BROKEN.glob("accept-*")))
 def test_awkward_but_valid_exports_are_accepted(cli: Cli, initialized: Path, name: str) -> None:
     result = reconcile(cli, BROKEN / name)
@@ -369,6 +376,7 @@ def test_awkward_but_valid_exports_are_accepted(cli: Cli, initialized: Path, nam
     assert len(listing(cli)) == expected
 
 
+@pytest.mark.engine_neutral("input refused before the inventory is written")
 def test_missing_export_and_bad_specs(cli: Cli, initialized: Path) -> None:
     missing = reconcile(cli, "nope.json")
     assert missing.code == 3 and "nope.json: no such file" in one_line_error(missing)
@@ -378,6 +386,7 @@ def test_missing_export_and_bad_specs(cli: Cli, initialized: Path) -> None:
     assert cli("inventory", "list", "--bogus").code == 2
 
 
+@pytest.mark.engine_neutral("input refused before the inventory is written")
 def test_bad_config_exits_3(cli: Cli, initialized: Path, tmp_path: Path) -> None:
     (tmp_path / "nhictl.toml").write_text('[[sources]]\nname = "x"\nkind = "file"\n'
                                           'path = "a.json"\ntoken = "xoxp-literal"\n')
@@ -390,6 +399,7 @@ def test_bad_config_exits_3(cli: Cli, initialized: Path, tmp_path: Path) -> None
 # -- the error handler --------------------------------------------------------------------------
 
 
+@pytest.mark.engine_neutral("input refused before the inventory is written")
 def test_internal_errors_exit_70_with_one_line(cli: Cli, sample: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from nhictl.store import repo

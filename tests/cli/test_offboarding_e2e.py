@@ -185,6 +185,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.engine_neutral("hostile Slack replies to the client")
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_auth_test_is_one_inconclusive_binding(
     tmp_path: Path, env: dict[str, str], name: str

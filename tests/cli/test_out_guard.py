@@ -6,10 +6,13 @@ import csv
 import io
 from pathlib import Path
 
+import pytest
+
 from tests.cli.e2e import nhictl, write_private
 from tests.engines import InventoryDb
 
 
+@pytest.mark.engine_neutral("the --out file guard")
 def test_filled_packet_is_not_overwritten(tmp_path: Path, inventory_db: InventoryDb) -> None:
     env = {**inventory_db.env()}
     export = write_private(tmp_path / "e.json", [{"id": "c1", "tenant": "acme"}])

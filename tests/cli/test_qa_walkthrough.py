@@ -17,6 +17,7 @@ def _token() -> str:
     return f"xoxp-fake-{secrets.token_hex(8)}"
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 def test_inventory_show_escapes_look_alike_scopes_like_inventory_list(
     cli: Cli, initialized: Path, tmp_path: Path
 ) -> None:
@@ -49,6 +50,7 @@ def test_readme_documents_every_export_field_the_reader_knows() -> None:
     assert documented == KNOWN
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 def test_readme_csv_export_example_reconciles_as_written(
     cli: Cli, initialized: Path, tmp_path: Path
 ) -> None:
@@ -65,6 +67,7 @@ def test_readme_csv_export_example_reconciles_as_written(
     assert row["declared_scopes"] == ["chat:write"] and row["purpose"] == ["notifications"]
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 def test_unknown_source_without_config_reads_as_a_sentence(cli: Cli, initialized: Path) -> None:
     result = cli("reconcile", "--source", "nope")
     assert result.code == 2, result
@@ -72,6 +75,7 @@ def test_unknown_source_without_config_reads_as_a_sentence(cli: Cli, initialized
     assert "configured: none configured" not in result.err
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch(
     tmp_path: Path,
     inventory_db: InventoryDb,
@@ -109,6 +113,7 @@ def test_nango_bot_binding_is_the_bot_user_and_raises_no_false_identity_mismatch
     assert "identity_mismatch" not in {f["rule_id"] for f in findings["findings"]}
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 def test_check_table_what_column_never_starts_with_a_stray_colon(
     cli: Cli, initialized: Path, tmp_path: Path
 ) -> None:
@@ -137,6 +142,7 @@ def test_forget_accepts_a_spec_naming_a_configured_sources_place(
         assert "live binding(s) of source 'export' would become removed" in plan.err, plan
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 def test_an_unreadable_source_is_named_once_in_its_warning(
     cli: Cli, initialized: Path, tmp_path: Path
 ) -> None:
@@ -161,6 +167,7 @@ def test_a_damaged_key_says_how_to_get_out(cli: Cli, initialized: Path) -> None:
     assert cli("inventory", "list").code == 0
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 def test_hash_refuses_non_utf8_stdin_cleanly(initialized: Path) -> None:
     import os
     import subprocess
@@ -179,6 +186,7 @@ def test_hash_refuses_non_utf8_stdin_cleanly(initialized: Path) -> None:
     assert good.returncode == 0 and good.stdout.startswith(b"hmac-sha256:"), good.stderr
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 def test_out_never_replaces_the_inventory_its_key_or_the_config(
     cli: Cli, initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     inventory_db: InventoryDb,
@@ -207,6 +215,7 @@ def test_out_never_replaces_the_inventory_its_key_or_the_config(
     assert cli("events", "-o", "json").out.split('"events"')[1] == before.split('"events"')[1]
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 def test_absurd_ids_and_ages_are_usage_errors_not_internal_errors(
     cli: Cli, initialized: Path, tmp_path: Path
 ) -> None:
@@ -225,6 +234,7 @@ def test_absurd_ids_and_ages_are_usage_errors_not_internal_errors(
         assert "--since" in result.err
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 @pytest.mark.parametrize("days", [100_000_000, 99_999_999_999_999])
 def test_an_out_of_range_policy_window_is_a_config_error(
     cli: Cli, initialized: Path, tmp_path: Path, days: int
@@ -240,6 +250,7 @@ def test_an_out_of_range_policy_window_is_a_config_error(
         in result.err
 
 
+@pytest.mark.engine_neutral("messages, arguments and output; not the store")
 @pytest.mark.parametrize("suppressions", [None, "[[suppressions]]\nrule = \"nope\"\n"])
 def test_fail_on_with_a_bad_suppressions_file_writes_nothing(
     cli: Cli, initialized: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

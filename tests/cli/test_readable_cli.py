@@ -47,6 +47,7 @@ def in_a_terminal(args: list[str], env: dict[str, str]) -> str:
     return b"".join(chunks).decode("utf-8", "replace")
 
 
+@pytest.mark.engine_neutral("help texts, colour and table layout")
 @pytest.mark.parametrize("how", ["NO_COLOR", "--no-color"])
 def test_no_escape_codes_at_all_without_colour(cli: Cli, sample: Path,  # noqa: F811
                                                how: str) -> None:
@@ -66,6 +67,7 @@ def test_no_escape_codes_at_all_without_colour(cli: Cli, sample: Path,  # noqa: 
     assert "\x1b[" in coloured  # the check can see escape codes when they are there
 
 
+@pytest.mark.engine_neutral("help texts, colour and table layout")
 def test_cut_tables_say_so_and_wide_shows_every_cell(cli: Cli, sample: Path,  # noqa: F811
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
@@ -78,6 +80,7 @@ def test_cut_tables_say_so_and_wide_shows_every_cell(cli: Cli, sample: Path,  # 
     assert all(e in wide.out for e in emails)
 
 
+@pytest.mark.engine_neutral("help texts, colour and table layout")
 def test_list_rules_fit_80_columns_with_whole_titles(cli: Cli,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "80")
@@ -99,6 +102,7 @@ def _commands(command: object, path: list[str]) -> list[list[str]]:
     return [p for name, sub in subs.items() for p in _commands(sub, [*path, name])]
 
 
+@pytest.mark.engine_neutral("help texts, colour and table layout")
 def test_help_texts_name_no_internal_types(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "100")
     for path in _commands(typer.main.get_command(app), []):
@@ -110,6 +114,7 @@ def test_help_texts_name_no_internal_types(cli: Cli, monkeypatch: pytest.MonkeyP
         assert not found, (path, found)
 
 
+@pytest.mark.engine_neutral("help texts, colour and table layout")
 @pytest.mark.parametrize(("args", "bad"), [
     (["report", "evidence"], "csv"), (["report", "evidence"], "table"),
     (["scopes", "explain", "chat:write"], "csv"), (["report", "access-review"], "table"),

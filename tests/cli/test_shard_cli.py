@@ -21,6 +21,7 @@ def _export(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.engine_neutral("argument parsing")
 @pytest.mark.parametrize("value", ["0/2", "3/2", "2", "x/y", "1/0"])
 def test_a_bad_shard_is_exit_2_naming_the_option(cli: Cli, tmp_path: Path, value: str) -> None:
     assert cli("init").code == 0

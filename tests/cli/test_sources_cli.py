@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import pytest
+
 from nhictl.sandbox.brokers import WorkOSSandbox
 from nhictl.sandbox.world import World
 from tests.cli.e2e import nhictl
@@ -86,6 +88,7 @@ base_url = "{workos.url}"
     assert unset.code == 3 and "TEST_PIPES_KEY is not set" in unset.err
 
 
+@pytest.mark.engine_neutral("refused before the inventory is written")
 def test_reconcile_without_sources_is_a_usage_error(tmp_path: Path,
                                                     inventory_db: InventoryDb) -> None:
     env = {**inventory_db.env()}
@@ -95,6 +98,7 @@ def test_reconcile_without_sources_is_a_usage_error(tmp_path: Path,
     assert "no sources" in result.err
 
 
+@pytest.mark.engine_neutral("refused before the inventory is written")
 def test_reconcile_refuses_bad_policy_before_writing(tmp_path: Path,
                                                      inventory_db: InventoryDb) -> None:
     env = {**inventory_db.env()}

@@ -55,6 +55,7 @@ CODES = [
 ]
 
 
+@pytest.mark.engine_neutral("Slack's answers mapped to a status")
 @pytest.mark.parametrize(("state", "code", "status"), CODES)
 def test_each_dead_code_lands_in_its_status(
     tmp_path: Path, env: dict[str, str], state: str, code: str, status: str
@@ -74,6 +75,7 @@ def test_each_dead_code_lands_in_its_status(
     assert binding["status_reason"].startswith(f"slack: {code} (")
 
 
+@pytest.mark.engine_neutral("Slack's answers mapped to a status")
 def test_not_authed_lands_in_needs_reconnect(tmp_path: Path, env: dict[str, str]) -> None:
     # An empty bearer token is what Slack answers not_authed to; the sandbox does the same
     # for a token it has never seen with no auth at all. Use the client directly.
@@ -129,6 +131,7 @@ def test_identity_scopes_and_drift(tmp_path: Path, env: dict[str, str]) -> None:
     assert identity[0]["details"]["fields"]["workspace_id"] == ["T1", "T2"]
 
 
+@pytest.mark.engine_neutral("Slack's answers mapped to a status")
 def test_transient_faults_never_change_status(tmp_path: Path, env: dict[str, str]) -> None:
     tok = _token()
     world = _world([{"token": tok, "team_id": "T1", "user_id": "U1", "kind": "user",
@@ -152,6 +155,7 @@ def test_transient_faults_never_change_status(tmp_path: Path, env: dict[str, str
     assert report["counts"]["inconclusive"] == 1
 
 
+@pytest.mark.engine_neutral("Slack's answers mapped to a status")
 def test_fault_that_clears_matches_clean_run(
     tmp_path: Path, new_inventory_db: NewInventoryDb
 ) -> None:
@@ -176,6 +180,7 @@ def test_fault_that_clears_matches_clean_run(
     assert flaky == clean
 
 
+@pytest.mark.engine_neutral("Slack's answers mapped to a status")
 def test_no_validate_makes_no_slack_calls(tmp_path: Path, env: dict[str, str]) -> None:
     tok = _token()
     world = _world([{"token": tok, "team_id": "T1", "user_id": "U1", "kind": "user",

@@ -13,6 +13,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from nhictl.clock import parse_time
 from nhictl.models import binding_id
 from nhictl.reconcile import reconcile
@@ -60,6 +62,7 @@ def test_three_spellings_give_one_binding_per_connection(
     assert "token_shared" not in _rules(cli)
 
 
+@pytest.mark.engine_neutral("config validation and file reads")
 def test_spellings_in_one_run_read_the_file_once(cli: Cli, initialized: Path,
                                                  tmp_path: Path) -> None:
     write_export(tmp_path / "x.json", _records())
@@ -93,6 +96,7 @@ def test_an_older_inventory_keeps_its_binding_ids(cli: Cli, initialized: Path,
     assert {r["status"] for r in rows} == {"unvalidated"}
 
 
+@pytest.mark.engine_neutral("config validation and file reads")
 def test_two_configured_sources_on_one_place_are_a_config_error(
     cli: Cli, initialized: Path, tmp_path: Path
 ) -> None:

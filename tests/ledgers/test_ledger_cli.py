@@ -173,6 +173,7 @@ def test_a_collector_token_beyond_its_job_is_still_privileged(cli: Cli, setup: P
     assert [f["evidence"]["privileged"] for f in privileged] == [["admin.users:write"]]
 
 
+@pytest.mark.engine_neutral("config and arguments refused before the store")
 def test_a_missing_token_variable_is_exit_3_before_anything_is_written(
         cli: Cli, setup: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ADMIN_TOKEN")
@@ -184,6 +185,7 @@ def test_a_missing_token_variable_is_exit_3_before_anything_is_written(
     assert cli("inventory", "list", "-o", "json").json()["bindings"] == []
 
 
+@pytest.mark.engine_neutral("config and arguments refused before the store")
 @pytest.mark.parametrize(("entry", "message"), [
     ('name = "x"\nkind = "slack-audits"\ntoken_env = "T"', "ledgers[0] (x).kind: must be one"),
     ('name = "x"\nkind = "slack-audit"\ntoken = "xoxp-1"', "literal secrets"),
@@ -200,6 +202,7 @@ def test_bad_ledger_entries_are_exit_3_naming_the_key(
     assert result.code == 3 and message in result.err and "xoxp-1" not in result.err
 
 
+@pytest.mark.engine_neutral("config and arguments refused before the store")
 def test_unknown_ledger_name_is_a_usage_error(cli: Cli, setup: Path) -> None:
     result = cli("ledger", "collect", "nope")
     assert result.code == 2 and "unknown ledger 'nope'" in result.err

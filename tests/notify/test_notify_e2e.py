@@ -51,6 +51,7 @@ def _findings(cli: Cli, url: str) -> None:
     assert cli("check").code == 0
 
 
+@pytest.mark.engine_neutral("the notifier's transports and targets")
 def test_slack_post_survives_429_and_500_and_says_nothing_twice(
     cli: Cli, nw: NotifyWorld, sleeps: list[float]
 ) -> None:
@@ -106,6 +107,7 @@ def test_ambiguous_slack_failure_is_not_retried_and_is_sent_next_time(
         assert len(slack.chat.messages) == 1  # the news was not lost
 
 
+@pytest.mark.engine_neutral("the notifier's transports and targets")
 def test_slack_refusal_names_the_cause(cli: Cli, nw: NotifyWorld, nhictl_env: Path,
                                        sleeps: list[float]) -> None:
     nw.write_inputs(nhictl_env.parent.parent, SLACK_TARGET.replace('"C1"', '"C2"'))
@@ -117,6 +119,7 @@ def test_slack_refusal_names_the_cause(cli: Cli, nw: NotifyWorld, nhictl_env: Pa
     assert nw.notifier_token not in result.output
 
 
+@pytest.mark.engine_neutral("the notifier's transports and targets")
 def test_signed_webhook_retries_5xx_and_verifies(
     cli: Cli, nw: NotifyWorld, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,6 +143,7 @@ def test_signed_webhook_retries_5xx_and_verifies(
         assert len(hook.deliveries) == 2  # nothing new: nothing sent
 
 
+@pytest.mark.engine_neutral("the notifier's transports and targets")
 def test_webhook_redirect_is_not_followed(
     cli: Cli, nw: NotifyWorld, sleeps: list[float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -155,6 +159,7 @@ def test_webhook_redirect_is_not_followed(
         assert len(hook.deliveries) == 1
 
 
+@pytest.mark.engine_neutral("the notifier's transports and targets")
 def test_slack_incoming_webhook(cli: Cli, nw: NotifyWorld, sleeps: list[float],
                                 monkeypatch: pytest.MonkeyPatch) -> None:
     faults = [{"method": "incoming-webhook", "kind": "500_once"}]
@@ -171,6 +176,7 @@ def test_slack_incoming_webhook(cli: Cli, nw: NotifyWorld, sleeps: list[float],
         assert len(slack.chat.messages) == 1
 
 
+@pytest.mark.engine_neutral("the notifier's transports and targets")
 def test_dry_run_prints_and_records_nothing(cli: Cli, nw: NotifyWorld,
                                             sleeps: list[float]) -> None:
     with SlackSandbox(nw.world()) as slack:
@@ -186,6 +192,7 @@ def test_dry_run_prints_and_records_nothing(cli: Cli, nw: NotifyWorld,
         assert len(slack.chat.messages) == 1
 
 
+@pytest.mark.engine_neutral("the notifier's transports and targets")
 def test_notify_option_on_reconcile_and_check(cli: Cli, nw: NotifyWorld,
                                               sleeps: list[float]) -> None:
     with SlackSandbox(nw.world()) as slack:
@@ -201,6 +208,7 @@ def test_notify_option_on_reconcile_and_check(cli: Cli, nw: NotifyWorld,
         assert "went dead" not in slack.chat.messages[1].text
 
 
+@pytest.mark.engine_neutral("the notifier's transports and targets")
 def test_bad_targets_fail_before_anything_runs(cli: Cli, nw: NotifyWorld,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli("init").code == 0

@@ -9,6 +9,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from nhictl.sandbox.slack_server import SlackSandbox
 from tests.cli.e2e import nhictl
 from tests.revoke.conftest import export
@@ -153,6 +155,7 @@ def test_from_review_acts_only_on_applied_rows(env: dict[str, Any]) -> None:
         assert {_status(e, ids[n]) for n in ("alan", "ada", "lin")} == {"active"}
 
 
+@pytest.mark.engine_neutral("stdin and argument validation")
 def test_token_stdin_and_mark_removed_usage(env: dict[str, Any]) -> None:
     e, tokens = env, env["tokens"]
     write = e["tmp"] / "export.json"
@@ -180,6 +183,7 @@ def test_token_stdin_and_mark_removed_usage(env: dict[str, Any]) -> None:
         "unavailable: source 'export' holds no token for it")
 
 
+@pytest.mark.engine_neutral("stdin and argument validation")
 def test_token_stdin_not_utf8_is_a_clean_exit_3(env: dict[str, Any], monkeypatch: Any) -> None:
     # Under a C/POSIX locale Python decodes stdin with surrogateescape, so undecodable bytes
     # arrive as lone surrogates; they used to crash the fingerprint (exit 70).

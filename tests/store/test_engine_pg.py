@@ -25,7 +25,8 @@ from nhictl.store import migrations, tables
 from nhictl.store.engine import KEY_BYTES
 from tests.cli.e2e import write_private
 from tests.conftest import Cli
-from tools.pgcluster import Cluster, find_binaries, free_port, pg_cluster
+from tests.engines import PgServer
+from tools.pgcluster import Cluster, find_binaries, free_port
 
 _BIN, _WHY_NOT = find_binaries()
 pytestmark = pytest.mark.engine_specific("about PostgreSQL itself; sets up its own databases")
@@ -35,11 +36,10 @@ AUTH_ROLE = "pwuser"
 
 
 @pytest.fixture(scope="session")
-def pg() -> Iterator[Cluster]:
-    if _BIN is None:
-        pytest.skip(f"no PostgreSQL here: {_WHY_NOT}")
-    with pg_cluster() as cluster:
-        yield cluster
+def pg(pg_server: PgServer) -> Cluster:
+    """The session's cluster (tests/conftest.py): skipped with the reason without one."""
+    cluster: Cluster = pg_server.cluster
+    return cluster
 
 
 def _sql(cluster: Cluster, *statements: str, database: str = "postgres") -> None:
