@@ -6,7 +6,12 @@ subprocess), and sample exports carrying fake tokens generated at test time.
   ``[sqlite]`` (a file in ``tmp_path``) and ``[postgresql]`` (a fresh database in a cluster
   this test process starts; see ``tests/engines.py``). Without PostgreSQL on the machine the
   second case skips with the reason, except under ``CI=true``, where that fails the run.
-  ``@pytest.mark.sqlite_only("why")`` keeps a test about the SQLite file itself on SQLite.
+  ``@pytest.mark.sqlite_only("why")`` keeps a test about the SQLite file itself on SQLite;
+  ``@pytest.mark.engine_neutral("why")`` keeps one whose subject does not depend on the
+  engine (help, argument/input validation, output formats, network clients) on SQLite
+  unless ``pytest --all-engines``; in an engine_neutral module, ``both_engines`` on a test
+  keeps it twinned. The store, reconcile, lock, crash, shard, migration and concurrency
+  tests stay on both engines.
 * ``cli(*args, stdin=None)`` runs ``nhictl.cli.main.run(argv)`` in-process and returns a
   :class:`CliResult` (exit code, stdout, stderr). ``NHICTL_DB`` is the test's inventory.
 * ``cli_subprocess(*args, stdin=None)`` runs ``python -m nhictl`` for true end-to-end tests.

@@ -50,3 +50,43 @@ def test_without_postgresql_ci_fails_instead_of_skipping() -> None:
     assert done.returncode != 0
     assert "CI=true but PostgreSQL is not available: initdb not found (simulated)" in \
         done.stdout + done.stderr
+
+
+# The store-facing modules: every inventory test in them has its PostgreSQL twin (CI runs the
+# store, reconcile, lock, crash, shard and concurrency tests against a real server).
+TWINNED = ("tests/test_reconcile.py", "tests/test_lock_scopes.py", "tests/test_crash_safety.py",
+           "tests/test_concurrency.py", "tests/store/test_repo.py", "tests/perf/test_shard.py")
+NEUTRAL = "tests/test_hostile_files.py"  # engine_neutral, with one both_engines test
+
+
+def _collected(*args: str) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-p", "no:cacheprovider",
+         *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [ln for ln in done.stdout.splitlines() if "::" in ln]
+
+
+def _twins(ids: list[str]) -> tuple[set[str], set[str]]:
+    """(tests with a [sqlite] case, tests with a [postgresql] case), as engine-free ids."""
+    on_sqlite = {i.replace("sqlite", "<engine>") for i in ids if "[sqlite" in i
+                 or "-sqlite" in i}
+    on_pg = {i.replace("postgresql", "<engine>") for i in ids if "[postgresql" in i
+             or "-postgresql" in i}
+    return on_sqlite, on_pg
+
+
+def test_store_facing_tests_keep_their_postgresql_twin() -> None:
+    on_sqlite, on_pg = _twins(_collected(*TWINNED))
+    assert len(on_sqlite) > 40
+    assert on_sqlite <= on_pg, sorted(on_sqlite - on_pg)  # (a few run on PostgreSQL only)
+
+
+def test_engine_neutral_tests_run_on_sqlite_unless_all_engines() -> None:
+    on_sqlite, on_pg = _twins(_collected(NEUTRAL))
+    both = {i for i in on_sqlite if "fingerprint_key_as_a_fifo" in i}
+    assert len(on_sqlite) > 20 and len(both) == 1
+    assert on_pg == both  # both_engines keeps its twin; the rest run once
+    all_sqlite, all_pg = _twins(_collected("--all-engines", NEUTRAL))
+    assert all_sqlite == all_pg == on_sqlite

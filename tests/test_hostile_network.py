@@ -365,10 +365,11 @@ def test_deadline_bounds_the_whole_run_source_reads(
 
 
 def test_deadline_bounds_the_whole_run_validation(
-    nhictl_env: Path, export: tuple[Path, str]
+    nhictl_env: Path, export: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path, token = export
     with Hostile(drip(interval=0.02, total=DRIP_BYTES)) as slack:
+        monkeypatch.setattr(net, "monotonic", HeldClock(lambda: bool(slack.requests)))
         start = time.monotonic()
         result = _reconcile(f"{slack.url}/api/", path, "--deadline", "0.5")
         took = time.monotonic() - start
