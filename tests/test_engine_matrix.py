@@ -77,14 +77,20 @@ def _twins(ids: list[str]) -> tuple[set[str], set[str]]:
     return on_sqlite, on_pg
 
 
-def test_store_facing_tests_keep_their_postgresql_twin() -> None:
-    on_sqlite, on_pg = _twins(_collected(*TWINNED))
+@pytest.fixture(scope="module")
+def collected() -> list[str]:
+    """The test ids of TWINNED and NEUTRAL (one child collection for both tests)."""
+    return _collected(*TWINNED, NEUTRAL)
+
+
+def test_store_facing_tests_keep_their_postgresql_twin(collected: list[str]) -> None:
+    on_sqlite, on_pg = _twins([i for i in collected if not i.startswith(NEUTRAL)])
     assert len(on_sqlite) > 40
     assert on_sqlite <= on_pg, sorted(on_sqlite - on_pg)  # (a few run on PostgreSQL only)
 
 
-def test_engine_neutral_tests_run_on_sqlite_unless_all_engines() -> None:
-    on_sqlite, on_pg = _twins(_collected(NEUTRAL))
+def test_engine_neutral_tests_run_on_sqlite_unless_all_engines(collected: list[str]) -> None:
+    on_sqlite, on_pg = _twins([i for i in collected if i.startswith(NEUTRAL)])
     both = {i for i in on_sqlite if "fingerprint_key_as_a_fifo" in i}
     assert len(on_sqlite) > 20 and len(both) == 1
     assert on_pg == both  # both_engines keeps its twin; the rest run once
