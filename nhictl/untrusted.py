@@ -17,6 +17,7 @@ The inventory's write path applies :func:`mask` to every string it stores (see
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import re
@@ -51,6 +52,10 @@ def forget_secrets() -> None:
 _WORDS = ("xox", "xapp", "bearer", "basic", "authoriz", "secret", "passw", "credential", "sk_",
           "://", "key=", "key =", 'key"', "key'", "key:", "token=", "token =", 'token"',
           "token'", "token:")
+# _WORDS as searched in a batch: "key" and "token" once each, then what must follow them.
+_TAILS = {stem: tuple(w[len(stem):] for w in _WORDS if w.startswith(stem) and w != stem)
+          for stem in ("key", "token")}
+_SCAN_WORDS = tuple(w for w in _WORDS if not w.startswith(tuple(_TAILS))) + tuple(_TAILS)
 _RUN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=_.~-"
 _RUN_TABLE = bytes((ord("a") if bytes([i]) in _RUN_CHARS else ord(" ")) for i in range(256))
 _RUN_MIN = 32
@@ -148,16 +153,106 @@ def mask_row(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(mask(v) if type(v) is str else v for v in values)
 
 
+# Texts are joined with this before one scan of them all: no word, run or registered value
+# (below 32 characters of run, ``register_secret``) holds it, so no hit spans two texts
+# unnoticed; a hit can only flag a text too many (which then takes the exact path).
+_SEP = "\x1f"
+
+
+def flagged(texts: list[str]) -> list[int]:
+    """Indices of the ``texts`` that hold a suspect word, a random-looking run or a
+    registered value, i.e. every text :func:`mask` could change (and maybe a few more),
+    found with a few C-level scans of all of them joined instead of one per text."""
+    if not texts:
+        return []
+    joined = _SEP.join(texts)
+    hits: list[int] = []  # positions in ``joined``
+    if joined.isascii():
+        low = joined.lower()
+    else:
+        low = joined.lower()
+        if len(low) != len(joined):  # a lower case of another length: one by one (rare)
+            return [i for i, t in enumerate(texts) if _suspect(t) or _known_in(t)]
+    for word in _SCAN_WORDS:  # every _WORDS hit, with one search for all the key... ones
+        at = low.find(word)
+        tails = _TAILS.get(word)
+        while at >= 0:
+            if tails is None or low[at + len(word):at + len(word) + 2].startswith(tails):
+                hits.append(at)
+            at = low.find(word, at + 1)
+    if len(joined) >= _RUN_MIN:
+        hits.extend(_random_runs(joined))
+    for known in tuple(_KNOWN):
+        at = joined.find(known)
+        while at >= 0:
+            hits.append(at)
+            at = joined.find(known, at + 1)
+    if not hits:
+        return []
+    starts = list(itertools.accumulate((len(t) + 1 for t in texts), initial=0))
+    return sorted({bisect.bisect_right(starts, at) - 1 for at in hits})
+
+
+def _random_runs(joined: str) -> list[int]:
+    """Where ``joined`` has a random-looking run (what ``_LONG_RUN`` and ``_random_looking``
+    find), located in its run-character map by C-level searches (a regex retries every
+    start of every shorter run: slow over a megabyte of paths and ids)."""
+    if not joined.isascii():  # byte offsets would not be character offsets
+        return [m.start() for m in _LONG_RUN.finditer(joined) if _random_looking(m.group(0))]
+    runs = joined.encode("ascii").translate(_RUN_TABLE)
+    found: list[int] = []
+    at = runs.find(_RUN_PROBE)
+    while at >= 0:
+        end = runs.find(b" ", at + _RUN_MIN)
+        if end < 0:
+            end = len(runs)
+        if _random_looking(joined[at:end]):
+            found.append(at)
+        at = runs.find(_RUN_PROBE, end)
+    return found
+
+
+def _known_in(text: str) -> bool:
+    return bool(_KNOWN) and any(k in text for k in tuple(_KNOWN))
+
+
+def _row_text(values: Any) -> str:
+    return _SEP.join(map(str, values))
+
+
+def mask_rows(rows: list[Any]) -> list[Any]:
+    """:func:`mask_row` over a batch of driver rows (tuples, lists or dicts): the rows that
+    cannot hold anything :func:`mask` changes pass as they are, found by one scan of the
+    whole batch; ``rows`` itself when nothing is masked."""
+    texts = [_row_text(r.values() if isinstance(r, dict) else r) for r in rows]
+    at = flagged(texts)
+    if not at:
+        return rows
+    out = list(rows)
+    for i in at:
+        out[i] = _masked(rows[i])
+    return out
+
+
+def _masked(params: Any) -> Any:
+    if isinstance(params, tuple):
+        return mask_row(params)
+    if isinstance(params, list):
+        return list(mask_row(tuple(params)))
+    if isinstance(params, dict):
+        return dict(zip(params, mask_row(tuple(params.values())), strict=True))
+    return params
+
+
+def masked_params(params: Any) -> Any:
+    """The parameters of one statement (a row) with every string masked."""
+    return _masked(params)
+
+
 def suspect_rows(rows: list[Any]) -> bool:
     """Whether any row of a batch (tuples, lists or dicts of driver values) may hold
-    something :func:`mask_row` would mask: one C-level look at all their strings instead of
-    one per row (False: the whole batch can be stored as it is)."""
-    strings: list[str] = []
-    for row in rows:
-        values = row.values() if isinstance(row, dict) else row
-        strings.extend(v for v in values if type(v) is str)
-    joined = "\x1f".join(strings)
-    return _suspect(joined) or bool(_KNOWN and any(k in joined for k in tuple(_KNOWN)))
+    something :func:`mask_row` would mask (False: the whole batch can be stored as it is)."""
+    return bool(flagged([_row_text(r.values() if isinstance(r, dict) else r) for r in rows]))
 
 
 def mask_any(value: Any) -> Any:
@@ -257,28 +352,42 @@ def inert_row(cells: list[str], lines: str = "space") -> list[str]:
 def mask_record(row: dict[str, Any]) -> dict[str, Any]:
     """:func:`mask_any` over a JSON row's values; rows with nothing suspect pass unchanged."""
     # One C-level encoding of every value (nested keys too) to look at, instead of a walk.
-    joined = json.dumps(list(row.values()), ensure_ascii=False, default=str)
-    if not _suspect(joined) and not (_KNOWN and any(k in joined for k in tuple(_KNOWN))):
+    joined = _check_dumps(list(row.values()))
+    if "\\" not in joined and not _suspect(joined) and not _known_in(joined):
         return row
     return {k: mask_any(v) for k, v in row.items()}
 
 
+# The look at JSON rows: strings as they are (no \uXXXX) so a text without a backslash holds
+# every string verbatim between quotes (words and runs found as in the strings themselves);
+# a backslash (an escaped quote, backslash or control character) takes the exact walk.
+_check_dumps = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def mask_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """:func:`mask_record` over a batch: one C-level encoding and one look at all of its
-    values; the rows pass unchanged unless something in the batch is suspect."""
-    joined = json.dumps([list(r.values()) for r in rows], ensure_ascii=False, default=str)
-    if not _suspect(joined) and not (_KNOWN and any(k in joined for k in tuple(_KNOWN))):
+    """:func:`mask_record` over a batch: one C-level encoding of each row and one scan of
+    them all; only the rows that may hold something to mask are walked."""
+    texts = [_check_dumps(list(r.values())) for r in rows]
+    at = set(flagged(texts))
+    if any("\\" in t for t in texts):
+        at.update(i for i, t in enumerate(texts) if "\\" in t)
+    if not at:
         return rows
-    return [mask_record(r) for r in rows]
+    return [{k: mask_any(v) for k, v in r.items()} if i in at else r
+            for i, r in enumerate(rows)]
 
 
 def inert_rows(rows: list[list[str]], lines: str = "space") -> list[list[str]]:
-    """:func:`inert_row` over a batch of table rows: plain batches pass unchanged."""
-    joined = "\x1f".join(" ".join(cells) for cells in rows)
-    if (joined.isprintable() and not _suspect(joined)
-            and not (_KNOWN and any(k in joined for k in tuple(_KNOWN)))):
+    """:func:`inert_row` over a batch of table rows: one scan of the whole batch; only rows
+    with a cell to mask or escape are looked at one by one."""
+    texts = list(map(" ".join, rows))
+    at = set(flagged(texts))
+    if not all(map(str.isprintable, texts)):
+        at.update(i for i, t in enumerate(texts) if not t.isprintable())
+    if not at:
         return rows
-    return [inert_row(cells, lines) for cells in rows]
+    return [[inert(c, lines) for c in cells] if i in at else cells
+            for i, cells in enumerate(rows)]
 
 
 def ascii_escaped(text: str) -> str:

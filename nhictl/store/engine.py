@@ -48,7 +48,7 @@ from nhictl.store.urls import (
     parse_url,
     url_password,
 )
-from nhictl.untrusted import mask_row, suspect_rows
+from nhictl.untrusted import mask_rows, masked_params
 
 if TYPE_CHECKING:
     from nhictl.store.lock import Locks
@@ -127,21 +127,9 @@ def _mask_writes(
     (``nhictl.untrusted``) in the parameters of every INSERT and UPDATE."""
     if not parameters or statement.lstrip()[:6].upper() not in ("INSERT", "UPDATE"):
         return statement, parameters
-    if executemany:
-        if not suspect_rows(parameters):  # nothing suspect in the whole batch: as it is
-            return statement, parameters
-        return statement, [_masked(p) for p in parameters]
-    return statement, _masked(parameters)
-
-
-def _masked(params: Any) -> Any:
-    if isinstance(params, tuple):
-        return mask_row(params)
-    if isinstance(params, list):
-        return list(mask_row(tuple(params)))
-    if isinstance(params, dict):
-        return dict(zip(params, mask_row(tuple(params.values())), strict=True))
-    return params
+    if executemany:  # one scan of the batch; only rows that may hold a secret are masked
+        return statement, mask_rows(parameters)
+    return statement, masked_params(parameters)
 
 
 def storage_error(location: str, exc: BaseException) -> NhictlError | None:
