@@ -11,7 +11,8 @@ from typing import Any, TextIO
 from tabulate import tabulate
 
 from nhictl.exporters.base import Column, Document, row_cells
-from nhictl.exporters.csv_cells import FORMULA_PREFIXES, cell_batches
+from nhictl.exporters.csv_cells import FORMULA_PREFIXES as FORMULA_PREFIXES
+from nhictl.exporters.csv_cells import cell_batches
 from nhictl.untrusted import mask_record, mask_records, md
 
 SCHEMA_VERSION = 1
