@@ -22,7 +22,10 @@ from nhictl.cli.filter_opts import (
 from nhictl.exporters.base import Column, Document, Format
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from nhictl.policy import Policy
+    from nhictl.review.packet import PacketStream
 
 report = typer.Typer(help="Review packets and review-cycle evidence.", no_args_is_help=True)
 
@@ -186,7 +189,7 @@ def access_review(
     from nhictl.clock import system_clock
     from nhictl.errors import UsageError
     from nhictl.filters import sort_rows
-    from nhictl.review.packet import build_packet
+    from nhictl.review.packet import build_packet, stream_packet
     from nhictl.review.report import REVIEW_COLUMNS, summarise
 
     st = state(ctx)
@@ -200,17 +203,49 @@ def access_review(
     if split_by is not None and out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; --split-by writes into a directory")
     inv = st.open()
-    packet = build_packet(inv, _policy(st, policy_file), load_catalog(), now=system_clock(),
-                          include_revoked=include_all, wanted=wanted)
-    rows = list(sort_rows(packet.rows, sort, REVIEW_COLUMNS))
-    summary = summarise(rows) if wanted else packet.summary
-    if split_by is not None and out is not None:
-        _write_split(st, fmt, rows, split_by.value, out, packet.generated_at)
+    policy = _policy(st, policy_file)
+    if (split_by is None and sort is None and fmt in (Format.CSV, Format.JSON)
+            and (out is None or str(out) == "-")):
+        # Rows written as they are built (none held): CSV and JSON need nothing before them.
+        stream = stream_packet(inv, policy, load_catalog(), now=system_clock(),
+                               include_revoked=include_all, wanted=wanted)
+        _stream_packet(fmt, stream)
+        summary = stream.tally.summary()
     else:
-        _write_text(st, _render_packet(fmt, rows, summary, packet.generated_at), out)
+        packet = build_packet(inv, policy, load_catalog(), now=system_clock(),
+                              include_revoked=include_all, wanted=wanted)
+        rows = list(sort_rows(packet.rows, sort, REVIEW_COLUMNS))
+        summary = summarise(rows) if wanted else packet.summary
+        if split_by is not None and out is not None:
+            _write_split(st, fmt, rows, split_by.value, out, packet.generated_at)
+        else:
+            _write_text(st, _render_packet(fmt, rows, summary, packet.generated_at), out)
     actions = summary["recommended_actions"]
-    st.info(f"{len(rows)} binding(s): " + ", ".join(
+    st.info(f"{summary['bindings']} binding(s): " + ", ".join(
         f"{k} {v}" for k, v in actions.items()) + " recommended")
+
+
+def _stream_packet(fmt: Format, stream: PacketStream) -> None:
+    """The CSV or JSON packet to stdout as its rows are built (the same bytes as
+    :func:`_render_packet`): JSON's ``summary`` comes after the rows, so it is filled in
+    once they have all gone out."""
+    import sys
+
+    from nhictl.checks.common import gc_paused
+    from nhictl.exporters.base import exporter_for
+    from nhictl.review.report import REVIEW_COLUMNS
+
+    summary: dict[str, Any] = {}
+
+    def rows() -> Iterator[dict[str, Any]]:
+        yield from stream.rows
+        summary.update(stream.tally.summary())
+
+    doc = Document("bindings", [Column(k, k) for k in REVIEW_COLUMNS], rows(),
+                   stream.generated_at, extra={"summary": summary} if fmt is Format.JSON else {})
+    with gc_paused():  # millions of short-lived objects, none in a cycle
+        exporter_for(fmt).write(doc, sys.stdout)
+    sys.stdout.flush()
 
 
 @report.command("evidence", short_help="What a review cycle did: kept, reduced, revoked, open.",

@@ -6,6 +6,7 @@ the inventory, whether or not ``nhictl check`` ran since the last reconcile.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ from nhictl.clock import iso
 from nhictl.errors import InvalidInputError
 from nhictl.filters import Filters
 from nhictl.policy import Policy
-from nhictl.review.report import build_rows, summarise
+from nhictl.review.report import Tally, iter_rows
 from nhictl.store.engine import Inventory
 
 
@@ -32,6 +33,16 @@ class Packet:
     generated_at: str
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
+
+
+@dataclass
+class PacketStream:
+    """The packet's rows one at a time (in packet order); ``tally`` has counted every row
+    once ``rows`` is exhausted (its summary goes after the rows, or to the terminal)."""
+
+    generated_at: str
+    rows: Iterator[dict[str, Any]]
+    tally: Tally
 
 
 def build_packet(
@@ -45,6 +56,24 @@ def build_packet(
 ) -> Packet:
     """The packet; ``wanted`` keeps the bindings it matches (and, with rules, only the
     bindings with an open finding of one of those rules)."""
+    stream = stream_packet(inv, policy, catalog, now=now, include_revoked=include_revoked,
+                           wanted=wanted)
+    with gc_paused():
+        rows = list(stream.rows)
+    return Packet(stream.generated_at, rows, stream.tally.summary())
+
+
+def stream_packet(
+    inv: Inventory,
+    policy: Policy,
+    catalog: Catalog,
+    *,
+    now: datetime,
+    include_revoked: bool = False,
+    wanted: Filters | None = None,
+) -> PacketStream:
+    """:func:`build_packet` with its rows built as they are read (none held): the findings
+    are computed here, each row when it is asked for."""
     try:
         with inv.engine.connect() as conn:
             snapshot = load_snapshot(conn)
@@ -57,15 +86,25 @@ def build_packet(
     # a second read of every binding; only what a row reads of each finding is kept.
     slim = [_slim(f) for f in findings]
     del findings
-    with gc_paused():
-        history = histories(snapshot)
-        views = (_binding(v, history.get(v.id)) for v in snapshot.bindings)
-        if wanted is not None and wanted.on_bindings:
-            views = (b for b in views if wanted.binding_matches(b))
-        rows = build_rows(views, slim, include_revoked=include_revoked)
+    history = histories(snapshot)
+    # Views put in packet order first (a list of references), so rows can go out as built.
+    views = sorted(snapshot.bindings, key=lambda v: (v.tenant or "",
+                                                     v.owner_email or v.owner_id or "", v.id))
+    bindings: Iterable[dict[str, Any]] = (_binding(v, history.get(v.id)) for v in views)
+    if wanted is not None and wanted.on_bindings:
+        bindings = (b for b in bindings if wanted.binding_matches(b))
+    rows = iter_rows(bindings, slim, include_revoked=include_revoked, ordered=True)
     if wanted is not None and wanted.rule:
-        rows = [r for r in rows if any(wanted.rule_matches(rule) for rule in r["findings"])]
-    return Packet(iso(now), rows, summarise(rows))
+        rule_wanted = wanted
+        rows = (r for r in rows if any(rule_wanted.rule_matches(rule) for rule in r["findings"]))
+    tally = Tally()
+    return PacketStream(iso(now), _counted(rows, tally), tally)
+
+
+def _counted(rows: Iterable[dict[str, Any]], tally: Tally) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        tally.add(row)
+        yield row
 
 
 # What ``review_row`` reads of a binding (``repo.decode_binding`` keys).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,44 +75,58 @@ class Recommendation:
     reason: str
 
 
+_SEVERITIES = {s.value: s for s in Severity}
+_RANKS = {s.value: s.rank for s in Severity}
+_INFO, _LOW, _MEDIUM, _HIGH = (Severity.INFO.rank, Severity.LOW.rank, Severity.MEDIUM.rank,
+                               Severity.HIGH.rank)
+_REVOKED = Status.REVOKED.value
+_UNVALIDATED = Status.UNVALIDATED.value
+
+
 def _severity(value: str) -> Severity:
-    try:
-        return Severity(value)
-    except ValueError:
-        return Severity.INFO
+    return _SEVERITIES.get(value, Severity.INFO)
+
+
+def _rank(value: str) -> int:
+    return _RANKS.get(value, _INFO)
+
+
+def _message(f: dict[str, Any]) -> str:
+    """A finding's message without the binding's description (which the row shows)."""
+    text = str(f.get("message") or f.get("title") or "")
+    return _DESCRIBED.sub("", text, count=1) if text.startswith("Binding b-") else text
 
 
 def recommend(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> Recommendation:
     """The action a reviewer is advised to take, and why (unsuppressed findings only)."""
-    status = binding.get("status") or Status.UNVALIDATED.value
-    if status == Status.REVOKED.value:
+    status = binding.get("status") or _UNVALIDATED
+    if status == _REVOKED:
         return Recommendation("keep", f"already revoked ({binding.get('revoke_reason') or ''})"
                               .replace(" ()", ""))
     candidates: list[tuple[str, int, str]] = []  # (action, severity rank, reason)
     if status in DEAD_STATUSES:
         why = binding.get("status_reason") or status
-        candidates.append(("revoke", Severity.HIGH.rank,
+        candidates.append(("revoke", _HIGH,
                            f"dead credential: status {status} ({why})"))
     if binding.get("last_validation_outcome") == "inconclusive":
-        candidates.append(("investigate", Severity.LOW.rank,
+        candidates.append(("investigate", _LOW,
                            "last validation was inconclusive"))
     for f in findings:
         if f.get("suppressed"):
             continue
         rule = str(f.get("rule_id"))
-        sev = _severity(str(f.get("severity")))
+        sev = _rank(str(f.get("severity")))
         if rule in REVOKE_RULES:
             action = "revoke"
         elif rule in REDUCE_RULES:
             action = "reduce"
         elif rule in INVESTIGATE_RULES:
             action = "investigate"
-        elif rule in NEUTRAL_RULES or sev.rank < Severity.MEDIUM.rank:
+        elif rule in NEUTRAL_RULES or sev < _MEDIUM:
             continue
         else:
             action = "investigate"
-        message = _DESCRIBED.sub("", str(f.get("message") or f.get("title") or ""), count=1)
-        candidates.append((action, sev.rank, f"{rule}: {message}"))
+        candidates.append((action, sev, f"{rule}: {_message(f)}"))
     if not candidates:
         return Recommendation("keep", "no findings that call for a change")
     candidates.sort(key=lambda c: (-_RANK[c[0]], -c[1]))
@@ -152,11 +166,11 @@ def findings_in_words(findings: Sequence[dict[str, Any]]) -> str:
     """The findings as sentences (what the HTML's detail shows): open ones first, most
     severe first, then the accepted and suppressed ones, marked as such."""
     ordered = sorted(findings, key=lambda f: (finding_state(f) != "open",
-                                              -_severity(str(f.get("severity"))).rank,
+                                              -_rank(str(f.get("severity"))),
                                               str(f.get("rule_id"))))
     parts = []
     for f in ordered:
-        message = _DESCRIBED.sub("", str(f.get("message") or f.get("title") or ""), count=1)
+        message = _message(f)
         mark = "" if finding_state(f) == "open" else f", {_mark(f)}"
         parts.append(f"{f.get('rule_id')} ({f.get('severity')}{mark}): {message}".rstrip())
     return "; ".join(parts)
@@ -168,10 +182,12 @@ def review_row(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> d
     excess: set[str] = set()
     for f in active:
         excess.update(finding_scopes(str(f.get("rule_id")), f.get("evidence")))
-    severities = [_severity(str(f.get("severity"))) for f in active]
-    top = max(severities, key=lambda s: s.rank).value if severities else ""
+    top = ""
+    if active:  # the first of the most severe (as max() picks)
+        best = max(active, key=lambda f: _rank(str(f.get("severity"))))
+        top = _severity(str(best.get("severity"))).value
     rec = recommend(binding, findings)
-    revoked = binding.get("status") == Status.REVOKED.value
+    revoked = binding.get("status") == _REVOKED
     rules = sorted({str(f.get("rule_id")) for f in active})
     return {
         "binding_id": binding["id"],
@@ -222,6 +238,33 @@ def review_row(binding: dict[str, Any], findings: Sequence[dict[str, Any]]) -> d
     }
 
 
+def packet_order(binding: dict[str, Any]) -> tuple[str, str, str]:
+    """Where a binding's row goes in the packet: by tenant, owner, binding id."""
+    return (binding.get("tenant") or "",
+            binding.get("owner_email") or binding.get("owner_id") or "", binding["id"])
+
+
+def iter_rows(
+    bindings: Iterable[dict[str, Any]],
+    findings: Iterable[dict[str, Any]],
+    *,
+    include_revoked: bool = False,
+    ordered: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Packet rows one at a time, sorted by tenant, owner, binding id (``ordered``: the
+    bindings already come in :func:`packet_order`), revoked ones only when asked."""
+    by_binding: dict[str, list[dict[str, Any]]] = {}
+    for f in findings:
+        if f.get("binding_id"):
+            by_binding.setdefault(str(f["binding_id"]), []).append(f)
+    kept: Iterable[dict[str, Any]] = (
+        b for b in bindings if include_revoked or b.get("status") != Status.REVOKED.value)
+    if not ordered:
+        kept = sorted(kept, key=packet_order)
+    for b in kept:
+        yield review_row(b, by_binding.get(b["id"], []))
+
+
 def build_rows(
     bindings: Iterable[dict[str, Any]],
     findings: Iterable[dict[str, Any]],
@@ -229,45 +272,58 @@ def build_rows(
     include_revoked: bool = False,
 ) -> list[dict[str, Any]]:
     """Packet rows sorted by tenant, owner, binding id (revoked ones only when asked)."""
-    by_binding: dict[str, list[dict[str, Any]]] = {}
-    for f in findings:
-        if f.get("binding_id"):
-            by_binding.setdefault(str(f["binding_id"]), []).append(f)
-    rows = [
-        review_row(b, by_binding.get(b["id"], []))
-        for b in bindings
-        if include_revoked or b.get("status") != Status.REVOKED.value
-    ]
-    rows.sort(key=lambda r: (r["tenant"] or "", r["owner_email"] or r["owner_id"] or "",
-                             r["binding_id"]))
-    return rows
+    return list(iter_rows(bindings, findings, include_revoked=include_revoked))
 
 
-def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """What the HTML summary and JSON ``summary`` show."""
-    statuses = Counter(str(r["status"]) for r in rows)
-    severities: Counter[str] = Counter()
-    quieted: Counter[str] = Counter()
-    for r in rows:
-        for f in r["findings_detail"]:
+class Tally:
+    """:func:`summarise` one row at a time (rows written as they are built)."""
+
+    def __init__(self) -> None:
+        self.bindings = 0
+        self.statuses: Counter[str] = Counter()
+        self.severities: Counter[str] = Counter()
+        self.quieted: Counter[str] = Counter()
+        self.actions: Counter[str] = Counter()
+        self.never_validated = 0
+        self.oldest: dict[str, Any] | None = None  # the first row with the oldest validation
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.bindings += 1
+        self.statuses[str(row["status"])] += 1
+        for f in row["findings_detail"]:
             if f.get("state", "open") == "open":
-                severities[str(f["severity"])] += 1
+                self.severities[str(f["severity"])] += 1
             else:
-                quieted[str(f["state"])] += 1
-    actions = Counter(str(r["recommended_action"]) for r in rows)
-    validated = [r for r in rows if r.get("last_validated_at")]
-    oldest = min(validated, key=lambda r: str(r["last_validated_at"])) if validated else None
-    return {
-        "bindings": len(rows),
-        "statuses": {s.value: statuses.get(s.value, 0) for s in Status},
-        "by_severity": {s.value: severities.get(s.value, 0)
-                                 for s in reversed(list(Severity))},
-        "recommended_actions": {a: actions.get(a, 0) for a in ACTIONS},
-        "findings_accepted": quieted.get("accepted", 0),
-        "findings_suppressed": quieted.get("suppressed", 0),
-        "never_validated": sum(1 for r in rows if not r.get("last_validated_at")),
-        "oldest_validation": (
-            {"binding_id": oldest["binding_id"], "at": oldest["last_validated_at"]}
-            if oldest else None
-        ),
-    }
+                self.quieted[str(f["state"])] += 1
+        self.actions[str(row["recommended_action"])] += 1
+        at = row.get("last_validated_at")
+        if not at:
+            self.never_validated += 1
+        elif self.oldest is None or str(at) < str(self.oldest["last_validated_at"]):
+            self.oldest = row
+
+    def summary(self) -> dict[str, Any]:
+        """What the HTML summary and JSON ``summary`` show."""
+        oldest = self.oldest
+        return {
+            "bindings": self.bindings,
+            "statuses": {s.value: self.statuses.get(s.value, 0) for s in Status},
+            "by_severity": {s.value: self.severities.get(s.value, 0)
+                                     for s in reversed(list(Severity))},
+            "recommended_actions": {a: self.actions.get(a, 0) for a in ACTIONS},
+            "findings_accepted": self.quieted.get("accepted", 0),
+            "findings_suppressed": self.quieted.get("suppressed", 0),
+            "never_validated": self.never_validated,
+            "oldest_validation": (
+                {"binding_id": oldest["binding_id"], "at": oldest["last_validated_at"]}
+                if oldest else None
+            ),
+        }
+
+
+def summarise(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """What the HTML summary and JSON ``summary`` show."""
+    tally = Tally()
+    for row in rows:
+        tally.add(row)
+    return tally.summary()
