@@ -83,9 +83,17 @@ def stream_packet(
     findings = evaluate(snapshot, policy, catalog, now,
                         suppressions=[*policy_suppressions(policy), *accepted])
     # The rows are built from the snapshot's views (which share equal values) rather than
-    # a second read of every binding; only what a row reads of each finding is kept.
-    slim = [_slim(f) for f in findings]
+    # a second read of every binding; a row reads its findings as dicts made when it is
+    # built (a dict per finding held for all of them: most of the peak at 1M).
+    by_binding: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.binding_id:
+            by_binding.setdefault(f.binding_id, []).append(f)
     del findings
+
+    def findings_of(binding_id: str) -> list[dict[str, Any]]:
+        return [_slim(f) for f in by_binding.get(binding_id, ())]
+
     history = histories(snapshot)
     # Views put in packet order first (a list of references), so rows can go out as built.
     views = sorted(snapshot.bindings, key=lambda v: (v.tenant or "",
@@ -93,7 +101,8 @@ def stream_packet(
     bindings: Iterable[dict[str, Any]] = (_binding(v, history.get(v.id)) for v in views)
     if wanted is not None and wanted.on_bindings:
         bindings = (b for b in bindings if wanted.binding_matches(b))
-    rows = iter_rows(bindings, slim, include_revoked=include_revoked, ordered=True)
+    rows = iter_rows(bindings, (), include_revoked=include_revoked, ordered=True,
+                     findings_of=findings_of)
     if wanted is not None and wanted.rule:
         rule_wanted = wanted
         rows = (r for r in rows if any(rule_wanted.rule_matches(rule) for rule in r["findings"]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,19 +250,23 @@ def iter_rows(
     *,
     include_revoked: bool = False,
     ordered: bool = False,
+    findings_of: Callable[[str], Sequence[dict[str, Any]]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Packet rows one at a time, sorted by tenant, owner, binding id (``ordered``: the
-    bindings already come in :func:`packet_order`), revoked ones only when asked."""
-    by_binding: dict[str, list[dict[str, Any]]] = {}
-    for f in findings:
-        if f.get("binding_id"):
-            by_binding.setdefault(str(f["binding_id"]), []).append(f)
+    bindings already come in :func:`packet_order`), revoked ones only when asked.
+    ``findings_of``: a binding id's findings (instead of grouping ``findings``)."""
+    if findings_of is None:
+        by_binding: dict[str, list[dict[str, Any]]] = {}
+        for f in findings:
+            if f.get("binding_id"):
+                by_binding.setdefault(str(f["binding_id"]), []).append(f)
+        findings_of = lambda bid: by_binding.get(bid, [])  # noqa: E731
     kept: Iterable[dict[str, Any]] = (
         b for b in bindings if include_revoked or b.get("status") != Status.REVOKED.value)
     if not ordered:
         kept = sorted(kept, key=packet_order)
     for b in kept:
-        yield review_row(b, by_binding.get(b["id"], []))
+        yield review_row(b, findings_of(b["id"]))
 
 
 def build_rows(
