@@ -134,7 +134,7 @@ def known_digests(inv: Inventory, source: str) -> dict[str, str]:
     with inv.engine.connect() as conn:
         result = conn.execute(query, execution_options={"stream_results": True,
                                                         "yield_per": _BATCH})
-        return dict(result.tuples())
+        return {cid: digest for cid, digest in result}
 
 
 def _collect(inv: Inventory, source: Source, spec: str | None, outcome: SourceOutcome,
