@@ -73,12 +73,37 @@ class Merge:
     status_changed: bool = False
 
 
+# json.dumps(value, sort_keys=True) builds an encoder per call; one, built once, says the same.
+dumps_sorted = json.JSONEncoder(sort_keys=True).encode
+# Lists of strings repeat across records (scopes, purposes): each distinct one is encoded once.
+_LISTS: dict[tuple[bool, tuple[str, ...]], str] = {}
+_MAX_LISTS = 4096
+
+
+def encode_list(value: list[Any], keep_order: bool) -> str:
+    """``json.dumps`` of the list (sorted unless ``keep_order``), with sorted keys."""
+    if all(type(v) is str for v in value):
+        key = (keep_order, tuple(value))
+        text = _LISTS.get(key)
+        if text is None:
+            text = dumps_sorted(value if keep_order else sorted(value))
+            if len(_LISTS) < _MAX_LISTS:
+                _LISTS[key] = text
+        return text
+    return dumps_sorted(value if keep_order else sorted(value))
+
+
 def _encode(column: str, value: Any) -> Any:
     if column in JSON_COLUMNS:
         if isinstance(value, list):
-            value = sorted(value) if column != "purpose" else value
-        return json.dumps(value, sort_keys=True)
+            return encode_list(value, column == "purpose")
+        return dumps_sorted(value)
     return value
+
+
+# (column, whether it is JSON text) in SOURCE_COLUMNS order, and their record values at once.
+_SOURCE_ITEMS = tuple((column, column in JSON_COLUMNS) for column in SOURCE_COLUMNS)
+_source_values = operator.attrgetter(*SOURCE_COLUMNS.values())
 
 
 def _decode(column: str, value: Any) -> Any:
@@ -117,14 +142,17 @@ def merge(
     row["run_id"] = run_id
 
     diff: dict[str, list[Any]] = {}
-    for column, attr in SOURCE_COLUMNS.items():
-        new = _encode(column, getattr(record, attr))
-        if ((record.dead_reason or record.partial) and previous is not None and new in EMPTY
-                and previous.get(column) not in EMPTY):
+    keep_known = bool(record.dead_reason or record.partial)
+    for (column, is_json), value in zip(_SOURCE_ITEMS, _source_values(record), strict=True):
+        new = _encode(column, value) if is_json else value
+        if previous is None:
+            row[column] = new
+            continue
+        if keep_known and new in EMPTY and previous.get(column) not in EMPTY:
             # A dead connection's holder often cannot describe it any more (no credentials,
             # no scopes): keep what was known rather than blank it.
             new = previous.get(column)
-        if previous is not None and previous.get(column) != new:
+        if previous.get(column) != new:
             diff[column.removesuffix("_json")] = [_decode(column, previous.get(column)),
                                                   _decode(column, new)]
         row[column] = new

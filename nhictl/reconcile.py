@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, select
 
 from nhictl.clock import Clock, iso
 from nhictl.errors import ExitCode, InvalidInputError, NhictlError
-from nhictl.merge import content_hash, merge
+from nhictl.merge import content_hash, dumps_sorted, merge
 from nhictl.models import (
     EventType,
     SourceObservation,
@@ -408,8 +408,9 @@ class _Writer:
         self.events: list[tuple[Any, ...]] = []
 
     def event(self, bid: str, etype: str, details: dict[str, Any]) -> None:
-        self.events.append(_event(at=self.now, run_id=self.run_id, binding_id=bid, type=etype,
-                                  actor=self.actor, details=details))
+        # ``repo.event_row`` as a value tuple in ``repo.EVENT_KEYS`` order.
+        self.events.append((self.now, self.run_id, bid, etype, self.actor,
+                            dumps_sorted(details)))
 
     def flush(self, force: bool = False) -> None:
         if self.inserts and (force or len(self.inserts) >= _BATCH):
@@ -523,7 +524,7 @@ def _write_source(
                 out.event(bid, etype, details)
                 report.counts[etype] += 1
             if m.is_new:
-                out.inserts.append(tuple(m.row.get(k) for k in _COLUMNS))
+                out.inserts.append(tuple(map(m.row.get, _COLUMNS)))
             else:
                 out.updates.append(m.row)
                 if not m.events:
@@ -589,12 +590,6 @@ def _write_observations(conn: Any, c: _Collected, now: str, run_id: str) -> None
              "details": json.dumps(o.details, sort_keys=True), "observed_at": now,
              "run_id": run_id}
             for o in c.observations])
-
-
-def _event(**fields: Any) -> tuple[Any, ...]:
-    """``repo.event_row`` as a value tuple in ``repo.EVENT_KEYS`` order."""
-    row = repo.event_row(**fields)
-    return tuple(row[k] for k in repo.EVENT_KEYS)
 
 
 def summary_line(report: ReconcileReport) -> str:

@@ -20,6 +20,8 @@ from nhictl.store.ordering import sorted_like_sqlite
 from nhictl.store.seen import SeenOverlay
 from nhictl.store.tables import BINDINGS, EVENTS, RUNS
 
+# json.dumps(..., sort_keys=True) without building an encoder per call (same text).
+_dumps_sorted = json.JSONEncoder(sort_keys=True).encode
 JSON_LIST_COLUMNS = ("purpose", "declared_scopes", "granted_scopes", "approved_scopes",
                      "missing_scopes", "used_scopes")
 
@@ -141,7 +143,7 @@ def event_row(
         "binding_id": binding_id,
         "type": type,
         "actor": actor,
-        "details": json.dumps(details or {}, sort_keys=True),
+        "details": _dumps_sorted(details or {}),
     }
 
 
