@@ -443,7 +443,7 @@ def _lookup(conn: Any, ids: list[str]) -> dict[str, Any]:
     """Narrow rows (status, hash, fingerprint) of these binding ids, by id."""
     rows = conn.execute(select(BINDINGS.c.id, BINDINGS.c.status, BINDINGS.c.content_hash,
                                BINDINGS.c.token_fingerprint).where(BINDINGS.c.id.in_(ids)))
-    return {row[0]: row for row in rows}
+    return {row[0]: row for row in rows.all()}  # one fetchall, not a fetch per row
 
 
 def _full_rows(conn: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
