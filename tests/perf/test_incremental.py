@@ -166,3 +166,16 @@ def test_a_sharded_run_places_stubs_and_sweeps_nothing_of_them(inv: Inventory) -
         report = run(inv, clock, source, shard=Shard(k, 2))
         assert report.counts["removed"] == 0 and report.counts["discovered"] == 0
     assert stored(inv) == before
+
+
+def test_held_records_share_equal_lists_and_keep_their_values() -> None:
+    from nhictl.reconcile import _compact
+
+    made = [SourceRecord(connection_id=f"c{i}", purpose=["alerts"], declared_scopes=[
+        "chat:write", "users:read"], metadata={"k": i} if i % 2 else {}) for i in range(6)]
+    before = [replace(r) for r in made]
+    held = _compact(iter([*made, UnchangedRecord("c9")]))
+    assert held[:6] == before and held[6] == UnchangedRecord("c9")  # same values
+    assert len({id(r.purpose) for r in held[:6]}) == 1  # type: ignore[union-attr]
+    assert len({id(r.declared_scopes) for r in held[:6]}) == 1  # type: ignore[union-attr]
+    assert len({id(r.metadata) for r in held[:6:2]}) == 1  # type: ignore[union-attr]
