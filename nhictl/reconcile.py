@@ -176,6 +176,11 @@ def _collect(inv: Inventory, source: Source, spec: str | None, outcome: SourceOu
             known = {} if validating else known_digests(inv, source.name)
             records = _compact(source.collect_incremental(
                 known, digest_salt(inv.key, source.name, spec)))
+            # A stub stands for a live binding on record; any other is the source's bug.
+            if any(type(r) is UnchangedRecord and r.connection_id not in known
+                   for r in records):
+                raise AssertionError("a record reported unchanged is not on record")
+            del known
         else:
             records = _compact(source.collect())
     except InvalidInputError:

@@ -179,3 +179,22 @@ def test_held_records_share_equal_lists_and_keep_their_values() -> None:
     assert len({id(r.purpose) for r in held[:6]}) == 1  # type: ignore[union-attr]
     assert len({id(r.declared_scopes) for r in held[:6]}) == 1  # type: ignore[union-attr]
     assert len({id(r.metadata) for r in held[:6:2]}) == 1  # type: ignore[union-attr]
+
+
+class LyingSource(IncrementalListSource):
+    def collect_incremental(self, known: Mapping[str, str], salt: bytes
+                            ) -> Iterable[SourceRecord | UnchangedRecord]:
+        yield from super().collect_incremental(known, salt)
+        yield UnchangedRecord("never-seen")
+
+
+def test_a_stub_for_no_live_binding_fails_that_source_only(inv: Inventory) -> None:
+    clock = Clock()
+    run(inv, clock, IncrementalListSource("export", recs(3)))
+    before = stored(inv)
+    report = run(inv, clock, LyingSource("export", recs(3)))
+    assert report.partial and report.exit_code == 4
+    (outcome,) = report.sources
+    assert not outcome.complete and outcome.error is not None
+    assert "internal error" in outcome.error and "never-seen" not in outcome.error
+    assert stored(inv) == before
