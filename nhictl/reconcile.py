@@ -139,6 +139,7 @@ def known_digests(inv: Inventory, source: str) -> dict[str, str]:
 
 _SHARED_LISTS = ("purpose", "declared_scopes", "missing_scopes")
 _MAX_SHARED = 4096
+_ONLY_STR = frozenset({str})
 
 
 def _compact(records: Iterable[Collected]) -> list[Collected]:
@@ -152,7 +153,7 @@ def _compact(records: Iterable[Collected]) -> list[Collected]:
         if isinstance(r, SourceRecord):
             for name in _SHARED_LISTS:
                 value = getattr(r, name)
-                if type(value) is list and all(type(v) is str for v in value):
+                if type(value) is list and _ONLY_STR.issuperset(map(type, value)):
                     key = (name, tuple(value))
                     same = shared.get(key)
                     if same is None and len(shared) < _MAX_SHARED:
@@ -551,7 +552,7 @@ def _write_source(
             previous = previous_rows.get(bid)
             m = merge(previous, record, source=name, source_spec=c.spec,
                       fingerprint=fp, validation=results.get(bid),
-                      now=now, run_id=run_id)
+                      now=now, run_id=run_id, bid=bid)
             m.row["content_hash"] = digest
             for etype, details in m.events:
                 out.event(bid, etype, details)
