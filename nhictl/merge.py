@@ -64,6 +64,19 @@ def content_hash(record: SourceRecord, *, source_spec: str | None,
                            digest_size=16).hexdigest()
 
 
+# Enum values as plain constants: merge() runs once per record (an Enum lookup is not free).
+_ACTIVE = Status.ACTIVE.value
+_CHANGED = EventType.CHANGED.value
+_DISCOVERED = EventType.DISCOVERED.value
+_IDENTITY_CHANGED = EventType.IDENTITY_CHANGED.value
+_REAPPEARED = EventType.REAPPEARED.value
+_REMOVED = Status.REMOVED.value
+_REVOKED = Status.REVOKED.value
+_SCOPE_CHANGED = EventType.SCOPE_CHANGED.value
+_STATUS_CHANGED = EventType.STATUS_CHANGED.value
+_UNVALIDATED = Status.UNVALIDATED.value
+
+
 @dataclass
 class Merge:
     row: dict[str, Any]
@@ -73,12 +86,38 @@ class Merge:
     status_changed: bool = False
 
 
+# json.dumps(value, sort_keys=True) builds an encoder per call; one, built once, says the same.
+dumps_sorted = json.JSONEncoder(sort_keys=True).encode
+# Lists of strings repeat across records (scopes, purposes): each distinct one is encoded once.
+_LISTS: dict[tuple[bool, tuple[str, ...]], str] = {}
+_MAX_LISTS = 4096
+_ONLY_STR = frozenset({str})
+
+
+def encode_list(value: list[Any], keep_order: bool) -> str:
+    """``json.dumps`` of the list (sorted unless ``keep_order``), with sorted keys."""
+    if _ONLY_STR.issuperset(map(type, value)):
+        key = (keep_order, tuple(value))
+        text = _LISTS.get(key)
+        if text is None:
+            text = dumps_sorted(value if keep_order else sorted(value))
+            if len(_LISTS) < _MAX_LISTS:
+                _LISTS[key] = text
+        return text
+    return dumps_sorted(value if keep_order else sorted(value))
+
+
 def _encode(column: str, value: Any) -> Any:
     if column in JSON_COLUMNS:
         if isinstance(value, list):
-            value = sorted(value) if column != "purpose" else value
-        return json.dumps(value, sort_keys=True)
+            return encode_list(value, column == "purpose")
+        return dumps_sorted(value)
     return value
+
+
+# (column, whether it is JSON text) in SOURCE_COLUMNS order, and their record values at once.
+_SOURCE_ITEMS = tuple((column, column in JSON_COLUMNS) for column in SOURCE_COLUMNS)
+_source_values = operator.attrgetter(*SOURCE_COLUMNS.values())
 
 
 def _decode(column: str, value: Any) -> Any:
@@ -97,15 +136,16 @@ def merge(
     validation: ValidationResult | None,
     now: str,
     run_id: str,
+    bid: str | None = None,
 ) -> Merge:
-    """The new bindings row for one record, with its events (see module docstring)."""
-    bid = binding_id(source, record.connection_id)
+    """The new bindings row for one record, with its events (see module docstring);
+    ``bid``: its binding id when the caller has it already."""
     row: dict[str, Any] = dict(previous) if previous else {
-        "id": bid,
+        "id": bid or binding_id(source, record.connection_id),
         "source": source,
         "connection_id": record.connection_id,
         "first_seen_at": now,
-        "status": Status.UNVALIDATED.value,
+        "status": _UNVALIDATED,
         "status_changed_at": now,
         "granted_scopes": None,
         "used_scopes": "[]",
@@ -117,14 +157,17 @@ def merge(
     row["run_id"] = run_id
 
     diff: dict[str, list[Any]] = {}
-    for column, attr in SOURCE_COLUMNS.items():
-        new = _encode(column, getattr(record, attr))
-        if ((record.dead_reason or record.partial) and previous is not None and new in EMPTY
-                and previous.get(column) not in EMPTY):
+    keep_known = bool(record.dead_reason or record.partial)
+    for (column, is_json), value in zip(_SOURCE_ITEMS, _source_values(record), strict=True):
+        new = _encode(column, value) if is_json else value
+        if previous is None:
+            row[column] = new
+            continue
+        if keep_known and new in EMPTY and previous.get(column) not in EMPTY:
             # A dead connection's holder often cannot describe it any more (no credentials,
             # no scopes): keep what was known rather than blank it.
             new = previous.get(column)
-        if previous is not None and previous.get(column) != new:
+        if previous.get(column) != new:
             diff[column.removesuffix("_json")] = [_decode(column, previous.get(column)),
                                                   _decode(column, new)]
         row[column] = new
@@ -157,27 +200,27 @@ def merge(
         row["enterprise_id"] = record.enterprise_id  # Slack did not say; the holder did
 
     if result.is_new:
-        result.events.append((EventType.DISCOVERED.value, {
+        result.events.append((_DISCOVERED, {
             "connection_id": record.connection_id, "source": source}))
     elif diff:
-        result.events.append((EventType.CHANGED.value, {"fields": diff}))
+        result.events.append((_CHANGED, {"fields": diff}))
         result.changed = True
 
     old_status = row["status"]
     new_status, reason = _next_status(previous, record, validation)
-    if previous is not None and old_status == Status.REMOVED.value:
-        result.events.append((EventType.REAPPEARED.value, {}))
+    if previous is not None and old_status == _REMOVED:
+        result.events.append((_REAPPEARED, {}))
     if validation is not None:
         _apply_validation(row, previous, record, validation, now, result)
     if new_status != old_status:
         row["status"] = new_status
         row["status_reason"] = reason
         row["status_changed_at"] = now
-        if not result.is_new or new_status != Status.UNVALIDATED.value:
-            result.events.append((EventType.STATUS_CHANGED.value, {
+        if not result.is_new or new_status != _UNVALIDATED:
+            result.events.append((_STATUS_CHANGED, {
                 "from": old_status, "to": new_status, "reason": reason}))
             result.status_changed = True
-    elif reason is not None and new_status != Status.ACTIVE.value:
+    elif reason is not None and new_status != _ACTIVE:
         row["status_reason"] = reason
     return result
 
@@ -187,9 +230,9 @@ def _next_status(
     record: SourceRecord,
     validation: ValidationResult | None,
 ) -> tuple[str, str | None]:
-    current = previous["status"] if previous else Status.UNVALIDATED.value
+    current = previous["status"] if previous else _UNVALIDATED
     current_reason = previous.get("status_reason") if previous else None
-    if current == Status.REVOKED.value:
+    if current == _REVOKED:
         return current, current_reason  # terminal: revoked through nhictl
     if record.dead_reason:
         # Holders' and Slack's words are kept only when code-shaped (nhictl.untrusted).
@@ -198,15 +241,15 @@ def _next_status(
         return status.value, f"source: {dead}"
     if validation is not None:
         if validation.outcome == "ok":
-            return Status.ACTIVE.value, None
+            return _ACTIVE, None
         if validation.outcome == "dead" and validation.error:
             error = untrusted.code(validation.error, untrusted.UNRECOGNISED)
             status = DEAD_TOKEN_STATUS.get(error or "", Status.NEEDS_RECONNECT)
             # detail: what the code honestly means (deleted user? revoked? uninstalled?)
             meaning = f" ({validation.detail})" if validation.detail else ""
             return status.value, f"slack: {error}{meaning}"
-    if current == Status.REMOVED.value:
-        return Status.UNVALIDATED.value, "reappeared in its source"
+    if current == _REMOVED:
+        return _UNVALIDATED, "reappeared in its source"
     return current, current_reason
 
 
@@ -241,7 +284,7 @@ def _apply_validation(
     added = sorted(set(granted) - set(basis_scopes))
     removed = sorted(set(basis_scopes) - set(granted))
     if (added or removed) and (basis == "previous_validation" or record.declared_scopes):
-        result.events.append((EventType.SCOPE_CHANGED.value, {
+        result.events.append((_SCOPE_CHANGED, {
             "added": added, "removed": removed, "basis": basis,
             "previous": basis_scopes, "current": granted}))
     row["granted_scopes"] = json.dumps(granted)
@@ -259,7 +302,7 @@ def _apply_validation(
                if expected[k] is not None and identity[k] is not None
                and expected[k] != identity[k]}
     if changed:
-        result.events.append((EventType.IDENTITY_CHANGED.value, {
+        result.events.append((_IDENTITY_CHANGED, {
             "fields": changed, "basis": basis}))
     for column, value in (
         ("workspace_id", v.workspace_id),

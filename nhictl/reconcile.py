@@ -14,12 +14,13 @@ written (exit 3).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import traceback
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,7 +29,7 @@ from sqlalchemy import bindparam, select
 
 from nhictl.clock import Clock, iso
 from nhictl.errors import ExitCode, InvalidInputError, NhictlError
-from nhictl.merge import content_hash, merge
+from nhictl.merge import content_hash, dumps_sorted, merge
 from nhictl.models import (
     EventType,
     SourceObservation,
@@ -40,10 +41,10 @@ from nhictl.models import (
 )
 from nhictl.secret import Secret, fingerprint
 from nhictl.shard import Shard
-from nhictl.sources.base import ObservingSource, Source
+from nhictl.sources.base import IncrementalSource, ObservingSource, Source, UnchangedRecord
 from nhictl.store import repo
 from nhictl.store.engine import Inventory
-from nhictl.store.tables import BINDINGS, SOURCE_OBSERVATIONS
+from nhictl.store.tables import BINDINGS, SOURCE_OBSERVATIONS, SOURCE_READS
 from nhictl.testhook import pause_point
 
 _log = logging.getLogger(__name__)
@@ -95,20 +96,94 @@ class ReconcileReport:
         return ExitCode.PARTIAL if self.partial else ExitCode.OK
 
 
+Collected = SourceRecord | UnchangedRecord
+
+
 @dataclass
 class _Collected:
     source: Source
     spec: str | None
-    records: list[SourceRecord]  # a sharded run: only its shard's
+    records: list[Collected]  # a sharded run: only its shard's
     observations: list[SourceObservation] = field(default_factory=list)
     # A sharded run: the connection ids of the whole source (what the sweep must not remove).
     present: set[str] | None = None
 
+    @property
+    def full(self) -> Iterator[SourceRecord]:
+        """The records that are not :class:`UnchangedRecord` stubs."""
+        return (r for r in self.records if isinstance(r, SourceRecord))
 
-def _collect(source: Source, outcome: SourceOutcome) -> list[SourceRecord] | None:
-    """The source's records, or None when it failed (``outcome`` says why)."""
+
+DIGEST_FORMAT = b"nhictl-record-digest-v1\x00"
+
+
+def digest_salt(key: bytes, source: str, spec: str | None) -> bytes:
+    """The secret an IncrementalSource keys its record digests with: the inventory key, the
+    source and its spec (another spec of the same file means other bindings) and the
+    digest format, so a new key or format re-merges every record once."""
+    data = DIGEST_FORMAT + source.encode("utf-8", "surrogatepass") + b"\x00" + \
+        (spec or "").encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(data, key=key[:64], digest_size=32).digest()
+
+
+def known_digests(inv: Inventory, source: str) -> dict[str, str]:
+    """{connection id: content_hash} of the source's live bindings, streamed."""
+    query = select(BINDINGS.c.connection_id, BINDINGS.c.content_hash).where(
+        BINDINGS.c.source == source, BINDINGS.c.status.notin_(_RETIRED),
+        BINDINGS.c.content_hash.is_not(None))
+    with inv.engine.connect() as conn:
+        result = conn.execute(query, execution_options={"stream_results": True,
+                                                        "yield_per": _BATCH})
+        return {cid: digest for cid, digest in result}
+
+
+_SHARED_LISTS = ("purpose", "declared_scopes", "missing_scopes")
+_MAX_SHARED = 4096
+_ONLY_STR = frozenset({str})
+
+
+def _compact(records: Iterable[Collected]) -> list[Collected]:
+    """The records, held until the write, with equal string lists (purposes, scopes) and
+    empty metadata as one shared object each: a million records repeat a few dozen of them
+    (a third of a record's memory). Nothing mutates a record after its source yields it."""
+    shared: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+    empty: dict[str, Any] = {}
+    out: list[Collected] = []
+    for r in records:
+        if isinstance(r, SourceRecord):
+            for name in _SHARED_LISTS:
+                value = getattr(r, name)
+                if type(value) is list and _ONLY_STR.issuperset(map(type, value)):
+                    key = (name, tuple(value))
+                    same = shared.get(key)
+                    if same is None and len(shared) < _MAX_SHARED:
+                        shared[key] = same = value
+                    if same is not None:
+                        setattr(r, name, same)
+            if type(r.metadata) is dict and not r.metadata:
+                r.metadata = empty
+        out.append(r)
+    return out
+
+
+def _collect(inv: Inventory, source: Source, spec: str | None, outcome: SourceOutcome,
+             validating: bool) -> list[Collected] | None:
+    """The source's records, or None when it failed (``outcome`` says why). An
+    IncrementalSource returns stubs for records equal to their live binding's (none when
+    validating: validation needs every token)."""
     try:
-        records = list(source.collect())
+        records: list[Collected]
+        if isinstance(source, IncrementalSource):
+            known = {} if validating else known_digests(inv, source.name)
+            records = _compact(source.collect_incremental(
+                known, digest_salt(inv.key, source.name, spec)))
+            # A stub stands for a live binding on record; any other is the source's bug.
+            if any(type(r) is UnchangedRecord and r.connection_id not in known
+                   for r in records):
+                raise AssertionError("a record reported unchanged is not on record")
+            del known
+        else:
+            records = _compact(source.collect())
     except InvalidInputError:
         raise  # the operator's own input (an export file): exit 3, nothing written
     except NhictlError as exc:
@@ -138,23 +213,29 @@ def _without_prefix(message: str, name: str) -> str:
     return message.removeprefix(f"source {name!r}: ")
 
 
+def _tokens_in_hand(collected: list[_Collected]) -> dict[str, Secret]:
+    """The tokens records carry (not a dead record's), per binding id."""
+    tokens: dict[str, Secret] = {}
+    for c in collected:
+        for r in c.full:
+            if r.token is not None and not r.dead_reason:
+                tokens[binding_id(c.source.name, r.connection_id)] = r.token
+    return tokens
+
+
 def _fetch_tokens(
     collected: list[_Collected], concurrency: int
 ) -> tuple[dict[str, Secret], dict[str, str], dict[str, str]]:
-    """Tokens in hand per binding id, dead reasons from holders, transient fetch failures."""
+    """Tokens fetched on demand per binding id, dead reasons from holders, transient fetch
+    failures."""
     tokens: dict[str, Secret] = {}
     dead: dict[str, str] = {}
     failed: dict[str, str] = {}
     on_demand: list[tuple[str, Source, SourceRecord]] = []
     for c in collected:
-        for r in c.records:
-            bid = binding_id(c.source.name, r.connection_id)
-            if r.dead_reason:
-                continue
-            if r.token is not None:
-                tokens[bid] = r.token
-            elif r.token_on_demand:
-                on_demand.append((bid, c.source, r))
+        for r in c.full:
+            if r.token is None and r.token_on_demand and not r.dead_reason:
+                on_demand.append((binding_id(c.source.name, r.connection_id), c.source, r))
 
     def fetch(item: tuple[str, Source, SourceRecord]) -> tuple[str, Any]:
         bid, source, record = item
@@ -201,7 +282,7 @@ def reconcile(
         outcomes.append(outcome)
         if progress:
             progress(f"collect {source.name}", 0, 1)
-        records = _collect(source, outcome)
+        records = _collect(inv, source, spec, outcome, validator is not None)
         if progress:
             progress(f"collect {source.name}", 1, 1)
         if records == [] and not allow_empty:
@@ -227,16 +308,18 @@ def reconcile(
     if skipped:
         report.counts["skipped_other_providers"] = skipped
 
-    tokens, holder_dead, fetch_failed = _fetch_tokens(collected, concurrency)
-    fingerprints = {bid: fingerprint(inv.key, tok) for bid, tok in tokens.items()}
+    fetched, holder_dead, fetch_failed = _fetch_tokens(collected, concurrency)
+    # Fingerprints of records' own tokens are taken as each is written (no map of them all).
+    fetched_fps = {bid: fingerprint(inv.key, tok) for bid, tok in fetched.items()}
     results: dict[str, ValidationResult] = {}
     if validator is not None:
+        tokens = _tokens_in_hand(collected) | fetched
         hints, revoked = _workspace_hints(inv, collected)
         # A token nhictl revoked stays revoked: calling Slack with it again would only add
         # noise to the workspace's logs (a reconnect brings a new token, and is validated).
         people = _people(inv, collected)
         items = [(bid, tok, hints.get(bid), people.get(bid)) for bid, tok in tokens.items()
-                 if revoked.get(bid) != fingerprints[bid]]
+                 if bid not in revoked or revoked[bid] != fingerprint(inv.key, tok)]
         report.counts["not_revalidated_revoked"] = len(tokens) - len(items)
         if progress:
             progress("validate", 0, len(items))
@@ -256,7 +339,8 @@ def reconcile(
     pause_point("before-write")
     with repo.write_transaction(inv) as conn:
         for c in collected:
-            _write_source(conn, c, report, fingerprints, results, now, run_id, actor, shard)
+            _write_source(conn, c, report, _Tokens(inv.key, fetched_fps), results, now,
+                          run_id, actor, shard)
             _write_observations(conn, c, now, run_id)
             pause_point("write")  # rows written, not committed: a crash test kills here
         report.status_counts = repo.status_counts(conn)
@@ -300,7 +384,7 @@ def _workspace_hints(
             if status == Status.REVOKED.value and fp:
                 revoked[bid] = fp
     for c in collected:
-        for r in c.records:
+        for r in c.full:
             bid = binding_id(c.source.name, r.connection_id)
             hints[bid] = known.get(bid) or r.source_team_id
     return hints, revoked
@@ -317,7 +401,7 @@ def _people(inv: Inventory, collected: list[_Collected]) -> dict[str, str]:
                 BINDINGS.c.token_kind == TokenKind.USER.value))}
     out: dict[str, str] = {}
     for c in collected:
-        for r in c.records:
+        for r in c.full:
             bid = binding_id(c.source.name, r.connection_id)
             if r.token_kind == TokenKind.BOT.value:
                 person = r.metadata.get("installer_user_id")
@@ -358,8 +442,9 @@ class _Writer:
         self.events: list[tuple[Any, ...]] = []
 
     def event(self, bid: str, etype: str, details: dict[str, Any]) -> None:
-        self.events.append(_event(at=self.now, run_id=self.run_id, binding_id=bid, type=etype,
-                                  actor=self.actor, details=details))
+        # ``repo.event_row`` as a value tuple in ``repo.EVENT_KEYS`` order.
+        self.events.append((self.now, self.run_id, bid, etype, self.actor,
+                            dumps_sorted(details)))
 
     def flush(self, force: bool = False) -> None:
         if self.inserts and (force or len(self.inserts) >= _BATCH):
@@ -392,7 +477,7 @@ def _lookup(conn: Any, ids: list[str]) -> dict[str, Any]:
     """Narrow rows (status, hash, fingerprint) of these binding ids, by id."""
     rows = conn.execute(select(BINDINGS.c.id, BINDINGS.c.status, BINDINGS.c.content_hash,
                                BINDINGS.c.token_fingerprint).where(BINDINGS.c.id.in_(ids)))
-    return {row[0]: row for row in rows}
+    return {row[0]: row for row in rows.all()}  # one fetchall, not a fetch per row
 
 
 def _full_rows(conn: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -402,58 +487,78 @@ def _full_rows(conn: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
     return {row.id: dict(row._mapping) for row in rows}
 
 
+class _Tokens:
+    """A record's token fingerprint, taken once as it is written: from the record's own
+    token (none for a record its holder says is dead) or from one fetched on demand."""
+
+    def __init__(self, key: bytes, fetched: dict[str, str]) -> None:
+        self.key, self.fetched = key, fetched
+
+    def fingerprint(self, bid: str, record: SourceRecord) -> str | None:
+        if record.token is not None and not record.dead_reason:
+            return fingerprint(self.key, record.token)
+        return self.fetched.get(bid)
+
+
 def _write_source(
     conn: Any,
     c: _Collected,
     report: ReconcileReport,
-    fingerprints: dict[str, str],
+    tokens: _Tokens,
     results: dict[str, ValidationResult],
     now: str,
     run_id: str,
     actor: str,
     shard: Shard | None = None,
 ) -> None:
-    """Merge the source's records into its bindings, then sweep the ones it no longer has.
+    """Merge the source's records into its bindings, sweep the ones it no longer has, and
+    record the complete read (``source_reads``: when every binding it holds was seen).
 
-    Records are handled ``_BATCH`` at a time: their rows are looked up narrow (status,
-    content hash, fingerprint); a row whose source said the same as last time (equal
-    ``content_hash``), with no validation result and nothing another command reset, is only
-    stamped as seen; the others are read whole and merged. The sweep streams the source's
-    live rows. Memory holds one batch, never the source's whole table.
+    Records are handled ``_BATCH`` at a time. A stub (:class:`UnchangedRecord`) costs
+    nothing. The others' rows are looked up narrow (status, content hash, fingerprint); a
+    row whose source said the same as last time (equal ``content_hash``), with no
+    validation result and nothing another command reset, is not written (the read says it
+    was seen); the others are read whole and merged. A read with a partial record (some
+    bindings of a connection not read this time) is not a read of every binding: it is not
+    recorded, and its unchanged rows are stamped one by one instead. The sweep streams the
+    source's live rows. Memory holds one batch, never the source's whole table.
     """
     name = c.source.name
     out = _Writer(conn, now, run_id, actor)
+    stamp = any(r.partial for r in c.full)
     for start in range(0, len(c.records), _BATCH):
         batch = c.records[start:start + _BATCH]
-        bids = [binding_id(name, r.connection_id) for r in batch]
-        narrow = _lookup(conn, bids)
-        hashes: list[str] = []
-        to_merge: list[int] = []
-        for i, (record, bid) in enumerate(zip(batch, bids, strict=True)):
-            fp = fingerprints.get(bid)
-            digest = content_hash(record, source_spec=c.spec, fingerprint=fp)
-            hashes.append(digest)
+        todo: list[tuple[SourceRecord, str]] = [
+            (r, binding_id(name, r.connection_id)) for r in batch
+            if isinstance(r, SourceRecord)]
+        report.counts["unchanged"] += len(batch) - len(todo)
+        narrow = _lookup(conn, [bid for _, bid in todo]) if todo else {}
+        to_merge: list[tuple[SourceRecord, str, str, str | None]] = []
+        for record, bid in todo:
+            fp = tokens.fingerprint(bid, record)
+            digest = record.content_digest or content_hash(record, source_spec=c.spec,
+                                                           fingerprint=fp)
             known = narrow.get(bid)
             if (known is not None and known.content_hash == digest and bid not in results
                     and known.status not in _RETIRED and not record.partial
                     and (fp is None or known.token_fingerprint == fp)):
-                out.stamps.append((now, run_id, bid))
+                if stamp:
+                    out.stamps.append((now, run_id, bid))
                 report.counts["unchanged"] += 1
             else:
-                to_merge.append(i)
-        previous_rows = _full_rows(conn, [bids[i] for i in to_merge if bids[i] in narrow])
-        for i in to_merge:
-            record, bid = batch[i], bids[i]
+                to_merge.append((record, bid, digest, fp))
+        previous_rows = _full_rows(conn, [bid for _, bid, _, _ in to_merge if bid in narrow])
+        for record, bid, digest, fp in to_merge:
             previous = previous_rows.get(bid)
             m = merge(previous, record, source=name, source_spec=c.spec,
-                      fingerprint=fingerprints.get(bid), validation=results.get(bid),
-                      now=now, run_id=run_id)
-            m.row["content_hash"] = hashes[i]
+                      fingerprint=fp, validation=results.get(bid),
+                      now=now, run_id=run_id, bid=bid)
+            m.row["content_hash"] = digest
             for etype, details in m.events:
                 out.event(bid, etype, details)
                 report.counts[etype] += 1
             if m.is_new:
-                out.inserts.append(tuple(m.row.get(k) for k in _COLUMNS))
+                out.inserts.append(tuple(map(m.row.get, _COLUMNS)))
             else:
                 out.updates.append(m.row)
                 if not m.events:
@@ -463,6 +568,16 @@ def _write_source(
     out.flush(force=True)
     _sweep(conn, c, report, out, shard)
     out.flush(force=True)
+    if not stamp:
+        _record_read(conn, name, str(shard) if shard else "", now, run_id)
+
+
+def _record_read(conn: Any, source: str, scope: str, now: str, run_id: str) -> None:
+    """Upsert the source's complete read of ``scope`` (portable: delete, then insert)."""
+    conn.execute(SOURCE_READS.delete().where(SOURCE_READS.c.source == source,
+                                             SOURCE_READS.c.scope == scope))
+    conn.execute(SOURCE_READS.insert().values(source=source, scope=scope, read_at=now,
+                                              run_id=run_id))
 
 
 def _sweep(conn: Any, c: _Collected, report: ReconcileReport, out: _Writer,
@@ -473,7 +588,7 @@ def _sweep(conn: Any, c: _Collected, report: ReconcileReport, out: _Writer,
     present = c.present if c.present is not None else {r.connection_id for r in c.records}
     # Parts ("<id>#...") of a connection its holder could not read in full this time are
     # still there, not removed.
-    unread = tuple({r.connection_id + "#" for r in c.records if r.partial})
+    unread = tuple({r.connection_id + "#" for r in c.full if r.partial})
     query = select(BINDINGS.c.id, BINDINGS.c.connection_id, BINDINGS.c.status,
                    BINDINGS.c.workspace_id).where(
         BINDINGS.c.source == name, BINDINGS.c.status.notin_(_RETIRED))
@@ -509,12 +624,6 @@ def _write_observations(conn: Any, c: _Collected, now: str, run_id: str) -> None
              "details": json.dumps(o.details, sort_keys=True), "observed_at": now,
              "run_id": run_id}
             for o in c.observations])
-
-
-def _event(**fields: Any) -> tuple[Any, ...]:
-    """``repo.event_row`` as a value tuple in ``repo.EVENT_KEYS`` order."""
-    row = repo.event_row(**fields)
-    return tuple(row[k] for k in repo.EVENT_KEYS)
 
 
 def summary_line(report: ReconcileReport) -> str:

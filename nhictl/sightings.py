@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, select
 from nhictl.checks.rules_identity import holder_differences, same_token_groups
 from nhictl.checks.snapshot import view_from_binding
 from nhictl.store import repo
+from nhictl.store.seen import SeenOverlay
 from nhictl.store.tables import BINDINGS
 
 
@@ -31,7 +32,8 @@ def corroborations(conn: Connection, only: str | None = None) -> dict[str, list[
         shared_fps = shared_fps.where(BINDINGS.c.token_fingerprint == select(
             BINDINGS.c.token_fingerprint).where(BINDINGS.c.id == only).scalar_subquery())
     rows = conn.execute(select(BINDINGS).where(BINDINGS.c.token_fingerprint.in_(shared_fps)))
-    views = [view_from_binding(repo.decode_binding(r)) for r in rows]
+    seen = SeenOverlay.load(conn)
+    views = [view_from_binding(repo.decode_binding(r, seen)) for r in rows]
     out: dict[str, list[dict[str, Any]]] = {}
     for _fp, members in same_token_groups(views):
         if holder_differences(members):

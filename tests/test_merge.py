@@ -6,7 +6,10 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from nhictl.merge import merge
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nhictl.merge import dumps_sorted, encode_list, merge
 from nhictl.models import SourceRecord, ValidationResult, binding_id
 
 T1, T2, T3 = "2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"
@@ -156,3 +159,22 @@ def test_dead_connection_keeps_what_was_known() -> None:
     assert m.row["source_team_id"] == "T1" and m.row["source_slack_user_id"] == "U1"
     assert m.row["status"] == "needs_reconnect"
     assert "changed" not in types(m)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none()),
+                max_size=6), st.booleans())
+def test_encoding_a_list_says_what_json_dumps_says(value: list[Any], keep_order: bool) -> None:
+    if not keep_order and not all(type(v) is str for v in value):
+        value = [v for v in value if type(v) is str]  # only strings are ever sorted
+    want = json.dumps(value if keep_order else sorted(value), sort_keys=True)
+    assert encode_list(value, keep_order) == want
+    assert encode_list(list(value), keep_order) == want  # again: from the cache for strings
+    assert dumps_sorted({"b": value, "a": 1}) == json.dumps({"b": value, "a": 1},
+                                                            sort_keys=True)
+
+
+def test_repeated_lists_are_encoded_once() -> None:
+    scopes = ["users:read", "chat:write", "zz-unique-for-this-test"]
+    first = encode_list(scopes, False)
+    assert encode_list(list(scopes), False) is first  # the same text object: not re-encoded

@@ -105,7 +105,7 @@ def test_a_full_disk_during_reconcile_is_exit_4_and_rolls_back(cli: Cli, initial
 def test_a_full_disk_writing_out_is_exit_4_and_leaves_no_partial_file(
     cli: Cli, initialized: Path, tmp_path: Path
 ) -> None:
-    many = [{**EXPORT[0], "id": f"c{i}", "owner_id": f"U{i}"} for i in range(300)]
+    many = [{**EXPORT[0], "id": f"c{i}", "owner_id": f"U{i}"} for i in range(1000)]
     assert cli("reconcile", "-s", f"file:{export(tmp_path, many)}", "--no-validate").code == 0
     probe = tmp_path / "probe.json"
     assert cli("report", "access-review", "-o", "json", "--out", str(probe)).code == 0

@@ -14,7 +14,8 @@ RETIRED = ("removed", "revoked")
 
 def last_reconciled(snap: Snapshot) -> dict[str, tuple[str, int]]:
     """Per source with live bindings: when a reconcile last read it (the newest
-    ``last_seen_at`` of its bindings; a failed read updates none) and its live count."""
+    ``last_seen_at`` of its bindings, which the snapshot takes from its source's complete
+    reads, ``nhictl.store.seen``; a failed read records none) and its live count."""
     newest: dict[str, str] = {}
     live: dict[str, int] = {}
     for b in snap.bindings:

@@ -23,6 +23,7 @@ from nhictl.ledgers.store import iter_entries
 from nhictl.models import EventType, TokenKind
 from nhictl.store import repo
 from nhictl.store.ordering import sorted_like_sqlite
+from nhictl.store.seen import SeenOverlay
 from nhictl.store.tables import BINDINGS, EVENTS, SOURCE_OBSERVATIONS, USAGE
 
 
@@ -122,6 +123,7 @@ def _iter_views(
     at = {name: _VIEW_FIELDS.index(name) for name in ("id", "status", "source",
                                                       "connection_id")}
     no_additions: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    seen, last_seen = SeenOverlay.load(conn), _VIEW_FIELDS.index("last_seen_at")
     # Per statement: Connection.execution_options would make every later statement on this
     # connection stream too (on PostgreSQL a server-side cursor, which an INSERT cannot be).
     result = conn.execute(query, execution_options={"stream_results": True, "yield_per": 5000})
@@ -146,6 +148,8 @@ def _iter_views(
         values[at["status"]] = values[at["status"]] or "unvalidated"
         values[at["source"]] = values[at["source"]] or ""
         values[at["connection_id"]] = values[at["connection_id"]] or ""
+        values[last_seen] = seen.last_seen(values[at["source"]], values[at["status"]],
+                                           values[last_seen])
         found = additions.get(values[at["id"]])
         values.append(tuple(found) if found else no_additions)
         yield BindingView(*values)

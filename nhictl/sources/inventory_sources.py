@@ -1,7 +1,7 @@
 """Sources as the inventory knows them: when each was last reconciled, and retiring one.
 
-``last reconciled`` is the newest ``last_seen_at`` of a source's bindings: a reconcile that
-reads a source completely stamps every binding it still holds, and a failed read stamps none.
+``last reconciled`` is the newest complete read of a source (``source_reads``, any shard) or
+``last_seen_at`` of its bindings, whichever is newer: a failed read records neither.
 ``forget`` retires a source that is gone for good: its live bindings become ``removed``, each
 with a ``removed`` event saying the source was forgotten (a later reconcile of the same source
 brings them back as ``reappeared``). Revoked bindings keep their status.
@@ -19,6 +19,7 @@ from nhictl.clock import iso
 from nhictl.models import EventType, Status
 from nhictl.store import repo
 from nhictl.store.engine import Inventory
+from nhictl.store.seen import SeenOverlay
 from nhictl.store.tables import BINDINGS, SOURCE_OBSERVATIONS
 
 RETIRED = (Status.REMOVED.value, Status.REVOKED.value)
@@ -38,7 +39,9 @@ def known_sources(conn: Connection) -> dict[str, KnownSource]:
     rows = conn.execute(
         select(BINDINGS.c.source, func.max(BINDINGS.c.source_spec), func.count(), live,
                func.max(BINDINGS.c.last_seen_at)).group_by(BINDINGS.c.source))
-    return {name: KnownSource(name, spec, int(n), int(n_live or 0), last)
+    reads = SeenOverlay.load(conn).newest
+    return {name: KnownSource(name, spec, int(n), int(n_live or 0),
+                              max(last or "", reads.get(name, "")) or None)
             for name, spec, n, n_live, last in rows}
 
 

@@ -110,6 +110,18 @@ def _add_notify_state(conn: Connection) -> None:
     ).create(conn, checkfirst=True)
 
 
+def _add_source_reads(conn: Connection) -> None:
+    """The table as version 7 defines it: the newest complete read of each source (scope)."""
+    Table(
+        "source_reads",
+        MetaData(),
+        Column("source", String, primary_key=True),
+        Column("scope", String, primary_key=True),
+        Column("read_at", String, nullable=False),
+        Column("run_id", String, nullable=False),
+    ).create(conn, checkfirst=True)
+
+
 # (version reached, description, function). Version 1 is the initial schema, created whole.
 MIGRATIONS: list[tuple[int, str, Migration | None]] = [
     (1, "initial schema: meta, bindings, runs, events, findings, usage", None),
@@ -123,6 +135,8 @@ MIGRATIONS: list[tuple[int, str, Migration | None]] = [
      "logs, users.info)", _add_ledger),
     (6, "notify_state: what each notification target was told (nothing announced twice)",
      _add_notify_state),
+    (7, "source_reads: complete reads of each source (an unchanged binding is not rewritten "
+     "to say it was seen)", _add_source_reads),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

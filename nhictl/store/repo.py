@@ -17,8 +17,11 @@ from nhictl.clock import iso
 from nhictl.errors import UsageError
 from nhictl.store.engine import Inventory
 from nhictl.store.ordering import sorted_like_sqlite
+from nhictl.store.seen import SeenOverlay
 from nhictl.store.tables import BINDINGS, EVENTS, RUNS
 
+# json.dumps(..., sort_keys=True) without building an encoder per call (same text).
+_dumps_sorted = json.JSONEncoder(sort_keys=True).encode
 JSON_LIST_COLUMNS = ("purpose", "declared_scopes", "granted_scopes", "approved_scopes",
                      "missing_scopes", "used_scopes")
 
@@ -140,7 +143,7 @@ def event_row(
         "binding_id": binding_id,
         "type": type,
         "actor": actor,
-        "details": json.dumps(details or {}, sort_keys=True),
+        "details": _dumps_sorted(details or {}),
     }
 
 
@@ -185,9 +188,10 @@ def insert_tuples(
     conn.exec_driver_sql(str(compiled), params)
 
 
-def decode_binding(row: Any) -> dict[str, Any]:
-    """A bindings row as a dict with JSON columns decoded."""
-    data = dict(row._mapping)
+def decode_binding(row: Any, seen: SeenOverlay) -> dict[str, Any]:
+    """A bindings row as a dict with JSON columns decoded, and when it was last seen
+    (``seen``: its source's complete reads, ``SeenOverlay.load``)."""
+    data = seen.apply(dict(row._mapping))
     for col in JSON_LIST_COLUMNS:
         value = data.get(col)
         data[col] = json.loads(value) if value is not None else None
@@ -274,9 +278,10 @@ def iter_bindings(
                                                BINDINGS.c.id))
     # Per statement: Connection.execution_options would make every later statement on this
     # connection stream too (on PostgreSQL a server-side cursor, which an INSERT cannot be).
+    seen = SeenOverlay.load(conn, source)
     result = conn.execute(query, execution_options={"stream_results": True, "yield_per": batch})
     for row in result:
-        data = decode_binding(row)
+        data = decode_binding(row, seen)
         if scope and scope not in (data["granted_scopes"] or data["declared_scopes"] or []):
             continue
         yield data
@@ -284,7 +289,7 @@ def iter_bindings(
 
 def get_binding(conn: Connection, binding_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(BINDINGS).where(BINDINGS.c.id == binding_id)).first()
-    return decode_binding(row) if row is not None else None
+    return decode_binding(row, SeenOverlay.load(conn, row.source)) if row is not None else None
 
 
 def iter_events(

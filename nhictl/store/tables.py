@@ -139,6 +139,18 @@ class SourceObservationRow(SQLModel, table=True):
     run_id: str | None = None
 
 
+class SourceReadRow(SQLModel, table=True):
+    """The newest complete read of a source (``scope`` '' for the whole source, ``K/N`` for
+    shard K of N): its live bindings were seen then, so an unchanged binding's row is not
+    rewritten to say so (``nhictl.store.seen`` overlays it on every read of a binding)."""
+
+    __tablename__ = "source_reads"
+    source: str = Field(primary_key=True)
+    scope: str = Field(primary_key=True)
+    read_at: str
+    run_id: str
+
+
 class LedgerEntryRow(SQLModel, table=True):
     """What Slack itself says about grants and users (audit logs, integration logs,
     users.info): ids, scopes, actors and times, never a token byte. Audit and integration
@@ -218,3 +230,4 @@ LEDGER_ENTRIES = _table(LedgerEntryRow)
 LEDGER_CHECKPOINTS = _table(LedgerCheckpointRow)
 NOTIFY_STATE = _table(NotifyStateRow)
 LOCK_HOLDERS = _table(LockHolderRow)
+SOURCE_READS = _table(SourceReadRow)

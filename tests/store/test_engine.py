@@ -141,7 +141,8 @@ def test_newer_schema_of_a_real_inventory_is_refused_untouched(tmp_path: Path) -
     inv, _ = open_inventory(str(db), create=True)
     inv.dispose()
     conn = sqlite3.connect(db)
-    conn.execute("update meta set value='7' where key='schema_version'")
+    conn.execute("update meta set value=? where key='schema_version'",
+                 (str(migrations.SCHEMA_VERSION + 1),))
     conn.commit()
     conn.close()
     before = snapshot(db)
