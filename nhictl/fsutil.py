@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -90,11 +91,15 @@ def not_regular_reason(mode: int) -> str | None:
     return "is not a regular file"
 
 
-def read_input_bytes(path: str | Path, what: str, limit: int) -> bytes:
-    """The bytes of the regular file ``path`` (a symlink to one is fine), at most ``limit``.
+def iter_input_chunks(path: str | Path, what: str, limit: int,
+                      chunk_size: int = 8 * MIB) -> Iterator[bytes]:
+    """The bytes of the regular file ``path`` (a symlink to one is fine) in chunks of at most
+    ``chunk_size``, at most ``limit`` in all: a caller that parses as it reads never holds
+    the whole file.
 
     Raises :class:`~nhictl.errors.InputFileError` (exit 3) naming the file: missing,
-    unreadable, not a regular file, or larger than ``limit``.
+    unreadable, not a regular file, or larger than ``limit`` (checked before the first chunk,
+    and again as it is read, should it grow meanwhile).
     """
     from nhictl.errors import InputFileError
 
@@ -120,21 +125,27 @@ def read_input_bytes(path: str | Path, what: str, limit: int) -> bytes:
         problem = not_regular_reason(os.fstat(fd).st_mode)
         if problem:
             raise InputFileError(name, None, f"{problem} ({what})")
-        chunks: list[bytes] = []
         total = 0
         while total <= limit:
-            chunk = os.read(fd, min(8 * MIB, limit + 1 - total))
+            try:
+                chunk = os.read(fd, min(chunk_size, limit + 1 - total))
+            except OSError as exc:
+                raise InputFileError(name, None,
+                                     f"cannot read {what}: {exc.strerror or exc}") from None
             if not chunk:
                 break
-            chunks.append(chunk)
             total += len(chunk)
-    except OSError as exc:
-        raise InputFileError(name, None, f"cannot read {what}: {exc.strerror or exc}") from None
+            if total > limit:  # it grew while we read
+                raise InputFileError(name, None, f"{what} is larger than {limit} bytes")
+            yield chunk
     finally:
         os.close(fd)
-    if total > limit:  # it grew while we read
-        raise InputFileError(name, None, f"{what} is larger than {limit} bytes")
-    return b"".join(chunks)
+
+
+def read_input_bytes(path: str | Path, what: str, limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` (see
+    :func:`iter_input_chunks` for what is refused)."""
+    return b"".join(iter_input_chunks(path, what, limit))
 
 
 def read_input_text(path: str | Path, what: str, limit: int) -> str:

@@ -90,7 +90,7 @@ SOURCE_FIELDS: tuple[str, ...] = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceRecord:
     """One connection as a source reports it. ``token`` stays in memory; never stored.
 

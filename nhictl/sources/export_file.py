@@ -7,42 +7,42 @@ nothing; errors name the file, the record (index for JSON, line for JSONL and CS
 
 from __future__ import annotations
 
-import csv
-import io
+import hashlib
 import json
 import logging
-import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from nhictl.clock import iso, parse_time
 from nhictl.errors import InputFileError
-from nhictl.fsutil import MAX_EXPORT_BYTES, read_input_bytes
-from nhictl.jsonin import (
-    MAX_JSON_STRING_CHARS,
-    JsonProblem,
-    check_value,
-    iter_array_strict,
-    loads_strict,
-)
+from nhictl.fsutil import MAX_EXPORT_BYTES
+from nhictl.jsonin import MAX_JSON_STRING_CHARS, JsonProblem, check_value
 from nhictl.logs import log
 from nhictl.models import SourceRecord
 from nhictl.secret import Secret, token_kind_of
-from nhictl.sources.base import InMemoryTokenMixin
+from nhictl.sources.base import InMemoryTokenMixin, UnchangedRecord
+from nhictl.sources.export_fast import (
+    CANONICAL_TIME,
+    KNOWN_FIELDS,
+    MAX_ID_CHARS,
+    NO_METADATA,
+    NO_SCOPES,
+    PlainRecords,
+)
 from nhictl.sources.export_secrets import (
     any_secret_shape,
     named_secret_inside,
     secret_shape,
     shaped_secret_inside,
 )
+from nhictl.sources.export_shapes import ShapeReader, canonical_text
 from nhictl.sources.field_names import check_field_names
 from nhictl.sources.fileperm import ensure_private
 
 MAX_FILE_BYTES = MAX_EXPORT_BYTES
 MAX_FIELD_CHARS = MAX_JSON_STRING_CHARS
-MAX_ID_CHARS = 512  # connection ids are typed back into commands; real ones are < 100
 STRING_FIELDS = (
     "provider",
     "owner_id",
@@ -58,7 +58,7 @@ STRING_FIELDS = (
 LIST_FIELDS = ("purpose", "scopes")
 TIME_FIELDS = ("created_at", "expires_at")
 SECRET_FIELDS = ("access_token", "refresh_token")
-KNOWN = {"id", *STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, *SECRET_FIELDS}
+KNOWN = KNOWN_FIELDS  # = {"id", *STRING_FIELDS, *LIST_FIELDS, *TIME_FIELDS, *SECRET_FIELDS}
 OWNER_STATUSES = ("active", "deactivated")
 # Unknown fields are kept as metadata, except secrets (see export_secrets): secret-named
 # fields are dropped with a warning, secret-shaped values refuse the file.
@@ -91,7 +91,8 @@ class ExportFileSource(InMemoryTokenMixin):
         self._secret_metadata = False
         self.strict = False  # near-miss field names are errors (reconcile --strict)
         self.field_warnings: list[str] = []
-        self._shared: dict[str, str] = {}
+        self._plain = PlainRecords(tenant, self.default_purpose)
+        self._reader = ShapeReader(self.path, self._error)
 
     def describe(self) -> str:
         return f"export file {self.path}"
@@ -108,113 +109,6 @@ class ExportFileSource(InMemoryTokenMixin):
     def _error(self, where: str | None, message: str) -> InputFileError:
         return InputFileError(str(self.path), where, message)
 
-    def _read_text(self) -> str:
-        raw = read_input_bytes(self.path, "export file", MAX_FILE_BYTES)
-        if b"\x00" in raw[:4096]:
-            raise self._error(None, "binary data, not a JSON, JSON Lines or CSV export")
-        try:
-            return raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw[: exc.start].count(b"\n") + 1
-            raise self._error(f"line {line}", "not valid UTF-8") from None
-
-    def _raw_records(self, text: str) -> Iterator[tuple[str, Any]]:
-        """(location, record) pairs, shape detected from the content and the suffix; a JSON
-        array is parsed one record at a time (a million parsed records are never all held)."""
-        stripped = text.lstrip()
-        if not stripped:
-            raise self._error(None, "empty file: no connections")
-        suffix = self.path.suffix.lower()
-        if suffix == ".csv" or (suffix not in (".json", ".jsonl", ".ndjson") and
-                                stripped[0] not in "[{"):
-            return _drained(self._csv_records(text))
-        if suffix in (".jsonl", ".ndjson"):
-            return _drained(self._jsonl_records(text))
-        if stripped[0] == "[":
-            return self._array_records(text)
-        return _drained(self._whole_records(text, stripped))
-
-    def _array_records(self, text: str) -> Iterator[tuple[str, Any]]:
-        try:
-            for i, rec in enumerate(iter_array_strict(text)):
-                yield f"record {i}", rec
-        except JsonProblem as exc:
-            raise self._error(f"line {exc.line}" if exc.line else None, exc.message) from None
-
-    def _whole_records(self, text: str, stripped: str) -> list[tuple[str, Any]]:
-        try:
-            data = loads_strict(text, check=False)  # checked per record, naming it
-        except JsonProblem as exc:
-            if stripped[0] == "{" and (exc.line or 0) > 1:
-                return self._jsonl_records(text)  # several objects, one per line
-            raise self._error(f"line {exc.line}" if exc.line else None, exc.message) from None
-        if isinstance(data, dict):
-            if "connections" not in data:
-                if "id" not in data:
-                    lists = [k for k, v in data.items() if isinstance(v, list)][:3]
-                    found = f" (found {', '.join(map(repr, lists))})" if lists else ""
-                    raise self._error(None, "expected a JSON array of connections, an object "
-                                      f'with a "connections" array{found}, or JSON Lines')
-                return self._jsonl_records(text)  # JSON Lines holding a single record
-            data = data["connections"]
-        if not isinstance(data, list):
-            raise self._error(None, "expected a JSON array of connections")
-        return [(f"record {i}", rec) for i, rec in enumerate(data)]
-
-    def _jsonl_records(self, text: str) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                out.append((f"line {n}", loads_strict(line, check=False)))
-            except JsonProblem as exc:
-                raise self._error(f"line {n}", exc.message) from None
-        return out
-
-    def _csv_records(self, text: str) -> list[tuple[str, Any]]:
-        # strict: an unterminated quote is an error, not the rest of the file in one cell.
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        out: list[tuple[str, Any]] = []
-        header: list[str] | None = None
-        start = 1
-        try:
-            while True:
-                start = reader.line_num + 1  # the line this row starts on
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    break
-                if header is None:
-                    header = self._csv_header(cells, start)
-                    continue
-                if len(cells) > len(header):
-                    raise self._error(f"line {start}", "more cells than header columns")
-                if len(cells) < len(header):
-                    if not any(c.strip() for c in cells):
-                        continue  # an empty line
-                    raise self._error(f"line {start}", "fewer cells than header columns")
-                if not any(c.strip() for c in cells):
-                    continue
-                out.append((f"line {start}", {k: v for k, v in zip(header, cells, strict=True)
-                                              if v}))
-        except csv.Error as exc:
-            problem = ("a quoted cell is never closed (unterminated quote)"
-                       if "unexpected end of data" in str(exc) else f"invalid CSV: {exc}")
-            raise self._error(f"line {start}", problem) from None
-        if header is None:
-            raise self._error("line 1", 'CSV header has no "id" column')
-        return out
-
-    def _csv_header(self, cells: list[str], line: int) -> list[str]:
-        header = [c.strip() for c in cells]
-        if "id" not in header:
-            raise self._error(f"line {line}", 'CSV header has no "id" column')
-        dupes = sorted({h for h in header if h and header.count(h) > 1})
-        if dupes:  # csv.DictReader would keep only the last of them: data silently lost
-            raise self._error(f"line {line}", f"duplicate CSV column(s): {', '.join(dupes)}")
-        return header
-
     def _record(self, where: str, raw: Any) -> SourceRecord | None:
         if not isinstance(raw, dict):
             raise self._error(where, f"expected an object, got {type(raw).__name__}")
@@ -230,7 +124,7 @@ class ExportFileSource(InMemoryTokenMixin):
         # escape to check), nothing nested, all within the length cap. Such a record (nearly
         # every one) needs neither the Unicode nor the JSON-value walk per field.
         plain, shape_texts = _plain_record(raw)
-        shared = self._shared.setdefault
+        share = self._plain.share
         for key, value in raw.items():
             kind = _FIELD_KIND.get(key) if type(key) is str else None
             if plain and kind is None:
@@ -249,12 +143,12 @@ class ExportFileSource(InMemoryTokenMixin):
                 text = value.strip() or None if isinstance(value, str) else None
                 # Few distinct tenants, teams, statuses: one string object each, not one per
                 # record (a million records).
-                values[key] = shared(text, text) if text and key in _SHARED else text
+                values[key] = share(text) if text and key in _SHARED else text
             elif kind == "list":
-                values[key] = [shared(v, v) for v in self._list_field(where, key, value)]
+                values[key] = [share(v) for v in self._list_field(where, key, value)]
             elif kind == "time":
                 when = self._time_field(where, key, value)
-                values[key] = shared(when, when) if when else when
+                values[key] = share(when) if when else when
             elif kind == "secret":
                 if value is not None and not isinstance(value, str):
                     raise self._error(where, f'field "{key}": expected a string')
@@ -292,7 +186,7 @@ class ExportFileSource(InMemoryTokenMixin):
         if kind is not None and kind not in ("user", "bot"):
             raise self._error(where, f'field "token_kind": {kind!r} is not user or bot')
         extra = {k: v for k, v in raw.items() if k not in KNOWN}
-        metadata = self._metadata(where, extra) if extra else extra
+        metadata = self._metadata(where, extra) if extra else NO_METADATA
         return SourceRecord(
             connection_id=str(rec_id).strip(),
             provider="slack",
@@ -310,7 +204,8 @@ class ExportFileSource(InMemoryTokenMixin):
             created_at=values.get("created_at"),
             token_expires_at=values.get("expires_at"),
             has_refresh_token=bool(values.get("refresh_token")),
-            metadata=metadata,
+            metadata=metadata or NO_METADATA,
+            missing_scopes=NO_SCOPES,
             token=Secret(token_value) if token_value else None,
         )
 
@@ -381,7 +276,7 @@ class ExportFileSource(InMemoryTokenMixin):
         if not isinstance(value, str):
             raise self._error(where, f'field "{key}": expected an ISO 8601 date-time string '
                               "or epoch seconds")
-        if _CANONICAL_TIME.fullmatch(value):  # already the stored form: only check the date
+        if CANONICAL_TIME.fullmatch(value):  # already the stored form: only check the date
             try:
                 datetime.fromisoformat(value[:-1])
                 return value
@@ -396,47 +291,118 @@ class ExportFileSource(InMemoryTokenMixin):
 
     def read_all(self) -> list[SourceRecord]:
         """Parse and validate the whole file; raise on the first bad record."""
-        pairs = self._raw_records(self._read_text())  # the text is freed once parsed
-        records: list[SourceRecord] = []
-        seen: dict[str, str] = {}
-        has_tokens = False
+        return [r for r in self._read(None, None) if isinstance(r, SourceRecord)]
+
+    def collect_incremental(
+        self, known: Mapping[str, str], salt: bytes
+    ) -> Iterator[SourceRecord | UnchangedRecord]:
+        """See :class:`~nhictl.sources.base.IncrementalSource`. A generator: the whole-file
+        checks (duplicate ids, the file's mode, strict field names) raise when it ends, so
+        consume it completely before writing anything."""
+        return self._read(known, salt)
+
+    def _digest_base(self, salt: bytes) -> Any:
+        """The keyed hash every record's digest continues: the settings that change what a
+        record means (the shape, a CSV header, tenant, default purpose, strictness, and
+        this code's version), so that changing any of them revalidates every record."""
+        key = salt if 0 < len(salt) <= 64 else hashlib.blake2b(salt).digest()
+        base = hashlib.blake2b(key=key, digest_size=16, person=b"nhictl-export")
+        settings = [DIGEST_VERSION, self._reader.shape, self._reader.csv_header, self.tenant,
+                    self.default_purpose, self.strict]
+        base.update(json.dumps(settings).encode() + b"\x00")
+        return base
+
+    def _read(self, known: Mapping[str, str] | None,
+              salt: bytes | None) -> Iterator[SourceRecord | UnchangedRecord]:
+        reader = self._reader = ShapeReader(self.path, self._error)
+        self._plain = PlainRecords(self.tenant, self.default_purpose)
+        self.skipped_other_providers = 0
         self._secret_metadata = False
         self.dropped_secret_fields = set()
-        for where, raw in pairs:  # each parsed object is freed once it became a record
-            record = self._record(where, raw)
+        names: set[str] = set()
+        seen: dict[str, int] = {}
+        has_tokens = False
+        base = None
+        for n, raw, text in reader.records():  # each parsed object is freed once handled
+            digest = None
+            if salt is not None:
+                if base is None:
+                    base = self._digest_base(salt)
+                hasher = base.copy()
+                hasher.update((text if text is not None else canonical_text(raw)).encode())
+                digest = hasher.hexdigest()
+                cid = _raw_id(raw) if known else None
+                if cid is not None and known is not None and known.get(cid) == digest:
+                    # Byte for byte what was validated and stored, under the same settings:
+                    # only the whole-file facts are gathered, nothing is validated again.
+                    self._check_unique(seen, cid, n)
+                    if not raw.keys() <= KNOWN_FIELDS:
+                        self._unchanged_metadata(raw, names)
+                    if not has_tokens:
+                        has_tokens = any(isinstance(v, str) and v.strip() for v in (
+                            raw.get("access_token"), raw.get("refresh_token")))
+                    team = raw.get("team_id")
+                    team = team.strip() if isinstance(team, str) else None
+                    yield UnchangedRecord(cid, self._plain.share(team) if team else None)
+                    continue
+            record = self._validated(n, raw)
             if record is None:
                 continue
-            if record.connection_id in seen:
-                raise self._error(
-                    where,
-                    f"duplicate id {record.connection_id!r} "
-                    f"(first at {seen[record.connection_id]})",
-                )
-            seen[record.connection_id] = where
+            self._check_unique(seen, record.connection_id, n)
             has_tokens = has_tokens or record.token is not None or record.has_refresh_token
-            records.append(record)
-        self._shared = {}  # the records keep their shared strings; the index can go
+            if record.metadata:
+                names.update(record.metadata)
+            if digest is not None:
+                record.content_digest = digest
+            yield record
+        self._plain = PlainRecords(self.tenant, self.default_purpose)  # drop the caches
         if has_tokens or self._secret_metadata:
             ensure_private(self.path, "export file")
         if self.dropped_secret_fields:
-            names = ", ".join(ascii(n)[1:-1][:80] for n in sorted(self.dropped_secret_fields)[:5])
-            log(f"warning: {self.path}: secret-named field(s) not kept as metadata: {names}",
+            names_ = ", ".join(ascii(n)[1:-1][:80] for n in sorted(self.dropped_secret_fields)[:5])
+            log(f"warning: {self.path}: secret-named field(s) not kept as metadata: {names_}",
                 logging.WARNING)
         self.field_warnings = check_field_names(
-            str(self.path), {k for r in records for k in r.metadata}, MEANINGFUL,
-            strict=self.strict, dropped=self.dropped_secret_fields)
-        return records
+            str(self.path), names, MEANINGFUL, strict=self.strict,
+            dropped=self.dropped_secret_fields)
+
+    def _validated(self, n: int, raw: Any) -> SourceRecord | None:
+        """The record, fully validated: the fast path for a plain one, else field by field."""
+        return self._plain.build(raw) or self._record(self._reader.where(n), raw)
+
+    def _check_unique(self, seen: dict[str, int], cid: str, n: int) -> None:
+        first = seen.setdefault(cid, n)
+        if first != n:
+            raise self._error(self._reader.where(n),
+                              f"duplicate id {cid!r} (first at {self._reader.where(first)})")
+
+    def _unchanged_metadata(self, raw: dict[str, Any], names: set[str]) -> None:
+        """For a record not validated again: its metadata field names (for the near-miss
+        check) and its secret-named fields (dropped, as when it was validated)."""
+        for key, value in raw.items():
+            if key in KNOWN:
+                continue
+            named = named_secret_inside(key, value)
+            if named is None:
+                names.add(key)
+            else:
+                self.dropped_secret_fields.add(named)
+                self._secret_metadata = True
 
 
-def _drained(pairs: list[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
-    """The pairs in order, each freed from the list once handed out."""
-    for i in range(len(pairs)):
-        item = pairs[i]
-        pairs[i] = ("", None)
-        yield item
+DIGEST_VERSION = 1  # bump when validation or SourceRecord building changes meaning
 
 
-_CANONICAL_TIME = re.compile(r"[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+def _raw_id(raw: Any) -> str | None:
+    """The connection id a raw record would get, if it has a usable one."""
+    if type(raw) is not dict:
+        return None
+    rec_id = raw.get("id")
+    if type(rec_id) is str:
+        return rec_id.strip()
+    return str(rec_id) if type(rec_id) is int else None
+
+
 _CHECKED = frozenset(TOKEN_CHECKED)
 _SHARED = frozenset({"provider", "tenant", "owner_status", "team_id", "token_kind"})
 _FIELD_KIND = {**{k: "string" for k in STRING_FIELDS}, **{k: "list" for k in LIST_FIELDS},
