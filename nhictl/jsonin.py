@@ -162,8 +162,8 @@ def _decode_one(decoder: json.JSONDecoder, s: _ArrayStream) -> tuple[Any, int]:
                 from None
         except ValueError as exc:  # e.g. an integer with more than 4300 digits
             raise JsonProblem(f"invalid JSON: {str(exc).split(':')[0][:120]}") from None
-        if end == len(s.buf) and s.more():
-            continue  # a number at the text's end may go on in the next chunk
+        if end > len(s.buf) - _CUT_MARGIN and s.more():
+            continue  # a number near the text's end ("1.5e-" + "3") may go on
         return value, end
 
 
