@@ -58,15 +58,16 @@ def policy_suppressions(policy: Policy) -> list[Suppression]:
     return load_suppressions(policy.suppressions_path, [r.id for r in all_rules()])
 
 
-def _row(f: Finding) -> dict[str, Any]:
-    return {
-        "rule_id": f.rule_id, "binding_id": f.binding_id, "fingerprint": f.fingerprint,
-        "severity": f.severity.value, "title": f.title, "message": f.message,
-        "evidence": json.dumps(f.evidence, sort_keys=True, default=str),
-        "suppressed": f.suppressed,
-        "suppression": json.dumps(f.suppression, sort_keys=True) if f.suppression else None,
-        "first_seen_at": f.first_seen_at,
-    }
+# Prebuilt encoders: ``json.dumps`` with options builds a new encoder per call.
+_evidence_json = json.JSONEncoder(sort_keys=True, default=str).encode
+_suppression_json = json.JSONEncoder(sort_keys=True).encode
+
+
+def _row(f: Finding) -> tuple[Any, ...]:
+    """A finding as stored (``findings_repo.FINDING_COLUMNS`` after ``run_id``)."""
+    return (f.rule_id, f.binding_id, f.fingerprint, f.severity.value, f.title, f.message,
+            _evidence_json(f.evidence), f.suppressed,
+            _suppression_json(f.suppression) if f.suppression else None, f.first_seen_at)
 
 
 def run_checks(
@@ -102,11 +103,14 @@ def run_checks(
             before = findings_repo.run_fingerprints(conn, prev["id"], ids) if prev else {}
             out: list[Finding] = findings  # fresh objects from evaluate: updated in place
             for f in out:
-                old = before.get(f.fingerprint)
+                fp = f.fingerprint
+                old = before.get(fp)
                 f.first_seen_at = old[1] if old else stamp
                 f.new = old is None
-            current = {f.fingerprint for f in out}
-            gone = [pk for fp, (pk, _) in before.items() if fp not in current]
+                if old is not None and old[0] is not None:
+                    before[fp] = (None, old[1])  # seen again: not resolved (no extra set)
+            gone = [pk for pk, _ in before.values() if pk is not None]
+            before.clear()
             resolved = findings_repo.findings_by_pk(
                 conn, gone, ("rule_id", "binding_id", "severity", "first_seen_at", "message"))
             report = CheckReport(run_id, stamp, out, ids, len(snapshot.bindings),
@@ -115,7 +119,7 @@ def run_checks(
                       "partial": len(ids) != len(all_rules()), "trial": trial}
             findings_repo.insert_run(conn, run_id=run_id, at=stamp, actor=actor,
                                      command=command, counts=counts,
-                                     findings=[_row(f) for f in out])
+                                     findings=map(_row, out))
     except SQLAlchemyError as exc:
         raise InvalidInputError(f"cannot run checks on {inv.location}: {exc}") from exc
     return report
