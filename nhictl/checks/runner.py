@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.catalog.loader import Catalog
+from nhictl.checks.common import gc_paused
 from nhictl.checks.engine import evaluate, summary
 from nhictl.checks.model import Finding, Rule
 from nhictl.checks.registry import all_rules
@@ -94,7 +95,9 @@ def run_checks(
     stamp = iso(now)
     run_id = new_run_id(now)
     try:
-        with inv.engine.begin() as conn:
+        # Hundreds of thousands of long-lived views and findings: full collections would
+        # walk them again and again (reference counting still frees garbage meanwhile).
+        with gc_paused(), inv.engine.begin() as conn:
             snapshot = load_snapshot(conn)
             findings = evaluate(snapshot, policy, catalog, now, rules=selected,
                                 suppressions=[*sups, *load_accepted(conn, now)])

@@ -309,7 +309,10 @@ def check(
         json_row=None if output is Format.JSON else _finding_json,
         context=_finding_context(st, report),
     )
-    emit(st, doc, output, out, wide=wide)
+    from nhictl.checks.common import gc_paused
+
+    with gc_paused():  # one dict per finding on top of every finding held: no full GCs
+        emit(st, doc, output, out, wide=wide)
     st.info(summary_line(report))
     if wanted.on_bindings:
         st.info(f"{len(scoped)} finding(s) on bindings matching the filters")
