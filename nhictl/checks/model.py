@@ -180,13 +180,19 @@ class Finding:
     title: str
     message: str
     evidence: dict[str, Any]
-    remediation: str
+    # The rule that found it: its remediation text is made when shown (a million findings
+    # would otherwise each hold a copy of "... Run: nhictl revoke b-...").
+    rule: Rule = field(compare=False, repr=False)
     frameworks: dict[str, list[str]]
     discriminator: str = ""
     suppressed: bool = False
     suppression: dict[str, str] | None = None
     first_seen_at: str | None = None
     new: bool = False
+
+    @property
+    def remediation(self) -> str:
+        return self.rule.remediation_for(self.binding_id)
 
     @property
     def fingerprint(self) -> str:
@@ -263,7 +269,7 @@ class Rule:
             title=self.title,
             message=message,
             evidence=evidence,
-            remediation=self.remediation_for(binding_id),
+            rule=self,
             frameworks=_normalised_frameworks(self),
             discriminator=discriminator,
         )
