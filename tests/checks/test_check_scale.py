@@ -7,15 +7,16 @@ from __future__ import annotations
 import io
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
+from nhictl import clock
 from nhictl.catalog import load_catalog
-from nhictl.checks import BindingView, Finding, Snapshot, evaluate, get_rule
-from nhictl.checks import rules_lifecycle
+from nhictl.checks import BindingView, Finding, Snapshot, evaluate, get_rule, rules_lifecycle
 from nhictl.checks.rules_identity import holder_differences
 from nhictl.checks.runner import run_checks
 from nhictl.cli import check_cmd
@@ -79,7 +80,7 @@ def test_memoised_per_binding_rules_match_one_binding_at_a_time(rule_id: str) ->
 def test_memoised_rules_work_out_each_repeated_value_once(monkeypatch: pytest.MonkeyPatch
                                                          ) -> None:
     calls: list[str] = []
-    real = rules_lifecycle.parse_time
+    real = clock.parse_time
 
     def counting(text: str) -> Any:
         calls.append(text)
@@ -94,10 +95,11 @@ def test_memoised_rules_work_out_each_repeated_value_once(monkeypatch: pytest.Mo
 
 
 def _naive_holder_differences(members: list[BindingView]) -> dict[str, list[str]]:
-    keys = {"owner_id": lambda b: (b.owner_id or "").strip(),
-            "owner_email": lambda b: (b.owner_email or "").strip().lower(),
-            "tenant": lambda b: (b.tenant or "").strip(),
-            "workspace_id": lambda b: b.team or "", "slack_user_id": lambda b: b.user or ""}
+    keys: dict[str, Callable[[BindingView], str]] = {
+        "owner_id": lambda b: (b.owner_id or "").strip(),
+        "owner_email": lambda b: (b.owner_email or "").strip().lower(),
+        "tenant": lambda b: (b.tenant or "").strip(),
+        "workspace_id": lambda b: b.team or "", "slack_user_id": lambda b: b.user or ""}
     out = {}
     for key, value_of in keys.items():
         values = sorted({v for b in members if (v := value_of(b))})
@@ -114,12 +116,15 @@ def test_holder_differences_early_out_matches_the_full_comparison() -> None:
         assert holder_differences(members) == _naive_holder_differences(members)
 
 
-def _naive_cross_tenant(bindings: tuple[BindingView, ...]) -> list[tuple[str, str, tuple[str, ...]]]:
+Member = tuple[str, str, tuple[str, ...]]
+
+
+def _naive_cross_tenant(bindings: tuple[BindingView, ...]) -> list[Member]:
     groups: dict[tuple[str, str], list[BindingView]] = defaultdict(list)
     for b in bindings:
         if not b.revoked and b.team and b.user:
             groups[(b.team, b.user)].append(b)
-    out = []
+    out: list[Member] = []
     for (_team, _user), members in sorted(i for i in groups.items() if len(i[1]) > 1):
         tenants = tuple(sorted({m.tenant for m in members if m.tenant}))
         if len(tenants) >= 2:
@@ -170,8 +175,15 @@ def test_check_json_rows_are_what_finding_row_and_finding_json_made() -> None:
     assert _json(new) == _json(old)
 
 
-def test_check_json_skips_the_table_rows(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_check_json_skips_the_table_rows(cli: Any, inventory_db: InventoryDb,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli("init").code == 0
+    inv = make_inventory(inventory_db)
+    try:
+        add_binding(inv, "b-00000000d1", owner_status="deactivated")
+    finally:
+        inv.dispose()
+    assert '"owner_offboarded"' in cli("check", "-o", "json").out
 
     def refuse(d: dict[str, Any]) -> dict[str, Any]:
         raise AssertionError("finding_row built for JSON output")
