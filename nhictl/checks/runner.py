@@ -101,6 +101,8 @@ def run_checks(
             snapshot = load_snapshot(conn)
             findings = evaluate(snapshot, policy, catalog, now, rules=selected,
                                 suppressions=[*sups, *load_accepted(conn, now)])
+            checked = len(snapshot.bindings)
+            del snapshot  # the findings hold no view: a million views go before the writes
             prev = findings_repo.previous_run(conn, ids)
             # fingerprint -> (pk, first_seen_at) of the previous run's findings, oldest first
             before = findings_repo.run_fingerprints(conn, prev["id"], ids) if prev else {}
@@ -116,7 +118,7 @@ def run_checks(
             before.clear()
             resolved = findings_repo.findings_by_pk(
                 conn, gone, ("rule_id", "binding_id", "severity", "first_seen_at", "message"))
-            report = CheckReport(run_id, stamp, out, ids, len(snapshot.bindings),
+            report = CheckReport(run_id, stamp, out, ids, checked,
                                  prev["id"] if prev else None, resolved)
             counts = {**report.summary(), "rules": ids,
                       "partial": len(ids) != len(all_rules()), "trial": trial}

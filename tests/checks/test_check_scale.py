@@ -220,3 +220,17 @@ def test_findings_are_written_a_batch_at_a_time(inventory_db: InventoryDb,
             for r in stored] == [(f.fingerprint, f.severity.value, f.message, f.first_seen_at)
                                  for f in report.findings]
     assert all(f.severity is Severity.CRITICAL for f in report.findings)
+
+
+def test_findings_of_one_shape_share_their_evidence_keys() -> None:
+    found = _findings_objects("review_overdue", varied(50))
+    assert len(found) > 2
+    assert all(f.evidence_keys is found[0].evidence_keys for f in found)
+    assert found[0].evidence == dict(zip(found[0].evidence_keys, found[0].evidence_values,
+                                         strict=True))
+    assert "Run: " in found[0].remediation or found[0].remediation == found[0].rule.remediation
+
+
+def _findings_objects(rule_id: str, bindings: tuple[BindingView, ...]) -> list[Finding]:
+    return evaluate(Snapshot(bindings=bindings), Policy(), load_catalog(), NOW,
+                    rules=[get_rule(rule_id)])
