@@ -8,7 +8,7 @@ import io
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import FrozenInstanceError, replace
 from typing import Any
 
 import pytest
@@ -19,12 +19,13 @@ from nhictl.catalog import load_catalog
 from nhictl.checks import BindingView, Finding, Snapshot, evaluate, get_rule, rules_lifecycle
 from nhictl.checks.rules_identity import holder_differences
 from nhictl.checks.runner import run_checks
+from nhictl.checks.snapshot import load_snapshot, view_from_binding
 from nhictl.cli import check_cmd
 from nhictl.exporters.base import Document
 from nhictl.exporters.formats import JsonExporter
 from nhictl.models import Severity
 from nhictl.policy import Policy
-from nhictl.store import findings_repo
+from nhictl.store import findings_repo, repo
 from tests.checks.helpers import NOW, clean
 from tests.checks.store_helpers import add_binding, make_inventory
 from tests.engines import InventoryDb
@@ -234,3 +235,44 @@ def test_findings_of_one_shape_share_their_evidence_keys() -> None:
 def _findings_objects(rule_id: str, bindings: tuple[BindingView, ...]) -> list[Finding]:
     return evaluate(Snapshot(bindings=bindings), Policy(), load_catalog(), NOW,
                     rules=[get_rule(rule_id)])
+
+
+def _store_varied(inv: Any, n: int) -> None:
+    rnd = random.Random(9)
+    for i in range(n):
+        add_binding(
+            inv, f"b-{i:010d}",
+            purpose=rnd.choice([["notifications"], [], ["a", "b"]]),
+            granted_scopes=rnd.choice([["chat:write"], [], None, ["admin", "users:read"]]),
+            approved_scopes=rnd.choice([None, ["chat:write"]]),
+            used_scopes=rnd.choice([[], ["chat:write"]]),
+            status=rnd.choice(["active", "unvalidated", "", "revoked"]),
+            source=rnd.choice(["export", "file:/x.json", ""]),
+            connection_id=rnd.choice([f"c{i}", ""]),
+            tenant=rnd.choice(["acme", None]), slack_user_deleted=rnd.choice([None, True, False]),
+            token_fingerprint=rnd.choice([None, f"fp{i % 4}"]),
+            last_reviewed_at=rnd.choice([None, "2026-05-02T00:00:00Z"]))
+
+
+def test_snapshot_views_equal_views_of_decoded_rows(inventory_db: InventoryDb,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    inv = make_inventory(inventory_db)
+    try:
+        _store_varied(inv, 60)
+        with inv.engine.connect() as conn:
+            expected = tuple(view_from_binding(b) for b in repo.iter_bindings(conn))
+
+            def refuse(self: Any, *args: Any, **kwargs: Any) -> None:
+                raise AssertionError("BindingView.__init__ per row")
+
+            # The snapshot builds views without the frozen dataclass's slow __init__.
+            with monkeypatch.context() as m:
+                m.setattr(BindingView, "__init__", refuse)
+                views = load_snapshot(conn).bindings
+    finally:
+        inv.dispose()
+    assert all(type(v) is BindingView for v in views)
+    assert views == expected
+    assert len({hash(v) for v in views}) == len(views)
+    with pytest.raises(FrozenInstanceError):
+        views[0].status = "x"  # type: ignore[misc]
