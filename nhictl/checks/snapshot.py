@@ -165,9 +165,10 @@ def _iter_views(
     other_lists = _DecodedLists(None).__getitem__
     shared: dict[Any, Any] = {}
     share = shared.setdefault
+    # Positions in a selected row (and in ``values`` below): the select's order, not the
+    # view's.
     at = {name: _SELECT_ORDER.index(name) for name in ("id", "status", "source",
                                                         "connection_id")}
-    status_at, source_at, connection_at = at["status"], at["source"], at["connection_id"]
     no_additions: tuple[tuple[str, tuple[str, ...]], ...] = ()
     get_additions = additions.get
     # Per statement: Connection.execution_options would make every later statement on this
@@ -178,10 +179,10 @@ def _iter_views(
         rest = t[lists:]
         values = [*t[:unique], *map(empty_lists, t[unique:empties]),
                   *map(other_lists, t[empties:lists]), *map(share, rest, rest)]
-        values[status_at] = values[status_at] or "unvalidated"
-        values[source_at] = values[source_at] or ""
-        values[connection_at] = values[connection_at] or ""
-        found = get_additions(t[0])
+        values[at["status"]] = values[at["status"]] or "unvalidated"
+        values[at["source"]] = values[at["source"]] or ""
+        values[at["connection_id"]] = values[at["connection_id"]] or ""
+        found = get_additions(values[at["id"]])
         values.append(tuple(found) if found else no_additions)
         yield _view(_TO_VIEW(values))
 

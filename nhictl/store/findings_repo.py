@@ -1,4 +1,16 @@
-"""Findings per check run: store one run, read the previous comparable run."""
+"""Findings per check run: store one run, read the previous comparable run.
+
+Every run keeps its whole set of findings (one row each), so ``report evidence``, ``inventory
+show``, the notify digest and ``check`` new/resolved read one run as before and no
+migration is needed. What makes a million-finding run affordable is how it is written: rows
+are plain tuples made lazily from the findings, sent :data:`INSERT_BATCH` at a time (the
+engine's write masking then looks at one batch at a time, and the rows are never all held),
+and the previous run is read as one ``fingerprint -> (pk, first_seen_at)`` map. Storing only
+new/resolved rows plus a current-findings table (a schema change) would make unchanged
+repeat runs write nothing; it was left for a later change, as it changes what every reader
+of a run's rows relies on (partial ``--rule`` runs and trial runs compare against their own
+baselines).
+"""
 
 from __future__ import annotations
 
