@@ -179,14 +179,28 @@ class Finding:
     binding_id: str | None
     title: str
     message: str
-    evidence: dict[str, Any]
-    remediation: str
+    # The evidence dict as its keys (one tuple shared by every finding of the same shape)
+    # and its values: a million findings would otherwise hold a million small dicts.
+    evidence_keys: tuple[str, ...]
+    evidence_values: tuple[Any, ...]
+    # The rule that found it: its remediation text is made when shown (a million findings
+    # would otherwise each hold a copy of "... Run: nhictl revoke b-...").
+    rule: Rule = field(compare=False, repr=False)
     frameworks: dict[str, list[str]]
     discriminator: str = ""
     suppressed: bool = False
     suppression: dict[str, str] | None = None
     first_seen_at: str | None = None
     new: bool = False
+
+    @property
+    def remediation(self) -> str:
+        return self.rule.remediation_for(self.binding_id)
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """What the rule recorded (a fresh dict; its values are shared, read-only)."""
+        return dict(zip(self.evidence_keys, self.evidence_values, strict=True))
 
     @property
     def fingerprint(self) -> str:
@@ -221,6 +235,14 @@ def _normalised_frameworks(rule: Rule) -> dict[str, list[str]]:
         hit = (rule, {k: list(rule.frameworks.get(k, [])) for k in FRAMEWORKS})
         _FRAMEWORKS_CACHE[id(rule)] = hit
     return hit[1]
+
+
+_EVIDENCE_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared_keys(evidence: dict[str, Any]) -> tuple[str, ...]:
+    keys = tuple(evidence)
+    return _EVIDENCE_KEYS.setdefault(keys, keys)
 
 
 RuleFn = Callable[["Rule", Snapshot, Policy, Catalog, datetime], list[Finding]]
@@ -262,8 +284,9 @@ class Rule:
             binding_id=binding_id,
             title=self.title,
             message=message,
-            evidence=evidence,
-            remediation=self.remediation_for(binding_id),
+            evidence_keys=_shared_keys(evidence),
+            evidence_values=tuple(evidence.values()),
+            rule=self,
             frameworks=_normalised_frameworks(self),
             discriminator=discriminator,
         )

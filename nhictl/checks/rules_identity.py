@@ -147,9 +147,16 @@ def holder_differences(members: Sequence[BindingView]) -> dict[str, list[str]]:
     """
     out: dict[str, list[str]] = {}
     for key, value_of in _HOLDER_KEYS.items():
-        values = sorted({v for b in members if (v := value_of(b))})
-        if len(values) > 1:
-            out[key] = values
+        # Most tokens are one connection seen twice: stop at the first disagreement and
+        # only then build the sorted values.
+        first = ""
+        for b in members:
+            v = value_of(b)
+            if v and v != first:
+                if first:
+                    out[key] = sorted({v for b in members if (v := value_of(b))})
+                    break
+                first = v
     return out
 
 
@@ -190,11 +197,18 @@ def cross_tenant_workspace(
         if b.team and b.user:
             groups[(b.team, b.user)].append(b)
     out: list[Finding] = []
-    # A group of one binding cannot span two tenants: only larger groups are looked at.
-    for (team, user), members in sorted(item for item in groups.items() if len(item[1]) > 1):
+    # A group of one binding cannot span two tenants: only larger groups are looked at,
+    # and only those that do span two are sorted.
+    spanning = []
+    for item in groups.items():
+        members = item[1]
+        if len(members) > 1:
+            first = members[0].tenant
+            if any(m.tenant and m.tenant != first for m in members) and \
+                    len({m.tenant for m in members if m.tenant}) > 1:
+                spanning.append(item)
+    for (team, user), members in sorted(spanning):
         tenants = sorted({m.tenant for m in members if m.tenant})
-        if len(tenants) < 2:
-            continue
         for b in members:
             out.append(rule.finding(
                 b, f"{b.describe()}: Slack user {user} in {team} is bound under tenants "

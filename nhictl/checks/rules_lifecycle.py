@@ -46,15 +46,23 @@ def validation_stale(
 ) -> list[Finding]:
     out: list[Finding] = []
     limit = policy.max_validation_age_days
+    # Per distinct last_validated_at: how it reads, or None when it is recent enough.
+    known: dict[str, str | None] = {}
     for b in snap.bindings:
         # Revoked, dead and removed grants cannot become fresher by validating;
         # dead_token_retained covers them.
         if b.revoked or b.status in ("needs_reconnect", "removed"):
             continue
-        if b.last_validated_at and not older_than(b.last_validated_at, limit, now):
-            continue
-        what = (f"was last validated {_days(b.last_validated_at, now)} days ago"
-                if b.last_validated_at else "has never been validated")
+        at = b.last_validated_at
+        if at:
+            if at not in known:
+                known[at] = (f"was last validated {_days(at, now)} days ago"
+                             if older_than(at, limit, now) else None)
+            what = known[at]
+            if what is None:
+                continue
+        else:
+            what = "has never been validated"
         out.append(rule.finding(
             b, f"{b.describe()} {what}.",
             {"last_validated_at": b.last_validated_at,
@@ -96,11 +104,18 @@ def review_overdue(
     """
     out: list[Finding] = []
     interval = policy.review_interval_days
+    # Bindings share a few review/first-seen timestamps: each pair is parsed once.
+    known: dict[tuple[str | None, str | None], tuple[str | None, str, bool]] = {}
     for b in snap.bindings:
         if b.revoked:
             continue
-        due, basis = _review_due(b, interval)
-        if due is not None and parse_time(due) >= now:
+        key = (b.last_reviewed_at, b.first_seen_at)
+        hit = known.get(key)
+        if hit is None:
+            due_at, how = _review_due(b, interval)
+            hit = known[key] = (due_at, how, due_at is not None and parse_time(due_at) >= now)
+        due, basis, not_due = hit
+        if not_due:
             continue
         what = (f"was last reviewed on {b.last_reviewed_at[:10]}" if b.last_reviewed_at
                 else "has never been reviewed")

@@ -73,25 +73,35 @@ def privileged_scope(
     rule: Rule, snap: Snapshot, policy: Policy, catalog: Catalog, now: datetime
 ) -> list[Finding]:
     out: list[Finding] = []
+    # Bindings repeat a few (purposes, scopes) pairs: each pair is worked out once.
+    seen: dict[tuple[tuple[str, ...], tuple[str, ...]], list[str]] = {}
     for b in live(snap):
-        # A scope a ``privileged`` purpose exists to hold (nhictl's own audit-log token) is
-        # expected there; the token itself is still inventoried and validated.
-        expected = policy.expected_privileged([p for p in b.purpose if p in policy.purposes])
-        found = sorted(
-            s for s in set(b.scopes) - expected
-            if _is_admin(s) or s == "auditlogs:read" or catalog.risk_of(s) == Severity.CRITICAL
-        )
+        key = (b.purpose, b.scopes)
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = _privileged(b.purpose, b.scopes, policy, catalog)
         if not found:
             continue
         admin = any(_is_admin(s) for s in found)
         out.append(rule.finding(
             b,
             f"{b.describe()} holds privileged scope(s) {_shown(found)}.",
-            {"scopes_basis": b.scopes_basis, "privileged": found,
+            {"scopes_basis": b.scopes_basis, "privileged": list(found),
              "risk": risk_map(catalog, found), "purposes": list(b.purpose)},
             severity=Severity.CRITICAL if admin else Severity.HIGH,
         ))
     return out
+
+
+def _privileged(purposes: tuple[str, ...], scopes: tuple[str, ...], policy: Policy,
+                catalog: Catalog) -> list[str]:
+    # A scope a ``privileged`` purpose exists to hold (nhictl's own audit-log token) is
+    # expected there; the token itself is still inventoried and validated.
+    expected = policy.expected_privileged([p for p in purposes if p in policy.purposes])
+    return sorted(
+        s for s in set(scopes) - expected
+        if _is_admin(s) or s == "auditlogs:read" or catalog.risk_of(s) == Severity.CRITICAL
+    )
 
 
 def legacy_scope(

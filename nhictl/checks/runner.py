@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from nhictl.catalog.loader import Catalog
+from nhictl.checks.common import gc_paused
 from nhictl.checks.engine import evaluate, summary
 from nhictl.checks.model import Finding, Rule
 from nhictl.checks.registry import all_rules
@@ -58,15 +59,16 @@ def policy_suppressions(policy: Policy) -> list[Suppression]:
     return load_suppressions(policy.suppressions_path, [r.id for r in all_rules()])
 
 
-def _row(f: Finding) -> dict[str, Any]:
-    return {
-        "rule_id": f.rule_id, "binding_id": f.binding_id, "fingerprint": f.fingerprint,
-        "severity": f.severity.value, "title": f.title, "message": f.message,
-        "evidence": json.dumps(f.evidence, sort_keys=True, default=str),
-        "suppressed": f.suppressed,
-        "suppression": json.dumps(f.suppression, sort_keys=True) if f.suppression else None,
-        "first_seen_at": f.first_seen_at,
-    }
+# Prebuilt encoders: ``json.dumps`` with options builds a new encoder per call.
+_evidence_json = json.JSONEncoder(sort_keys=True, default=str).encode
+_suppression_json = json.JSONEncoder(sort_keys=True).encode
+
+
+def _row(f: Finding) -> tuple[Any, ...]:
+    """A finding as stored (``findings_repo.FINDING_COLUMNS`` after ``run_id``)."""
+    return (f.rule_id, f.binding_id, f.fingerprint, f.severity.value, f.title, f.message,
+            _evidence_json(f.evidence), f.suppressed,
+            _suppression_json(f.suppression) if f.suppression else None, f.first_seen_at)
 
 
 def run_checks(
@@ -93,29 +95,36 @@ def run_checks(
     stamp = iso(now)
     run_id = new_run_id(now)
     try:
-        with inv.engine.begin() as conn:
+        # Hundreds of thousands of long-lived views and findings: full collections would
+        # walk them again and again (reference counting still frees garbage meanwhile).
+        with gc_paused(), inv.engine.begin() as conn:
             snapshot = load_snapshot(conn)
             findings = evaluate(snapshot, policy, catalog, now, rules=selected,
                                 suppressions=[*sups, *load_accepted(conn, now)])
+            checked = len(snapshot.bindings)
+            del snapshot  # the findings hold no view: a million views go before the writes
             prev = findings_repo.previous_run(conn, ids)
             # fingerprint -> (pk, first_seen_at) of the previous run's findings, oldest first
             before = findings_repo.run_fingerprints(conn, prev["id"], ids) if prev else {}
             out: list[Finding] = findings  # fresh objects from evaluate: updated in place
             for f in out:
-                old = before.get(f.fingerprint)
+                fp = f.fingerprint
+                old = before.get(fp)
                 f.first_seen_at = old[1] if old else stamp
                 f.new = old is None
-            current = {f.fingerprint for f in out}
-            gone = [pk for fp, (pk, _) in before.items() if fp not in current]
+                if old is not None and old[0] is not None:
+                    before[fp] = (None, old[1])  # seen again: not resolved (no extra set)
+            gone = [pk for pk, _ in before.values() if pk is not None]
+            before.clear()
             resolved = findings_repo.findings_by_pk(
                 conn, gone, ("rule_id", "binding_id", "severity", "first_seen_at", "message"))
-            report = CheckReport(run_id, stamp, out, ids, len(snapshot.bindings),
+            report = CheckReport(run_id, stamp, out, ids, checked,
                                  prev["id"] if prev else None, resolved)
             counts = {**report.summary(), "rules": ids,
                       "partial": len(ids) != len(all_rules()), "trial": trial}
             findings_repo.insert_run(conn, run_id=run_id, at=stamp, actor=actor,
                                      command=command, counts=counts,
-                                     findings=[_row(f) for f in out])
+                                     findings=map(_row, out))
     except SQLAlchemyError as exc:
         raise InvalidInputError(f"cannot run checks on {inv.location}: {exc}") from exc
     return report

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import fields
+from dataclasses import fields, make_dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select
@@ -97,9 +98,53 @@ def scope_additions(conn: Connection) -> dict[str, list[tuple[str, tuple[str, ..
 # BindingView fields read straight from bindings columns, in the view's field order.
 _LIST_FIELDS = frozenset({"purpose", "declared_scopes", "granted_scopes", "approved_scopes",
                           "used_scopes"})
-_UNIQUE_FIELDS = frozenset({"id", "connection_id", "token_fingerprint"})
+# Unset lists mean "not known" only for granted/approved; the others default empty.
+_EMPTY_WHEN_UNSET = frozenset({"purpose", "declared_scopes", "used_scopes"})
+# Values unique per binding (nothing to share) and booleans (True == 1: kept out of the
+# shared-string table).
+_UNIQUE_FIELDS = frozenset({"id", "connection_id", "token_fingerprint", "slack_user_deleted"})
 _VIEW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(BindingView))[:-1]
 assert fields(BindingView)[-1].name == "scope_additions"  # passed last, positionally
+# The select's column order: unique values, lists empty when unset, other lists, the rest.
+_SELECT_ORDER: tuple[str, ...] = (
+    *[n for n in _VIEW_FIELDS if n in _UNIQUE_FIELDS],
+    *[n for n in _VIEW_FIELDS if n in _EMPTY_WHEN_UNSET],
+    *[n for n in _VIEW_FIELDS if n in _LIST_FIELDS and n not in _EMPTY_WHEN_UNSET],
+    *[n for n in _VIEW_FIELDS if n not in _LIST_FIELDS and n not in _UNIQUE_FIELDS],
+)
+# Where each view field sits in a selected row (then scope_additions, appended last).
+_TO_VIEW = itemgetter(*[_SELECT_ORDER.index(n) for n in _VIEW_FIELDS], len(_SELECT_ORDER))
+
+
+# A mutable twin of BindingView with the same slots, in the same order: built with plain
+# slot stores, then made a BindingView by assigning ``__class__`` (same layout; frozen from
+# then on). A frozen dataclass's ``__init__`` goes through ``object.__setattr__`` for each
+# of its 40 fields, about ten times slower, which dominated building a million views.
+_ViewParts = make_dataclass("_ViewParts", [(f.name, Any) for f in fields(BindingView)],
+                            slots=True, eq=False, repr=False)
+assert _ViewParts.__slots__ == BindingView.__slots__  # type: ignore[attr-defined]
+
+
+def _view(values: Any) -> BindingView:
+    view: Any = _ViewParts(*values)
+    view.__class__ = BindingView
+    built: BindingView = view
+    return built
+
+
+class _DecodedLists(dict[str | None, tuple[str, ...] | None]):
+    """JSON list text -> tuple, decoded once per distinct text (a dict lookup after that).
+    ``unset`` is what a NULL column or a JSON ``null`` becomes."""
+
+    def __init__(self, unset: tuple[str, ...] | None) -> None:
+        super().__init__({None: unset})
+        self.unset = unset
+
+    def __missing__(self, text: str | None) -> tuple[str, ...] | None:
+        decoded = json.loads(str(text))
+        value = self.unset if decoded is None else _tuple(decoded)
+        self[text] = value
+        return value
 
 
 def _iter_views(
@@ -109,50 +154,41 @@ def _iter_views(
 
     100,000 bindings repeat few distinct values (sources, statuses, tenants, owners, scope
     lists, timestamps of one reconcile), so equal values are shared: one decode and one
-    object per distinct value keeps the snapshot small and quick to build.
+    object per distinct value keeps the snapshot small and quick to build. Each row is
+    mapped with C-level ``map``/``itemgetter`` calls, not a Python loop over its columns.
     """
-    columns = [BINDINGS.c[name] for name in _VIEW_FIELDS]
-    query = select(*columns).order_by(*sorted_like_sqlite(
-        BINDINGS.c.tenant, BINDINGS.c.owner_email, BINDINGS.c.id))
-    shared: dict[str, str] = {}
-    lists: dict[str, tuple[str, ...] | None] = {}
-    lists_at = [i for i, name in enumerate(_VIEW_FIELDS) if name in _LIST_FIELDS]
-    shared_at = [i for i, name in enumerate(_VIEW_FIELDS)
-                 if name not in _LIST_FIELDS and name not in _UNIQUE_FIELDS]
-    empty_at = [_VIEW_FIELDS.index(n) for n in ("purpose", "declared_scopes", "used_scopes")]
-    at = {name: _VIEW_FIELDS.index(name) for name in ("id", "status", "source",
-                                                      "connection_id")}
+    query = select(*[BINDINGS.c[name] for name in _SELECT_ORDER]).order_by(
+        *sorted_like_sqlite(BINDINGS.c.tenant, BINDINGS.c.owner_email, BINDINGS.c.id))
+    unique = sum(1 for n in _SELECT_ORDER if n in _UNIQUE_FIELDS)
+    empties = unique + len(_EMPTY_WHEN_UNSET)
+    lists = unique + len(_LIST_FIELDS)
+    empty_lists = _DecodedLists(()).__getitem__
+    other_lists = _DecodedLists(None).__getitem__
+    shared: dict[Any, Any] = {}
+    share = shared.setdefault
+    # Positions in a selected row (and in ``values`` below): the select's order, not the
+    # view's.
+    at = {name: _SELECT_ORDER.index(name) for name in ("id", "status", "source",
+                                                        "connection_id")}
     no_additions: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    seen, last_seen = SeenOverlay.load(conn), _VIEW_FIELDS.index("last_seen_at")
+    seen, last_seen = SeenOverlay.load(conn), _SELECT_ORDER.index("last_seen_at")
+    get_additions = additions.get
     # Per statement: Connection.execution_options would make every later statement on this
     # connection stream too (on PostgreSQL a server-side cursor, which an INSERT cannot be).
     result = conn.execute(query, execution_options={"stream_results": True, "yield_per": 5000})
     for row in result:
-        values = list(row)
-        for i in lists_at:
-            text = values[i]
-            if text is None:
-                continue
-            if text not in lists:
-                decoded = json.loads(text)
-                lists[text] = None if decoded is None else _tuple(decoded)
-            values[i] = lists[text]
-        for i in shared_at:
-            value = values[i]
-            if type(value) is str:
-                values[i] = shared.setdefault(value, value)
-        # Unset lists mean "not known" only for granted/approved; the others default empty.
-        for i in empty_at:
-            if values[i] is None:
-                values[i] = ()
+        t = tuple(row)
+        rest = t[lists:]
+        values = [*t[:unique], *map(empty_lists, t[unique:empties]),
+                  *map(other_lists, t[empties:lists]), *map(share, rest, rest)]
         values[at["status"]] = values[at["status"]] or "unvalidated"
         values[at["source"]] = values[at["source"]] or ""
         values[at["connection_id"]] = values[at["connection_id"]] or ""
         values[last_seen] = seen.last_seen(values[at["source"]], values[at["status"]],
                                            values[last_seen])
-        found = additions.get(values[at["id"]])
+        found = get_additions(values[at["id"]])
         values.append(tuple(found) if found else no_additions)
-        yield BindingView(*values)
+        yield _view(_TO_VIEW(values))
 
 
 def ledger_views(conn: Connection) -> tuple[LedgerEntryView, ...]:

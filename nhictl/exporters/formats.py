@@ -57,8 +57,7 @@ class JsonExporter:
             # batch of rows at a time (one look at the batch when nothing in it is suspect).
             for batch in _batches(doc.json_row(r) if doc.json_row else r for r in doc.rows):
                 for row in mask_records(batch):
-                    out.write(("[\n    " if first_row else ",\n    ")
-                              + _dumps(row, default=str))
+                    out.write(("[\n    " if first_row else ",\n    ") + _encode_row(row))
                     first_row = False
             out.write("[]" if first_row else "\n  ]")
         out.write("\n}" if not first_key else "}")
@@ -66,7 +65,8 @@ class JsonExporter:
 
 
 _ROWS = object()
-_dumps = json.dumps
+# ``json.dumps(row, default=str)`` without building a new encoder for every row.
+_encode_row = json.JSONEncoder(default=str).encode
 _BATCH = 500  # rows looked at (masking) and written together
 
 

@@ -1,4 +1,16 @@
-"""Findings per check run: store one run, read the previous comparable run."""
+"""Findings per check run: store one run, read the previous comparable run.
+
+Every run keeps its whole set of findings (one row each), so ``report evidence``, ``inventory
+show``, the notify digest and ``check`` new/resolved read one run as before and no
+migration is needed. What makes a million-finding run affordable is how it is written: rows
+are plain tuples made lazily from the findings, sent :data:`INSERT_BATCH` at a time (the
+engine's write masking then looks at one batch at a time, and the rows are never all held),
+and the previous run is read as one ``fingerprint -> (pk, first_seen_at)`` map. Storing only
+new/resolved rows plus a current-findings table (a schema change) would make unchanged
+repeat runs write nothing; it was left for a later change, as it changes what every reader
+of a run's rows relies on (partial ``--rule`` runs and trial runs compare against their own
+baselines).
+"""
 
 from __future__ import annotations
 
@@ -54,7 +66,7 @@ def run_findings(conn: Connection, run_id: str) -> list[dict[str, Any]]:
 
 def run_fingerprints(
     conn: Connection, run_id: str, rule_ids: Iterable[str]
-) -> dict[str, tuple[int, str]]:
+) -> dict[str, tuple[int | None, str]]:
     """``fingerprint -> (pk, first_seen_at)`` of a run's findings under ``rule_ids``, in
     insertion order (what a new check run needs of the previous one, without the rows)."""
     wanted = set(rule_ids)
@@ -95,6 +107,16 @@ def latest_findings(conn: Connection, binding_id: str | None = None) -> list[dic
     return found
 
 
+# The columns a check run writes per finding, in the order ``insert_run`` takes them.
+FINDING_COLUMNS: tuple[str, ...] = (
+    "run_id", "rule_id", "binding_id", "fingerprint", "severity", "title", "message",
+    "evidence", "suppressed", "suppression", "first_seen_at")
+# Rows per executemany: the engine's write masking looks at one batch at a time, so one
+# suspect value makes it mask this many rows one by one (not the whole run), and the rows
+# of a million-finding run are never all held at once.
+INSERT_BATCH = 2000
+
+
 def insert_run(
     conn: Connection,
     *,
@@ -103,32 +125,54 @@ def insert_run(
     actor: str,
     command: str | None,
     counts: dict[str, Any],
-    findings: Sequence[dict[str, Any]],
-) -> None:
+    findings: Iterable[Sequence[Any]],
+) -> int:
+    """Record one check run and its findings; returns how many findings were written.
+
+    ``findings`` are plain tuples in :data:`FINDING_COLUMNS` order without the leading
+    ``run_id`` (driver values: JSON already encoded), read lazily and written
+    :data:`INSERT_BATCH` rows per statement. Every run keeps its whole set of findings:
+    ``report evidence``, the notify digest and ``inventory show`` read a run's rows.
+    """
     seq = max((int(r["counts"].get("seq", 0)) for r in check_runs(conn)), default=0) + 1
     conn.execute(RUNS.insert().values(
         id=run_id, kind="check", command=command, actor=actor, pid=None, started_at=at,
         ended_at=at, outcome="ok", counts=json.dumps({**counts, "seq": seq}, sort_keys=True),
     ))
-    if findings:
-        insert_many(conn, FINDINGS, [{**f, "run_id": run_id} for f in findings])
+    return insert_many(conn, FINDINGS, FINDING_COLUMNS,
+                       ((run_id, *row) for row in findings))
 
 
-def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert many rows with one driver-level executemany (all rows have the same keys).
+def insert_many(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
+    """Insert rows (tuples in ``columns`` order) with one driver-level executemany per
+    :data:`INSERT_BATCH` rows; returns the number of rows.
 
     The statement is compiled once for the connection's dialect; the rows go to the driver as
     plain tuples (or dicts for a named paramstyle), skipping per-row parameter processing,
     which dominates inserting 100,000 findings. Values must already be driver types.
     """
-    if not rows:
-        return
-    keys = list(rows[0])
+    keys = list(columns)
     compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
     order = compiled.positiontup
-    params: list[Any]
-    if order is not None:
-        params = [tuple(r[k] for k in order) for r in rows]
-    else:
-        params = [dict(r) for r in rows]
-    conn.exec_driver_sql(str(compiled), params)
+    statement = str(compiled)
+    at = [keys.index(k) for k in order] if order is not None else None
+    same_order = at == list(range(len(keys)))
+    count = 0
+    batch: list[Any] = []
+    for row in rows:
+        if at is None:
+            batch.append(dict(zip(keys, row, strict=True)))
+        elif same_order:
+            batch.append(tuple(row))
+        else:
+            batch.append(tuple(row[i] for i in at))
+        if len(batch) >= INSERT_BATCH:
+            conn.exec_driver_sql(statement, batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        conn.exec_driver_sql(statement, batch)
+        count += len(batch)
+    return count
