@@ -188,14 +188,37 @@ def insert_tuples(
     conn.exec_driver_sql(str(compiled), params)
 
 
+# Scope and purpose lists repeat across bindings (a few distinct lists for 100,000 rows):
+# each distinct JSON text is decoded once and every row gets its own copy of the list.
+_LISTS: dict[str, list[Any]] = {}
+_LISTS_MAX = 4096  # distinct texts kept; then the memo starts over (memory stays bounded)
+
+
+def _decoded_list(text: str) -> Any:
+    found = _LISTS.get(text)
+    if found is None:
+        value = json.loads(text)
+        if not isinstance(value, list):
+            return value
+        if len(_LISTS) >= _LISTS_MAX:
+            _LISTS.clear()
+        _LISTS[text] = found = value
+    return found.copy()  # a caller may change its row's list: never the memo's
+
+
 def decode_binding(row: Any, seen: SeenOverlay) -> dict[str, Any]:
     """A bindings row as a dict with JSON columns decoded, and when it was last seen
     (``seen``: its source's complete reads, ``SeenOverlay.load``)."""
-    data = seen.apply(dict(row._mapping))
+    return _decoded(dict(row._mapping), seen)
+
+
+def _decoded(data: dict[str, Any], seen: SeenOverlay) -> dict[str, Any]:
+    data = seen.apply(data)
     for col in JSON_LIST_COLUMNS:
         value = data.get(col)
-        data[col] = json.loads(value) if value is not None else None
-    data["metadata"] = json.loads(data.pop("metadata_json") or "{}")
+        data[col] = _decoded_list(value) if value is not None else None
+    metadata = data.pop("metadata_json", None)
+    data["metadata"] = json.loads(metadata) if metadata and metadata != "{}" else {}
     return data
 
 
@@ -280,8 +303,9 @@ def iter_bindings(
     # connection stream too (on PostgreSQL a server-side cursor, which an INSERT cannot be).
     seen = SeenOverlay.load(conn, source)
     result = conn.execute(query, execution_options={"stream_results": True, "yield_per": batch})
+    keys = list(result.keys())
     for row in result:
-        data = decode_binding(row, seen)
+        data = _decoded(dict(zip(keys, row, strict=True)), seen)  # (faster than row._mapping)
         if scope and scope not in (data["granted_scopes"] or data["declared_scopes"] or []):
             continue
         yield data

@@ -147,3 +147,17 @@ def test_actor_name(monkeypatch: pytest.MonkeyPatch) -> None:
     assert repo.actor_name("explicit") == "explicit"
     monkeypatch.setenv("NHICTL_ACTOR", "auditor")
     assert repo.actor_name() == "auditor"
+
+
+def test_decoded_lists_are_each_rows_own() -> None:
+    """Equal scope lists are decoded once (a memo), yet changing one row's list never
+    changes another row's, nor what a later read returns."""
+    from nhictl.store.repo import _decoded_list
+
+    first, second = _decoded_list('["chat:write", "users:read"]'), \
+        _decoded_list('["chat:write", "users:read"]')
+    assert first == second == ["chat:write", "users:read"] and first is not second
+    first.append("admin")
+    assert second == ["chat:write", "users:read"]
+    assert _decoded_list('["chat:write", "users:read"]') == ["chat:write", "users:read"]
+    assert _decoded_list("null") is None
