@@ -17,7 +17,7 @@ from typing import Any
 from nhictl.errors import ConfigError
 from nhictl.net import has_credentials
 from nhictl.notifiers.config import NotifyTarget, parse_notify
-from nhictl.tomlfile import read_toml
+from nhictl.tomlfile import array_of_tables, read_toml
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
@@ -213,17 +213,12 @@ _APP_ID = re.compile(r"A[A-Z0-9]{1,31}")
 
 
 def _parse_ledgers(raw: Any, path: Path) -> tuple[LedgerConfig, ...]:
-    if not isinstance(raw, list):
-        raise _fail(path, "ledgers", "must be an array of tables ([[ledgers]])")
     out: list[LedgerConfig] = []
-    for i, entry in enumerate(raw):
-        where = f"ledgers[{i}]"
-        if not isinstance(entry, dict):
-            raise _fail(path, where, "must be a table")
+    for i, where, entry in array_of_tables(raw, path, "ledgers"):
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _fail(path, f"{where}.name", "is required (a non-empty string)")
-        where = f"ledgers[{i}] ({name})"
+        where = f"{where} ({name})"
         if ":" in name or any(c.name == name for c in out):
             raise _fail(path, f"{where}.name", "must be unique and must not contain ':'")
         kind = entry.get("kind")
@@ -285,19 +280,14 @@ def _parse_inventory(raw: Any, path: Path) -> str | None:
 
 
 def _parse_sources(raw: Any, path: Path) -> tuple[SourceConfig, ...]:
-    if not isinstance(raw, list):
-        raise _fail(path, "sources", "must be an array of tables ([[sources]])")
     out: list[SourceConfig] = []
     names: set[str] = set()
     places: dict[str, str] = {}
-    for i, entry in enumerate(raw):
-        where = f"sources[{i}]"
-        if not isinstance(entry, dict):
-            raise _fail(path, where, "must be a table")
+    for i, where, entry in array_of_tables(raw, path, "sources"):
         name = entry.get("name")
         if not isinstance(name, str) or not name.strip():
             raise _fail(path, f"{where}.name", "is required (a non-empty string)")
-        where = f"sources[{i}] ({name})"
+        where = f"{where} ({name})"
         if ":" in name:
             raise _fail(path, f"{where}.name", "must not contain ':' (reserved for specs)")
         if name in names:

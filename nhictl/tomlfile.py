@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,3 +34,17 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     except ValueError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+
+
+def array_of_tables(
+    raw: Any, path: Path, key: str
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """The tables of a ``[[key]]`` array as (i, ``key[i]``, table); anything else is exit 3
+    naming the file and the key."""
+    if not isinstance(raw, list):
+        raise ConfigError.at(path, key, f"must be an array of tables ([[{key}]])")
+    for i, entry in enumerate(raw):
+        where = f"{key}[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError.at(path, where, "must be a table")
+        yield i, where, entry

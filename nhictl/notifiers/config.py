@@ -34,6 +34,7 @@ from typing import Any
 
 from nhictl.errors import ConfigError
 from nhictl.models import Severity
+from nhictl.tomlfile import array_of_tables
 
 NOTIFY_KINDS = ("slack", "webhook")
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
@@ -77,18 +78,13 @@ _fail = ConfigError.at
 
 def parse_notify(raw: Any, path: Path) -> tuple[NotifyTarget, ...]:
     """Validate the ``[[notify]]`` array (env variables are read later, when sending)."""
-    if not isinstance(raw, list):
-        raise _fail(path, "notify", "must be an array of tables ([[notify]])")
     out: list[NotifyTarget] = []
-    for i, entry in enumerate(raw):
-        where = f"notify[{i}]"
-        if not isinstance(entry, dict):
-            raise _fail(path, where, "must be a table")
+    for _, where, entry in array_of_tables(raw, path, "notify"):
         name = entry.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise _fail(path, f"{where}.name", "is required: letters, digits, '.', '_' or '-' "
                         "(at most 64)")
-        where = f"notify[{i}] ({name})"
+        where = f"{where} ({name})"
         if any(t.name == name for t in out):
             raise _fail(path, f"{where}.name", "duplicate notify target name")
         kind = entry.get("kind")
